@@ -1,0 +1,97 @@
+"""The one place where the application is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import swagger_ui_bundle
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from litestar.types import ScopeType
+
+from backend.auth.guards import PUBLIC, auth_middleware
+from backend.auth.passwords import PasswordService
+from backend.auth.routes import ArmAuthController, SecurityController
+from backend.auth.service import AuthService
+from backend.auth.throttle import LoginThrottle
+from backend.core.db import create_pool, create_redis
+from backend.core.errors import exception_handlers
+from backend.core.migrate import latest_version
+from backend.health.routes import health, ready
+from backend.operators.routes import OperatorsController
+from backend.settings import Settings, load_or_exit
+
+SWAGGER_STATIC = "/static/swagger"
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_or_exit()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        redis = create_redis(settings)
+        passwords = PasswordService(settings.password_hash_concurrency)
+        app.state.update(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            passwords=passwords,
+            schema_version=latest_version(),
+            auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings)),
+        )
+        try:
+            yield
+        finally:
+            passwords.close()
+            await redis.aclose()
+            await pool.close()
+
+    swagger_dir = Path(swagger_ui_bundle.swagger_ui_path)
+    openapi = OpenAPIConfig(
+        title="Telemarketing operator workstation",
+        version="1.0.0",
+        path="/schema",
+        components=Components(security_schemes={
+            "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+        }),
+        security=[{"bearer": []}],
+        render_plugins=[SwaggerRenderPlugin(
+            js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
+            css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
+            standalone_preset_js_url=f"{SWAGGER_STATIC}/swagger-ui-standalone-preset.js",
+            favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_STATIC}/favicon-32x32.png'>",
+        )],
+    )
+    cors = CORSConfig(allow_origins=list(settings.allowed_origins), allow_headers=["Authorization", "Content-Type"],
+                      allow_credentials=False) if settings.allowed_origins else None
+
+    return Litestar(
+        route_handlers=[
+            SecurityController,
+            ArmAuthController,
+            OperatorsController,
+            health,
+            ready,
+            create_static_files_router(SWAGGER_STATIC, [swagger_dir], opt=PUBLIC, name="swagger-static"),
+        ],
+        lifespan=[lifespan],
+        middleware=[auth_middleware({ScopeType.HTTP})],
+        exception_handlers=exception_handlers(),
+        openapi_config=openapi,
+        cors_config=cors,
+        request_max_body_size=settings.max_request_body_bytes,
+        on_app_init=None,
+        debug=False,
+    )

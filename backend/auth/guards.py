@@ -1,0 +1,68 @@
+"""Authentication middleware and role guards.
+
+Routes are private by default: the middleware authenticates every HTTP request except those whose
+handler sets ``opt={"public": True}`` (login, checkAccess, health, docs, static files), and every
+private route also carries a role guard (a test walks the route table to keep it so)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.types import Guard, Scopes
+
+from backend.auth.service import AuthService, Principal
+from backend.core.errors import Forbidden, Unauthorized
+
+PUBLIC = {"public": True}
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        token = bearer_token(connection)
+        challenge = {"WWW-Authenticate": 'Bearer realm="arm"'}
+        if token is None:
+            raise Unauthorized("Authorization: Bearer <token> is required", code="MISSING_TOKEN",
+                               headers=challenge)
+        auth: AuthService = connection.app.state.auth
+        principal = await auth.authenticate(token)
+        if principal is None:
+            raise Unauthorized("Token is invalid or its session has ended; log in again",
+                               code="INVALID_TOKEN", headers=challenge)
+        return AuthenticationResult(user=principal, auth=token)
+
+
+def auth_middleware(scopes: Scopes) -> DefineMiddleware:
+    return DefineMiddleware(BearerAuthMiddleware, exclude_from_auth_key="public",
+                            exclude=[r"^/schema(/|$)"], scopes=scopes)
+
+
+def require_roles(*roles: str) -> Guard:
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, Principal):
+            raise Unauthorized("Authentication required", code="MISSING_TOKEN")
+        if user.role not in allowed:
+            raise Forbidden(f"This action needs the role {' or '.join(sorted(allowed))}",
+                            code="ROLE_REQUIRED", data={"roles": sorted(allowed)})
+
+    guard.__name__ = f"require_roles({', '.join(sorted(allowed))})"
+    return guard
+
+
+ANY_ROLE = require_roles("operator", "supervisor", "admin")
+OPERATOR = require_roles("operator")
+SUPERVISOR = require_roles("supervisor", "admin")
+ADMIN = require_roles("admin")

@@ -1,0 +1,70 @@
+"""Wire formats of seed 001 appendices Б, В, Г, Д, М (field names and envelopes kept)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=False):
+    login: Credential
+    password: Credential
+
+
+class TokenRequest(msgspec.Struct):
+    token: Token
+
+
+class CheckAccessRequest(msgspec.Struct, rename="camel"):
+    token: Token
+    update_expire: bool = False
+
+
+class ResultCode(msgspec.Struct, omit_defaults=True):
+    code: str
+    description: str | None = None
+
+
+class SecurityTokenData(msgspec.Struct, rename="camel"):
+    token: str
+    operator_id: int
+
+
+class SecurityLoginResponse(msgspec.Struct):
+    result: ResultCode
+    data: SecurityTokenData
+
+
+class SecurityResultResponse(msgspec.Struct):
+    result: ResultCode
+
+
+class AccessData(msgspec.Struct, rename="camel"):
+    operator_id: int
+    role: str
+    expires_at: datetime
+
+
+class CheckAccessResponse(msgspec.Struct, omit_defaults=True):
+    result: ResultCode
+    data: AccessData | None = None
+
+
+class ArmTokenData(msgspec.Struct, rename="camel"):
+    token: str
+    operator_id: int
+    role: str
+
+
+class ArmLoginResponse(msgspec.Struct):
+    status: str
+    data: ArmTokenData
+
+
+class StatusResponse(msgspec.Struct):
+    status: str = "OK"

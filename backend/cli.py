@@ -1,0 +1,170 @@
+"""Operator management and release tasks from the command line (`tm-admin` or `python -m backend.cli`).
+
+Needs only DATABASE_URL. Passwords are never taken from arguments (they would show in `ps` and shell
+history): they are prompted for, or read from standard input with --password-stdin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from backend.auth.passwords import MIN_PASSWORD_LENGTH, hash_sync
+from backend.core.errors import AppError
+from backend.core.migrate import migrate
+from backend.operators import queries, service
+from backend.operators.schemas import CreateOperatorRequest
+from backend.settings import load_or_exit
+
+DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (
+    # login, password, role, first name, last name
+    ("operator1", "operator1-demo", "operator", "Анна", "Смирнова"),
+    ("operator2", "operator2-demo", "operator", "Иван", "Петров"),
+    ("supervisor1", "supervisor1-demo", "supervisor", "Ольга", "Кузнецова"),
+    ("admin1", "admin1-demo", "admin", "Админ", "Системный"),
+)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise SystemExit("passwords differ")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SystemExit(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+async def _connect() -> asyncpg.Pool:
+    settings = load_or_exit(require=("DATABASE_URL",))
+    try:
+        return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
+                                         timeout=settings.dependency_timeout)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise SystemExit(f"cannot reach PostgreSQL: {type(exc).__name__}: {exc}") from None
+
+
+async def _operator_id(pool: asyncpg.Pool, login: str) -> int:
+    row = await queries.get_by_login(pool, login)
+    if row is None:
+        raise SystemExit(f"no operator with login {login!r}")
+    return int(row["id"])
+
+
+async def cmd_migrate(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    async with pool.acquire() as conn:
+        applied = await migrate(conn)
+    print(f"migrations applied: {', '.join(map(str, applied))}" if applied else "database schema is current")
+
+
+async def cmd_seed_demo(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    for login, password, role, first, last in DEMO_USERS:
+        if await queries.get_by_login(pool, login) is None:
+            password_hash = await asyncio.to_thread(hash_sync, password)
+            await service.create(pool, login=login, password_hash=password_hash, role=role,
+                                 first_name=first, last_name=last)
+    print("demo users present: " + ", ".join(f"{u[0]}/{u[1]} ({u[2]})" for u in DEMO_USERS))
+
+
+async def cmd_create_user(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    password = _read_password(args)
+    try:
+        data = msgspec.convert({"login": args.login, "password": password, "role": args.role,
+                                "firstName": args.first_name, "lastName": args.last_name}, CreateOperatorRequest)
+    except msgspec.ValidationError as exc:
+        raise SystemExit(f"invalid input: {exc}") from None
+    password_hash = await asyncio.to_thread(hash_sync, data.password)
+    row = await service.create(pool, login=data.login, password_hash=password_hash, role=data.role,
+                               first_name=data.first_name, last_name=data.last_name)
+    print(f"created {row['role']} {row['login']} (id {row['id']})")
+
+
+async def cmd_lock(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    _, ended = await service.set_locked(pool, await _operator_id(pool, args.login), True)
+    print(f"locked {args.login}; {ended} session(s) ended")
+
+
+async def cmd_unlock(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    await service.set_locked(pool, await _operator_id(pool, args.login), False)
+    print(f"unlocked {args.login}")
+
+
+async def cmd_set_password(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    operator_id = await _operator_id(pool, args.login)
+    password_hash = await asyncio.to_thread(hash_sync, _read_password(args))
+    _, ended = await service.set_password_hash(pool, operator_id, password_hash)
+    print(f"password of {args.login} changed; {ended} session(s) ended")
+
+
+async def cmd_end_sessions(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    ended = await service.end_sessions(pool, await _operator_id(pool, args.login))
+    print(f"{ended} session(s) of {args.login} ended")
+
+
+async def cmd_list_users(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    for row in await queries.list_all(pool, role=None, limit=10000, offset=0):
+        flag = " LOCKED" if row["locked"] else ""
+        print(f"{row['id']:>6} {row['login']:<24} {row['role']:<10} {row['live_sessions']} live session(s){flag}")
+
+
+Command = Callable[[asyncpg.Pool, argparse.Namespace], Awaitable[None]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tm-admin", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Command, help_text: str, *, login: bool = False,
+            password: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        if login:
+            p.add_argument("login")
+        if password:
+            p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+        return p
+
+    add("migrate", cmd_migrate, "apply pending database migrations")
+    add("seed-demo", cmd_seed_demo, "create the demo users if missing")
+    create = add("create-user", cmd_create_user, "create an operator, supervisor or admin", login=True,
+                 password=True)
+    create.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
+    create.add_argument("--first-name", required=True)
+    create.add_argument("--last-name", required=True)
+    add("lock", cmd_lock, "lock an account and end its sessions", login=True)
+    add("unlock", cmd_unlock, "unlock an account", login=True)
+    add("set-password", cmd_set_password, "set a new password and end the sessions", login=True, password=True)
+    add("end-sessions", cmd_end_sessions, "end every session of an account", login=True)
+    add("list-users", cmd_list_users, "list accounts")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    pool = await _connect()
+    try:
+        func: Any = args.func
+        await func(pool, args)
+    except AppError as exc:
+        raise SystemExit(exc.message) from None
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()

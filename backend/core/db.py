@@ -1,0 +1,41 @@
+"""PostgreSQL pool and Redis client owned by one process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backend.settings import Settings
+
+log = logging.getLogger("backend.db")
+
+Pool = asyncpg.Pool  # type alias for annotations elsewhere
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    """Open the pool; if PostgreSQL is down at start, still start (requests answer 503 until it is back)."""
+    kwargs: dict[str, Any] = {
+        "dsn": settings.database_url,
+        "max_size": settings.db_pool_max_size,
+        "timeout": settings.dependency_timeout,
+        "command_timeout": 30,
+        "max_inactive_connection_lifetime": 300,
+        "server_settings": {"application_name": "telemarketing", "timezone": "UTC"},
+    }
+    try:
+        return await asyncpg.create_pool(min_size=settings.db_pool_min_size, **kwargs)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        log.warning("PostgreSQL not reachable at start-up (%s); will retry on demand", type(exc).__name__)
+        return await asyncpg.create_pool(min_size=0, **kwargs)
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.dependency_timeout,
+        socket_timeout=settings.dependency_timeout,
+        health_check_interval=15,
+    )

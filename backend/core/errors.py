@@ -1,0 +1,202 @@
+"""One error base class, mapped to HTTP responses in one place.
+
+Every error body carries ``error: {code, message, field?, data?}``; the two seed API families also
+get their own envelope so that the existing client app reads them as it reads successes:
+``/api/security/*`` adds ``result: {code, description}`` and ``/api/arm/*`` adds ``status: "ERROR"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import asyncpg
+import redis.exceptions
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+log = logging.getLogger("backend.errors")
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "BAD_REQUEST"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        data: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+        self.data = data
+        self.headers = headers or {}
+
+
+class BadRequest(AppError):
+    status_code = 400
+    code = "VALIDATION_ERROR"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "CONFLICT"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        retry_after = max(1, retry_after)
+        super().__init__(message, code=code, data={"retryAfter": retry_after},
+                         headers={"Retry-After": str(retry_after)})
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+# Errors that mean "a backing service is unreachable", not "our code is wrong".
+DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.UndefinedTableError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+)
+
+
+def error_body(path: str, status: int, code: str, message: str,
+               field: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    if data:
+        error["data"] = data
+    body: dict[str, Any] = {"error": error}
+    if path.startswith("/api/security/"):
+        body["result"] = {"code": code, "description": message}
+    elif path.startswith("/api/arm/"):
+        body["status"] = "ERROR"
+    return body
+
+
+def _respond(request: Request[Any, Any, Any], status: int, code: str, message: str, *,
+             field: str | None = None, data: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        content=error_body(request.url.path, status, code, message, field, data),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    if exc.status_code >= 500:
+        log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.message)
+    return _respond(request, exc.status_code, exc.code, exc.message, field=exc.field, data=exc.data,
+                    headers=exc.headers)
+
+
+_AT_FIELD = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """Litestar's msgspec decode errors, reduced to one message and the JSON path of the bad field."""
+    field: str | None = None
+    message = "Request is invalid"
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            raw = str(item.get("message", ""))
+            found = _AT_FIELD.search(raw)
+            key = item.get("key")
+            field = found.group(1) if found else (str(key) if key and key != "body" else None)
+            message = _AT_FIELD.sub("", raw).strip(" -") or message
+            break
+    if "JSON is malformed" in message or "malformed" in str(exc.detail).lower():
+        return _respond(request, 400, "MALFORMED_JSON", "Request body is not valid JSON")
+    if field is None and "missing required field" in message:
+        found = re.search(r"`([^`]+)`", message)
+        field = found.group(1) if found else None
+    return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
+
+
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = _STATUS_CODES.get(status, "ERROR")
+    message = exc.detail if status < 500 else "Service error"
+    headers = dict(exc.headers or {})
+    return _respond(request, status, code, message, headers=headers)
+
+
+def _dependency_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    what = "database" if type(exc).__module__.startswith("asyncpg") else \
+        "Redis" if type(exc).__module__.startswith("redis") else "a backing service"
+    log.warning("%s %s -> 503: %s unavailable (%s)", request.method, request.url.path, what, type(exc).__name__)
+    return _respond(request, 503, "SERVICE_UNAVAILABLE",
+                    f"Service temporarily unavailable: {what} is not reachable", headers={"Retry-After": "5"})
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DEPENDENCY_ERRORS):
+        return _dependency_error(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, 500, "INTERNAL_ERROR", "Internal error; it has been logged")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    handlers: dict[Any, Any] = {
+        AppError: _app_error,
+        ValidationException: _validation_error,
+        HTTPException: _http_exception,
+        Exception: _unexpected,
+    }
+    for exc_type in DEPENDENCY_ERRORS:
+        handlers[exc_type] = _dependency_error
+    return handlers

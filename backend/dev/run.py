@@ -1,0 +1,136 @@
+"""The README's run command: embedded services if needed, release, demo data, then every Procfile process.
+
+The Procfile is the one list of processes; this runner reads it (like foreman/honcho would), runs
+``release`` to completion, then starts the rest with their output prefixed, and stops everything on
+Ctrl-C or when any process dies.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from backend.dev.embedded import DATA, REPO, start_postgres, start_redis
+
+
+def read_procfile(path: Path = REPO / "Procfile") -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and ":" in line:
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def _jwt_secret() -> str:
+    path = DATA / "jwt-secret"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _pump(name: str, stream: object) -> None:
+    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
+        sys.stdout.write(f"{name:>10} | {line}")
+        sys.stdout.flush()
+
+
+def _spawn(name: str, command: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(  # noqa: S603 - commands come from our own Procfile
+        ["/bin/sh", "-c", f"exec {command}"], env=env, cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True).start()
+    return proc
+
+
+def _wait_http(url: str, proc: subprocess.Popen[str], seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own loopback URL
+                return bool(response.status == 200)
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def main() -> int:
+    env = dict(os.environ)
+    stops: list[Callable[[], None]] = []
+    try:
+        if not env.get("DATABASE_URL"):
+            print("starting embedded PostgreSQL (data in .data/pg) ...", flush=True)
+            env["DATABASE_URL"], stop = start_postgres(DATA / "pg", "telemarketing")
+            stops.append(stop)
+        if not env.get("REDIS_URL"):
+            print("starting embedded Redis (data in .data/redis) ...", flush=True)
+            env["REDIS_URL"], stop = start_redis(DATA / "redis")
+            stops.append(stop)
+        env.setdefault("JWT_SECRET", _jwt_secret())
+        env.setdefault("PORT", "8000")
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["PYTHONUNBUFFERED"] = "1"
+
+        procfile = read_procfile()
+        release = subprocess.run(["/bin/sh", "-c", procfile.pop("release", "true")], env=env, cwd=REPO,  # noqa: S603
+                                 check=False)
+        if release.returncode != 0:
+            print("release failed; not starting", file=sys.stderr)
+            return release.returncode
+        subprocess.run([sys.executable, "-m", "backend.cli", "seed-demo"], env=env, cwd=REPO, check=True)  # noqa: S603
+
+        procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
+        url = f"http://127.0.0.1:{env['PORT']}"
+        if "web" in procs and _wait_http(f"{url}/health", procs["web"]):
+            print(f"\n  Workstation: {url}/\n  API docs:    {url}/schema/swagger\n"
+                  "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
+                  "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
+                  "  Ctrl-C stops everything.\n", flush=True)
+        return _supervise(procs)
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def _supervise(procs: dict[str, subprocess.Popen[str]]) -> int:
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    code = 0
+    while not stopping:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"process {name} exited with {proc.returncode}; stopping the rest", file=sys.stderr)
+                code = proc.returncode or 1
+                stopping = True
+        time.sleep(0.2)
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs.values():
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

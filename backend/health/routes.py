@@ -1,0 +1,47 @@
+"""Liveness and readiness for process managers and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from litestar import Request, Response, get
+
+from backend.auth.guards import PUBLIC
+from backend.core.errors import DEPENDENCY_ERRORS
+from backend.core.migrate import applied_version
+
+
+@get("/health", opt=PUBLIC, tags=["health"], summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "OK"}
+
+
+async def _check_database(pool: asyncpg.Pool, expected: int) -> str:
+    async with pool.acquire() as conn:
+        version = await applied_version(conn)
+    if version < expected:
+        return f"migrations behind: database at {version}, code needs {expected}"
+    return "ok"
+
+
+async def _check_redis(client: aioredis.Redis) -> str:
+    await client.ping()
+    return "ok"
+
+
+@get("/ready", opt=PUBLIC, tags=["health"], summary="PostgreSQL and Redis reachable, migrations current")
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    state = request.app.state
+    timeout = state.settings.dependency_timeout
+    checks: dict[str, str] = {}
+    for name, check in (("database", _check_database(state.pool, state.schema_version)),
+                        ("redis", _check_redis(state.redis))):
+        try:
+            checks[name] = await asyncio.wait_for(check, timeout)
+        except DEPENDENCY_ERRORS as exc:
+            checks[name] = f"unreachable ({type(exc).__name__})"
+    ok = all(v == "ok" for v in checks.values())
+    return Response({"status": "OK" if ok else "NOT_READY", "checks": checks}, status_code=200 if ok else 503)

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Set-up and entry point for a fresh machine: needs only Python 3.11+ and the package index.
+
+    python3 dev.py run     # venv + install + embedded PostgreSQL/Redis (unless *_URL set) + migrate + demo + all processes
+    python3 dev.py test    # venv + install + ruff + mypy + the whole pytest suite (extra args go to pytest)
+
+Standard library only: this file runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("TM_VENV", ROOT / ".venv"))
+PY = VENV / "bin" / "python"
+EXTRAS = "embedded,test"
+
+
+def ensure_env() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"creating virtual environment in {VENV} ...", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    stamp = VENV / ".tm-installed"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + EXTRAS.encode()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        print("installing dependencies ...", flush=True)
+        subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+        subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", f".[{EXTRAS}]"], cwd=ROOT, check=True)
+        stamp.write_text(wanted)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    ensure_env()
+    command, rest = sys.argv[1], sys.argv[2:]
+    os.chdir(ROOT)
+    if command == "run":
+        return subprocess.call([str(PY), "-m", "backend.dev.run", *rest])
+    for check in (["-m", "ruff", "check", "backend", "tests", "dev.py"], ["-m", "mypy"]):
+        print(f"$ {' '.join(check[1:])}", flush=True)
+        if subprocess.call([str(PY), *check]) != 0:
+            return 1
+    return subprocess.call([str(PY), "-m", "pytest", *rest])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
