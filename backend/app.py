@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
-from litestar.types import ScopeType
+from litestar.enums import ScopeType
 
 from backend.auth.guards import PUBLIC, auth_middleware
 from backend.auth.passwords import PasswordService

@@ -38,10 +38,10 @@ WITH live AS (
 ), touched AS (
     UPDATE operator_sessions s
        SET last_seen_at = now(),
-           idle_expires_at = least(now() + make_interval(secs => $2), s.absolute_expires_at)
+           idle_expires_at = least(now() + make_interval(secs => $2::int), s.absolute_expires_at)
       FROM live
      WHERE s.id = live.id
-       AND $4 AND s.idle_expires_at < now() + make_interval(secs => $2 - $3)
+       AND $4::boolean AND s.idle_expires_at < now() + make_interval(secs => $2::int - $3::int)
  RETURNING s.idle_expires_at
 )
 SELECT live.*, coalesce((SELECT idle_expires_at FROM touched), live.idle_expires_at) AS idle_until

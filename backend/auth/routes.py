@@ -15,6 +15,8 @@ from backend.auth.schemas import (
     CheckAccessRequest,
     CheckAccessResponse,
     LoginRequest,
+    MeData,
+    MeResponse,
     ResultCode,
     SecurityLoginResponse,
     SecurityResultResponse,
@@ -77,3 +79,9 @@ class ArmAuthController(Controller):
         auth: AuthService = request.app.state.auth
         await auth.revoke_session(request.user.session_id, "LOGOUT")
         return StatusResponse()
+
+    @get("/me", guards=[ANY_ROLE], summary="Who is logged in, and until when the session lasts without activity")
+    async def me(self, request: Request[Principal, str, Any]) -> MeResponse:
+        user = request.user
+        return MeResponse(MeData(user.operator_id, user.login, user.role, user.first_name, user.last_name,
+                                 user.idle_expires_at))

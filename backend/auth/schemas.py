@@ -68,3 +68,17 @@ class ArmLoginResponse(msgspec.Struct):
 
 class StatusResponse(msgspec.Struct):
     status: str = "OK"
+
+
+class MeData(msgspec.Struct, rename="camel"):
+    operator_id: int
+    login: str
+    role: str
+    first_name: str
+    last_name: str
+    session_expires_at: datetime
+
+
+class MeResponse(msgspec.Struct):
+    data: MeData
+    status: str = "OK"

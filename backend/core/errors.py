@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import redis.exceptions
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 log = logging.getLogger("backend.errors")
@@ -144,6 +144,7 @@ def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
 
 
 _AT_FIELD = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -154,21 +155,20 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
     for item in extra:
         if isinstance(item, dict):
             raw = str(item.get("message", ""))
-            found = _AT_FIELD.search(raw)
+            at = _AT_FIELD.search(raw)
+            missing = _MISSING.search(raw)
+            path = [p for p in ((at.group(1) if at else ""), (missing.group(1) if missing else "")) if p]
             key = item.get("key")
-            field = found.group(1) if found else (str(key) if key and key != "body" else None)
+            field = ".".join(path) if path else (str(key) if key and key not in ("data", "body") else None)
             message = _AT_FIELD.sub("", raw).strip(" -") or message
             break
-    if "JSON is malformed" in message or "malformed" in str(exc.detail).lower():
-        return _respond(request, 400, "MALFORMED_JSON", "Request body is not valid JSON")
-    if field is None and "missing required field" in message:
-        found = re.search(r"`([^`]+)`", message)
-        field = found.group(1) if found else None
     return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
 
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
+        return _respond(request, 400, "MALFORMED_JSON", "Request body is not valid JSON")
     code = _STATUS_CODES.get(status, "ERROR")
     message = exc.detail if status < 500 else "Service error"
     headers = dict(exc.headers or {})

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from backend.auth.passwords import hash_sync
+from backend.core.migrate import migrate
+from tests.harness import REPO, Services, WebProcess, unique, with_database
+
+
+@pytest.fixture(scope="session")
+def service_urls() -> Iterator[tuple[str, str]]:
+    """(maintenance database URL, Redis URL): the services named by DATABASE_URL/REDIS_URL, or embedded
+    ones under .data/ (the same mechanism as the run command)."""
+    stops = []
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if not database_url:
+        from backend.dev.embedded import start_postgres
+
+        database_url, stop = start_postgres(REPO / ".data" / "test-pg", "postgres")
+        stops.append(stop)
+    if not redis_url:
+        from backend.dev.embedded import start_redis
+
+        redis_url, stop = start_redis(REPO / ".data" / "test-redis")
+        stops.append(stop)
+    yield database_url, redis_url
+    for stop in reversed(stops):
+        stop()
+
+
+@pytest.fixture(scope="session")
+async def services(service_urls: tuple[str, str]) -> AsyncIterator[Services]:
+    admin_url, redis_url = service_urls
+    name = unique("tm_test_")
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    scratch = with_database(admin_url, name)
+    conn = await asyncpg.connect(scratch)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    prefix = unique("tmtest:") + ":"
+    yield Services(database_url=scratch, admin_url=admin_url, redis_url=redis_url, redis_prefix=prefix)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+    client = aioredis.Redis.from_url(redis_url)
+    keys = [key async for key in client.scan_iter(match=prefix + "*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def web(services: Services) -> AsyncIterator[list[str]]:
+    """Two web processes sharing PostgreSQL and Redis: tests may log in on one and act on the other."""
+    procs = [WebProcess(services.web_env(), "a"), WebProcess(services.web_env(), "b")]
+    try:
+        for proc in procs:
+            await asyncio.to_thread(proc.wait_ready)
+        yield [p.url for p in procs]
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+@pytest.fixture
+async def start_web(services: Services) -> AsyncIterator[Callable[..., WebProcess]]:
+    """Start an extra web process with overridden settings; stopped after the test."""
+    started: list[WebProcess] = []
+
+    def start(*, wait: str | None = "/health", **overrides: str) -> WebProcess:
+        proc = WebProcess(services.web_env(**overrides), unique("custom-"))
+        started.append(proc)
+        if wait:
+            proc.wait_ready(wait)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def db(services: Services) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(services.database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@dataclass
+class User:
+    id: int
+    login: str
+    password: str
+    role: str
+
+
+@pytest.fixture(scope="session")
+def make_user(db: asyncpg.Pool) -> Callable[..., object]:
+    async def make(role: str = "operator", *, locked: bool = False, password: str | None = None) -> User:
+        login = unique(role[:3] + "_")
+        password = password or unique("pw-")
+        password_hash = await asyncio.to_thread(hash_sync, password)
+        row = await db.fetchrow(
+            """INSERT INTO operators (login, password_hash, role, locked, first_name, last_name)
+               VALUES ($1, $2, $3, $4, 'Тест', 'Тестов') RETURNING id""",
+            login, password_hash, role, locked,
+        )
+        assert row is not None
+        return User(row["id"], login, password, role)
+
+    return make
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=15) as client:
+        yield client
+
+
+async def login(http: httpx.AsyncClient, base: str, user: User) -> str:
+    response = await http.post(f"{base}/api/arm/v1/login", json={"login": user.login, "password": user.password})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["data"]["token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
