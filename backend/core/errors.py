@@ -175,9 +175,23 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return _respond(request, status, code, message, headers=headers)
 
 
+def _dependency_name(exc: BaseException) -> str:
+    """Which service failed: a refused connection is a bare OSError, so look at where it was raised."""
+    modules = [type(exc).__module__]
+    tb = exc.__traceback__
+    while tb is not None:
+        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    for module in reversed(modules):
+        if module.startswith("asyncpg"):
+            return "database"
+        if module.startswith("redis"):
+            return "Redis"
+    return "a backing service"
+
+
 def _dependency_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    what = "database" if type(exc).__module__.startswith("asyncpg") else \
-        "Redis" if type(exc).__module__.startswith("redis") else "a backing service"
+    what = _dependency_name(exc)
     log.warning("%s %s -> 503: %s unavailable (%s)", request.method, request.url.path, what, type(exc).__name__)
     return _respond(request, 503, "SERVICE_UNAVAILABLE",
                     f"Service temporarily unavailable: {what} is not reachable", headers={"Retry-After": "5"})

@@ -1,0 +1,53 @@
+"""Migrations: concurrent starts apply each version once; the result history is append-only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from backend.core.migrate import latest_version, migrate
+from tests.harness import unique, with_database
+
+
+async def test_two_concurrent_migrators_apply_each_version_once(services):
+    name = unique("tm_mig_")
+    admin = await asyncpg.connect(services.admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = with_database(services.admin_url, name)
+        conns = [await asyncpg.connect(url) for _ in range(2)]
+        results = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(len(r) for r in results) == [0, latest_version()]
+        rows = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r["version"] for r in rows] == list(range(1, latest_version() + 1))
+        assert await migrate(conns[0]) == []
+        for c in conns:
+            await c.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_saved_result_versions_cannot_be_overwritten(db, make_user):
+    user = await make_user("operator")
+    async with db.acquire() as conn:
+        campaign = await conn.fetchval("INSERT INTO campaigns (name) VALUES ($1) RETURNING id", unique("c"))
+        task = await conn.fetchval(
+            "INSERT INTO campaign_tasks (campaign_id, phone) VALUES ($1, '79990001122') RETURNING id", campaign)
+        comm = await conn.fetchval(
+            "INSERT INTO communications (campaign_task_id, operator_id) VALUES ($1, $2) RETURNING id", task, user.id)
+        version = await conn.fetchval(
+            """INSERT INTO communication_result_versions (communication_id, operator_id, kind, details)
+               VALUES ($1, $2, 'DRAFT', '{"comment": "клиент перезвонит"}') RETURNING id""", comm, user.id)
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute("UPDATE communication_result_versions SET details = '{}' WHERE id = $1", version)
+        with pytest.raises(asyncpg.RestrictViolationError):
+            await conn.execute("DELETE FROM communication_result_versions WHERE id = $1", version)
+        kept = await conn.fetchval("SELECT details->>'comment' FROM communication_result_versions WHERE id = $1",
+                                   version)
+        assert kept == "клиент перезвонит"
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute(
+                "INSERT INTO campaign_tasks (campaign_id, phone) VALUES ($1, '+7 999 000')", campaign)
