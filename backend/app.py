@@ -10,11 +10,11 @@ from pathlib import Path
 import swagger_ui_bundle
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
-from litestar.enums import ScopeType
 
 from backend.auth.guards import PUBLIC, auth_middleware
 from backend.auth.passwords import PasswordService

@@ -64,7 +64,7 @@ class WebProcess:
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"web-{name}-{self.port}.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "backend.web"], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
         )
 

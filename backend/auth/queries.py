@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-
 import asyncpg
 
-Executor = asyncpg.Connection | asyncpg.Pool
+from backend.core.db import Executor
 
 
 async def insert_session(db: Executor, *, session_id: uuid.UUID, operator_id: int, idle_seconds: int,

@@ -13,6 +13,7 @@ import msgspec
 from backend.auth import queries, tokens
 from backend.auth.passwords import PasswordService
 from backend.auth.throttle import LoginThrottle
+from backend.core.db import Executor
 from backend.core.errors import Forbidden, Unauthorized
 from backend.operators import queries as operator_queries
 from backend.settings import Settings
@@ -113,7 +114,7 @@ class AuthService:
             log.info("session %s of operator %s revoked: %s", str(session_id)[:8], row["operator_id"], reason)
         return row is not None
 
-    async def end_operator_sessions(self, db: asyncpg.Connection | asyncpg.Pool, operator_id: int,
+    async def end_operator_sessions(self, db: Executor, operator_id: int,
                                     reason: str) -> int:
         ended = await queries.revoke_operator_sessions(db, operator_id, reason)
         if ended:

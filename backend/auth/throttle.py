@@ -32,7 +32,9 @@ class LoginThrottle:
         """Raise 429 if either counter is at its limit (one round trip)."""
         login_key, addr_key = self._keys(login, address)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(login_key).ttl(login_key).get(addr_key).ttl(addr_key)
+            for key in (login_key, addr_key):
+                pipe.get(key)
+                pipe.ttl(key)
             login_count, login_ttl, addr_count, addr_ttl = await pipe.execute()
         if login_count is not None and int(login_count) >= self._max_login:
             raise TooManyRequests("Too many failed logins for this account; try again later",
@@ -45,8 +47,9 @@ class LoginThrottle:
         login_key, addr_key = self._keys(login, address)
         async with self._redis.pipeline(transaction=True) as pipe:
             # SET NX EX then INCR: the window starts at the first failure (EXPIRE NX needs Redis 7).
-            pipe.set(login_key, 0, ex=self._window, nx=True).incr(login_key)
-            pipe.set(addr_key, 0, ex=self._window, nx=True).incr(addr_key)
+            for key in (login_key, addr_key):
+                pipe.set(key, 0, ex=self._window, nx=True)
+                pipe.incr(key)
             await pipe.execute()
 
     async def record_success(self, login: str, address: str) -> None:

@@ -7,12 +7,16 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from asyncpg.pool import PoolConnectionProxy
 
 from backend.settings import Settings
 
 log = logging.getLogger("backend.db")
 
-Pool = asyncpg.Pool  # type alias for annotations elsewhere
+# Anything queries can run on: the pool, a plain connection, or one acquired from the pool.
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+# One server session (advisory locks, transactions): never the pool itself.
+Conn = asyncpg.Connection | PoolConnectionProxy
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from backend.core.db import Conn, Executor
 
 log = logging.getLogger("backend.migrate")
 
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-async def applied_version(conn: asyncpg.Connection) -> int:
+async def applied_version(conn: Executor) -> int:
     """Highest applied version, 0 on an empty database (used by /ready)."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
@@ -65,7 +65,7 @@ async def applied_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
 
 
-async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) -> list[int]:
+async def migrate(conn: Conn, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply what is missing; return the versions applied by this call."""
     migrations = load_migrations(directory)
     applied_now: list[int] = []

@@ -4,14 +4,12 @@ test commands when DATABASE_URL / REDIS_URL are not set. Data lives under .data/
 from __future__ import annotations
 
 import contextlib
-import logging
+import re
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-log = logging.getLogger("backend.embedded")
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / ".data"
@@ -27,9 +25,11 @@ def start_postgres(folder: Path, database: str) -> tuple[str, Callable[[], None]
     """Start (or join) the server whose data is in ``folder``; return a URL of ``database`` and a stop."""
     import pgserver
 
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", database):
+        raise ValueError(f"unsafe database name {database!r}")
     folder.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    server = pgserver.get_server(folder, cleanup_mode="stop")  # type: ignore[attr-defined]
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608 - name checked above
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
     return str(server.get_uri(database)), server.cleanup

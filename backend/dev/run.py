@@ -89,7 +89,7 @@ def main() -> int:
         if release.returncode != 0:
             print("release failed; not starting", file=sys.stderr)
             return release.returncode
-        subprocess.run([sys.executable, "-m", "backend.cli", "seed-demo"], env=env, cwd=REPO, check=True)  # noqa: S603
+        subprocess.run([sys.executable, "-m", "backend.cli", "seed-demo"], env=env, cwd=REPO, check=True)
 
         procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
         url = f"http://127.0.0.1:{env['PORT']}"

@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-Executor = asyncpg.Connection | asyncpg.Pool
+from backend.core.db import Executor
 
 _COLUMNS = "id, login, role, locked, first_name, last_name, created_at, updated_at"
 

@@ -8,11 +8,12 @@ from typing import Any
 import asyncpg
 
 from backend.auth import queries as session_queries
+from backend.core.db import Executor
 from backend.core.errors import Conflict, NotFound
 from backend.operators import queries
 
 
-async def create(db: asyncpg.Pool | asyncpg.Connection, *, login: str, password_hash: str, role: str,
+async def create(db: Executor, *, login: str, password_hash: str, role: str,
                  first_name: str, last_name: str) -> asyncpg.Record:
     row = await queries.insert(db, login=login, password_hash=password_hash, role=role,
                                first_name=first_name, last_name=last_name)
@@ -21,7 +22,7 @@ async def create(db: asyncpg.Pool | asyncpg.Connection, *, login: str, password_
     return row
 
 
-async def get(db: asyncpg.Pool | asyncpg.Connection, operator_id: int) -> asyncpg.Record:
+async def get(db: Executor, operator_id: int) -> asyncpg.Record:
     row = await queries.get_by_id(db, operator_id)
     if row is None:
         raise NotFound("No such operator", code="OPERATOR_NOT_FOUND", field="operatorId")

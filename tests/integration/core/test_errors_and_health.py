@@ -75,7 +75,7 @@ async def test_bad_setting_exits_with_one_clear_line(services):
     env = services.web_env(JWT_SECRET="short", PORT="8")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "backend.web", env=env, cwd=REPO,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1

@@ -1,0 +1,58 @@
+"""The tm-admin CLI manages the same accounts the HTTP login sees."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from tests.conftest import bearer
+from tests.harness import REPO, unique
+
+
+async def cli(services, *args: str, stdin: str = "") -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "backend.cli", *args, env=services.web_env(), cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_cli_lifecycle(http, web, services):
+    name = unique("cli_")
+    code, out = await cli(services, "create-user", name, "--role", "supervisor", "--first-name", "Пётр",
+                          "--last-name", "Сидоров", "--password-stdin", stdin="cli-password-1\n")
+    assert code == 0, out
+    assert "created supervisor" in out and "cli-password-1" not in out
+
+    async def try_login(password: str) -> int:
+        r = await http.post(f"{web[0]}/api/arm/v1/login", json={"login": name, "password": password})
+        return r.status_code
+
+    assert await try_login("cli-password-1") == 200
+    r = await http.post(f"{web[0]}/api/arm/v1/login", json={"login": name, "password": "cli-password-1"})
+    token = r.json()["data"]["token"]
+
+    code, out = await cli(services, "lock", name)
+    assert code == 0 and "2 session(s) ended" in out, out
+    assert (await http.get(f"{web[1]}/api/arm/v1/me", headers=bearer(token))).status_code == 401
+    assert await try_login("cli-password-1") == 403
+
+    assert (await cli(services, "unlock", name))[0] == 0
+    code, out = await cli(services, "set-password", name, "--password-stdin", stdin="cli-password-2\n")
+    assert code == 0, out
+    assert await try_login("cli-password-1") == 401
+    assert await try_login("cli-password-2") == 200
+
+    code, out = await cli(services, "end-sessions", name)
+    assert code == 0 and "1 session(s)" in out, out
+
+    code, out = await cli(services, "create-user", name.upper(), "--first-name", "X", "--last-name", "Y",
+                          "--password-stdin", stdin="another-password\n")
+    assert code != 0 and "already taken" in out
+    code, out = await cli(services, "create-user", unique("c_"), "--first-name", "X", "--last-name", "Y",
+                          "--password-stdin", stdin="short\n")
+    assert code != 0 and "at least 8" in out
+    code, out = await cli(services, "lock", unique("nobody_"))
+    assert code != 0 and "no operator" in out
