@@ -46,7 +46,7 @@ def main() -> int:
     os.chdir(ROOT)
     if command == "run":
         return subprocess.call([str(PY), "-m", "backend.dev.run", *rest])
-    for check in (["-m", "ruff", "check", "backend", "tests", "dev.py"], ["-m", "mypy"]):
+    for check in (["-m", "ruff", "check", "backend", "tests", "bench", "dev.py"], ["-m", "mypy"]):
         print(f"$ {' '.join(check[1:])}", flush=True)
         if subprocess.call([str(PY), *check]) != 0:
             return 1

@@ -96,7 +96,8 @@ FIELDS: tuple[Field, ...] = (
           "Redis URL. Unset: the run/test commands start an embedded server and set it."),
     Field("REDIS_KEY_PREFIX", "redis_key_prefix", str, "tm:",
           "Prefix of every Redis key, so that several deployments (or test runs) can share one Redis."),
-    Field("HOST", "host", _str, "127.0.0.1", "Address the web process listens on."),
+    Field("HOST", "host", _str, "0.0.0.0",  # noqa: S104 - a 12-factor web process binds all interfaces
+          "Address the web process listens on (the run command uses 127.0.0.1)."),
     Field("PORT", "port", _int(1, 65535), "8000", "Port the web process listens on."),
     Field("JWT_SECRET", "jwt_secret", _secret, None,
           "HMAC key that signs access tokens (HS256); at least 32 characters. Required."),

@@ -80,6 +80,7 @@ def main() -> int:
             stops.append(stop)
         env.setdefault("JWT_SECRET", _jwt_secret())
         env.setdefault("PORT", "8000")
+        env.setdefault("HOST", "127.0.0.1")
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
 
