@@ -45,12 +45,14 @@ def main() -> int:
     command, rest = sys.argv[1], sys.argv[2:]
     os.chdir(ROOT)
     if command == "run":
-        return subprocess.call([str(PY), "-m", "backend.dev.run", *rest])
+        # exec, not a child: Ctrl-C and SIGTERM from a process manager reach the runner directly.
+        os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
     for check in (["-m", "ruff", "check", "backend", "tests", "bench", "dev.py"], ["-m", "mypy"]):
         print(f"$ {' '.join(check[1:])}", flush=True)
         if subprocess.call([str(PY), *check]) != 0:
             return 1
-    return subprocess.call([str(PY), "-m", "pytest", *rest])
+    os.execv(PY, [str(PY), "-m", "pytest", *rest])
+    return 0  # not reached
 
 
 if __name__ == "__main__":

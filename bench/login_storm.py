@@ -23,6 +23,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.auth.passwords import hash_sync
+from backend.dev.embedded import services_from_env
 from tests.harness import Services, WebProcess, unique, with_database
 
 
@@ -55,19 +56,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
 
-    stops = []
-    admin_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    repo = Path(__file__).resolve().parents[1]
-    if not admin_url:
-        from backend.dev.embedded import start_postgres
-
-        admin_url, stop = start_postgres(repo / ".data" / "bench-pg", "postgres")
-        stops.append(stop)
-    if not redis_url:
-        from backend.dev.embedded import start_redis
-
-        redis_url, stop = start_redis(repo / ".data" / "bench-redis")
-        stops.append(stop)
+    admin_url, redis_url, stops = services_from_env("bench", "postgres")
     name = unique("tm_bench_")
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
@@ -12,26 +11,15 @@ import redis.asyncio as aioredis
 
 from backend.auth.passwords import hash_sync
 from backend.core.migrate import migrate
-from tests.harness import REPO, Services, WebProcess, unique, with_database
+from backend.dev.embedded import services_from_env
+from tests.harness import Services, WebProcess, unique, with_database
 
 
 @pytest.fixture(scope="session")
 def service_urls() -> Iterator[tuple[str, str]]:
     """(maintenance database URL, Redis URL): the services named by DATABASE_URL/REDIS_URL, or embedded
     ones under .data/ (the same mechanism as the run command)."""
-    stops = []
-    database_url = os.environ.get("DATABASE_URL")
-    redis_url = os.environ.get("REDIS_URL")
-    if not database_url:
-        from backend.dev.embedded import start_postgres
-
-        database_url, stop = start_postgres(REPO / ".data" / "test-pg", "postgres")
-        stops.append(stop)
-    if not redis_url:
-        from backend.dev.embedded import start_redis
-
-        redis_url, stop = start_redis(REPO / ".data" / "test-redis")
-        stops.append(stop)
+    database_url, redis_url, stops = services_from_env("test", "postgres")
     yield database_url, redis_url
     for stop in reversed(stops):
         stop()

@@ -4,6 +4,7 @@ test commands when DATABASE_URL / REDIS_URL are not set. Data lives under .data/
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import socket
 import subprocess
@@ -68,3 +69,18 @@ def start_redis(folder: Path, port: int | None = None) -> tuple[str, Callable[[]
             proc.kill()
 
     return f"redis://127.0.0.1:{port}/0", stop
+
+
+def services_from_env(label: str, database: str) -> tuple[str, str, list[Callable[[], None]]]:
+    """(database URL, Redis URL, stops): DATABASE_URL/REDIS_URL when set, else embedded servers with their
+    data in .data/<label>-pg and .data/<label>-redis."""
+    stops: list[Callable[[], None]] = []
+    database_url = os.environ.get("DATABASE_URL") or ""
+    redis_url = os.environ.get("REDIS_URL") or ""
+    if not database_url:
+        database_url, stop = start_postgres(DATA / f"{label}-pg", database)
+        stops.append(stop)
+    if not redis_url:
+        redis_url, stop = start_redis(DATA / f"{label}-redis")
+        stops.append(stop)
+    return database_url, redis_url, stops

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.dev.embedded import DATA, REPO, start_postgres, start_redis
+from backend.dev.embedded import DATA, REPO, services_from_env
 
 
 def read_procfile(path: Path = REPO / "Procfile") -> dict[str, str]:
@@ -70,14 +70,11 @@ def main() -> int:
     env = dict(os.environ)
     stops: list[Callable[[], None]] = []
     try:
-        if not env.get("DATABASE_URL"):
-            print("starting embedded PostgreSQL (data in .data/pg) ...", flush=True)
-            env["DATABASE_URL"], stop = start_postgres(DATA / "pg", "telemarketing")
-            stops.append(stop)
-        if not env.get("REDIS_URL"):
-            print("starting embedded Redis (data in .data/redis) ...", flush=True)
-            env["REDIS_URL"], stop = start_redis(DATA / "redis")
-            stops.append(stop)
+        for name in ("DATABASE_URL", "REDIS_URL"):
+            if not env.get(name):
+                print(f"{name} is not set: starting an embedded server with its data in .data/", flush=True)
+        env["DATABASE_URL"], env["REDIS_URL"], started = services_from_env("run", "telemarketing")
+        stops.extend(started)
         env.setdefault("JWT_SECRET", _jwt_secret())
         env.setdefault("PORT", "8000")
         env.setdefault("HOST", "127.0.0.1")
@@ -95,7 +92,7 @@ def main() -> int:
         procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
         url = f"http://127.0.0.1:{env['PORT']}"
         if "web" in procs and _wait_http(f"{url}/health", procs["web"]):
-            print(f"\n  Workstation: {url}/\n  API docs:    {url}/schema/swagger\n"
+            print(f"\n  Server:      {url}  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
                   "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
                   "  Ctrl-C stops everything.\n", flush=True)
