@@ -21,12 +21,17 @@ from backend.auth.passwords import PasswordService
 from backend.auth.routes import ArmAuthController, SecurityController
 from backend.auth.service import AuthService
 from backend.auth.throttle import LoginThrottle
+from backend.calls.routes import post_call_event
 from backend.core.db import create_pool, create_redis
 from backend.core.errors import exception_handlers
 from backend.core.migrate import latest_version
+from backend.events.hub import Hub
 from backend.health.routes import health, ready
 from backend.operators.routes import OperatorsController
 from backend.settings import Settings, load_or_exit
+from backend.workstation.routes import OperatorStateController, WorkstationController
+from backend.workstation.service import Workstation
+from backend.workstation.ws import operator_socket
 
 SWAGGER_STATIC = "/static/swagger"
 
@@ -43,17 +48,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pool = await create_pool(settings)
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
+        hub = Hub(pool, redis, settings)
         app.state.update(
             settings=settings,
             pool=pool,
             redis=redis,
             passwords=passwords,
             schema_version=latest_version(),
-            auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings)),
+            auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), redis),
+            workstation=Workstation(pool, redis, settings),
+            hub=hub,
         )
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             passwords.close()
             await redis.aclose()
             await pool.close()
@@ -82,6 +92,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SecurityController,
             ArmAuthController,
             OperatorsController,
+            WorkstationController,
+            OperatorStateController,
+            operator_socket,
+            post_call_event,
             health,
             ready,
             create_static_files_router(SWAGGER_STATIC, [swagger_dir], opt=PUBLIC, name="swagger-static"),

@@ -128,6 +128,14 @@ FIELDS: tuple[Field, ...] = (
     Field("ALLOWED_ORIGINS", "allowed_origins", _csv, "",
           "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin)."),
     Field("LOG_LEVEL", "log_level", _log_level, "INFO", "DEBUG, INFO, WARNING or ERROR."),
+    Field("TELEPHONY_WEBHOOK_SECRET", "telephony_webhook_secret", _secret, None,
+          "Shared HMAC-SHA256 key of POST /api/telephony/v1/events; unset: that endpoint answers 503."),
+    Field("TELEPHONY_WEBHOOK_TOLERANCE", "telephony_webhook_tolerance", _int(1, 3600), "300",
+          "Seconds a signed telephony request's timestamp may differ from ours (replay window)."),
+    Field("WS_HEARTBEAT_SECONDS", "ws_heartbeat_seconds", _float(0.5, 300), "15",
+          "Seconds between WebSocket PINGs; a socket silent for three of them is closed."),
+    Field("EVENT_RETENTION_HOURS", "event_retention_hours", _int(1, 24 * 90), "72",
+          "Hours operator events are kept for resuming; an older lastSeq is told to resync."),
 )
 
 
@@ -155,6 +163,10 @@ class Settings:
     dependency_timeout: float
     allowed_origins: tuple[str, ...]
     log_level: str
+    telephony_webhook_secret: str
+    telephony_webhook_tolerance: int
+    ws_heartbeat_seconds: float
+    event_retention_hours: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -192,7 +204,7 @@ WEB_REQUIRES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET")
 
 def _shown(field: Field, raw: str) -> str:
     """Never echo secrets or credentials embedded in URLs into logs."""
-    if field.env == "JWT_SECRET":
+    if field.env.endswith("_SECRET"):
         return "<hidden>"
     if field.env.endswith("_URL"):
         parts = urlsplit(raw)

@@ -17,6 +17,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
+TELEPHONY_SECRET = "telephony-test-secret-0123456789abcdef"
 
 
 def with_database(url: str, database: str) -> str:
@@ -49,23 +50,25 @@ class Services:
             PYTHONUNBUFFERED="1",
             # The shared processes allow many failures per address: every test logs in from 127.0.0.1.
             LOGIN_MAX_FAILURES_PER_ADDRESS="10000",
+            TELEPHONY_WEBHOOK_SECRET=TELEPHONY_SECRET,
         )
         env.update(overrides)
         return env
 
 
 class WebProcess:
-    """One `python -m backend.web` process on its own port, logging to a file under test-artifacts/."""
+    """One `python -m backend.web` (or another module's) process on its own port, logging to a file under
+    test-artifacts/."""
 
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    def __init__(self, env: dict[str, str], name: str, module: str = "backend.web") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(env, PORT=str(self.port), HOST="127.0.0.1")
         ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"web-{name}-{self.port}.log"
-        self._log = self.log_path.open("w")
+        self.log_path = ARTIFACTS / f"{module.rsplit('.', 1)[-1]}-{name}-{self.port}.log"
+        self._log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.web"], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", module], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, path: str = "/health", timeout: float = 30) -> None:
@@ -80,6 +83,12 @@ class WebProcess:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"web did not become ready: {self.log_path.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """A crash: no shutdown handlers run."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

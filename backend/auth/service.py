@@ -9,14 +9,17 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
+import redis.asyncio as aioredis
 
 from backend.auth import queries, tokens
 from backend.auth.passwords import PasswordService
 from backend.auth.throttle import LoginThrottle
 from backend.core.db import Executor
 from backend.core.errors import Forbidden, Unauthorized
+from backend.events.bus import publish_session_ended
 from backend.operators import queries as operator_queries
 from backend.settings import Settings
+from backend.workstation import queries as workstation_queries
 
 log = logging.getLogger("backend.auth")
 
@@ -47,8 +50,9 @@ class LoginResult:
 
 class AuthService:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, passwords: PasswordService,
-                 throttle: LoginThrottle) -> None:
+                 throttle: LoginThrottle, redis: aioredis.Redis) -> None:
         self._pool = pool
+        self._redis = redis
         self._settings = settings
         self._passwords = passwords
         self._throttle = throttle
@@ -76,6 +80,8 @@ class AuthService:
             absolute_seconds=self._settings.session_absolute_timeout,
             client_addr=client_addr, user_agent=user_agent,
         )
+        if row["role"] == "operator":
+            await workstation_queries.mark_online(self._pool, row["id"])
         token = tokens.issue(self._settings, operator_id=row["id"], session_id=session_id, role=row["role"],
                              issued_at=times["created_at"], expires_at=times["absolute_expires_at"])
         log.info("operator %s logged in (session %s)", row["id"], str(session_id)[:8])
@@ -112,6 +118,9 @@ class AuthService:
         row = await queries.revoke_session(self._pool, session_id, reason)
         if row is not None:
             log.info("session %s of operator %s revoked: %s", str(session_id)[:8], row["operator_id"], reason)
+            await workstation_queries.mark_offline_if_no_sessions(self._pool, row["operator_id"])
+            # Sockets of this session close now; without Redis the hub's sweep closes them within 0.5 s.
+            await publish_session_ended(self._redis, self._settings, [str(session_id)])
         return row is not None
 
     async def end_operator_sessions(self, db: Executor, operator_id: int,

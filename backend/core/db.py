@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from asyncpg.pool import PoolConnectionProxy
 
@@ -19,6 +20,17 @@ Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 Conn = asyncpg.Connection | PoolConnectionProxy
 
 
+_json_encoder = msgspec.json.Encoder()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """json/jsonb columns come back as Python values and take them, encoded by msgspec (fast, strict)."""
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, schema="pg_catalog", format="text",
+                                  encoder=lambda value: _json_encoder.encode(value).decode(),
+                                  decoder=msgspec.json.decode)
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     """Open the pool; if PostgreSQL is down at start, still start (requests answer 503 until it is back)."""
     kwargs: dict[str, Any] = {
@@ -28,6 +40,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         "command_timeout": 30,
         "max_inactive_connection_lifetime": 300,
         "server_settings": {"application_name": "telemarketing", "timezone": "UTC"},
+        "init": init_connection,
     }
     try:
         return await asyncpg.create_pool(min_size=settings.db_pool_min_size, **kwargs)

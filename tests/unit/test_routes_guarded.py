@@ -10,7 +10,7 @@ from backend.settings import Settings
 SETTINGS = Settings.from_env({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "JWT_SECRET": "s" * 40})
 EXPECTED_PUBLIC = {
     "/api/security/v1/login", "/api/security/v1/logout", "/api/security/v1/checkAccess", "/api/arm/v1/login",
-    "/health", "/ready",
+    "/health", "/ready", "/api/telephony/v1/events",
 }
 
 

@@ -1,0 +1,109 @@
+"""Consumes the call-event Redis Stream with a consumer group.
+
+At-least-once: an entry is acknowledged only after its database transaction committed; entries left
+pending by a crashed consumer are claimed after CLAIM_IDLE_MS; a redelivered entry is a no-op because
+events are idempotent by id. A malformed or unknown event is copied to the dead-letter stream and
+acknowledged, so one bad entry never blocks the rest. Redis errors (including a restart that lost the
+group) are retried with jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from backend.calls.schemas import parse_event
+from backend.core.errors import DEPENDENCY_ERRORS, AppError
+from backend.settings import Settings
+from backend.workstation.service import Workstation
+
+log = logging.getLogger("backend.calls")
+
+GROUP = "backend"
+CLAIM_IDLE_MS = 10_000
+BATCH = 100
+RETRYABLE: tuple[type[BaseException], ...] = (*DEPENDENCY_ERRORS, ResponseError)
+
+
+def stream_name(settings: Settings) -> str:
+    return settings.redis_key_prefix + "call-events"
+
+
+def backoff(attempt: int, *, base: float = 0.2, cap: float = 5.0) -> float:
+    """Full-jitter exponential backoff."""
+    return random.uniform(0, min(cap, base * 2 ** min(attempt, 10)))  # noqa: S311
+
+
+class CallEventConsumer:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, workstation: Workstation) -> None:
+        self._redis = redis
+        self._stream = stream_name(settings)
+        self._dead = self._stream + ":dead"
+        self._workstation = workstation
+        self._consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run_forever(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._ensure_group()
+                await self._claim_stale()
+                while True:
+                    handled = await self._read_batch()
+                    attempt = 0
+                    if not handled:
+                        await self._claim_stale()
+            except asyncio.CancelledError:
+                raise
+            except RETRYABLE as exc:
+                attempt += 1
+                delay = backoff(attempt)
+                log.warning("call-event consumer: %s; retrying in %.2fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    async def _read_batch(self) -> int:
+        reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: ">"}, count=BATCH, block=1000)
+        entries = reply[0][1] if reply else []
+        for entry_id, fields in entries:
+            await self._handle(entry_id, fields)
+        return len(entries)
+
+    async def _claim_stale(self) -> None:
+        """Take over entries a crashed consumer read but never acknowledged."""
+        start = "0-0"
+        while True:
+            reply: Any = await self._redis.xautoclaim(self._stream, GROUP, self._consumer, CLAIM_IDLE_MS,
+                                                 start_id=start, count=BATCH)
+            start, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields:  # entries deleted from the stream come back empty
+                    await self._handle(entry_id, fields)
+                else:
+                    await self._redis.xack(self._stream, GROUP, entry_id)
+            if start in (b"0-0", "0-0") or not entries:
+                return
+
+    async def _handle(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+        raw = fields.get(b"event") or fields.get("event") or b""
+        try:
+            event = parse_event(raw)
+            await self._workstation.apply_call_event(event)
+        except (msgspec.ValidationError, msgspec.DecodeError, AppError) as exc:
+            log.error("call event %s rejected: %s", entry_id, exc)
+            await self._redis.xadd(self._dead, {"event": raw, "error": str(exc)[:500]}, maxlen=10_000)
+        await self._redis.xack(self._stream, GROUP, entry_id)

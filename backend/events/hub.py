@@ -1,0 +1,225 @@
+"""The web process's side of the event fan-out: its local sockets, one send queue each.
+
+* One Redis subscription per process (not per operator, so nothing leaks as sockets come and go);
+  it reconnects with backoff after a Redis restart.
+* Each socket has its own queue and sender task, so a slow client delays nobody else; its queue is
+  bounded and, when full, live frames are dropped: the sender refills any gap from PostgreSQL by seq.
+* A sweep every half second closes sockets whose session ended (however it ended: logout elsewhere,
+  lock, CLI, expiry) and hands each socket a "catch up to seq N" marker when the database has events
+  it has not sent: this delivers whatever Pub/Sub lost. Once a minute it slides the idle expiry of
+  sessions that hold an open socket (a waiting operator is active).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backend.core.errors import DEPENDENCY_ERRORS
+from backend.events import queries
+from backend.events.bus import channel, encode_frame
+from backend.settings import Settings
+
+log = logging.getLogger("backend.hub")
+
+QUEUE_LIMIT = 256
+SWEEP_SECONDS = 0.5
+TOUCH_EVERY_SWEEPS = 120
+
+
+@dataclass(frozen=True)
+class Item:
+    """What a sender task is asked to do: send a frame, catch up to a seq, or end the socket."""
+
+    kind: str  # "frame" | "catchup" | "raw" | "end"
+    seq: int = 0
+    text: str = ""
+
+
+@dataclass(eq=False)
+class Connection:
+    operator_id: int
+    session_id: uuid.UUID
+    send: Callable[[str], Awaitable[None]]
+    close: Callable[[int, str], Awaitable[None]]
+    last_sent: int = 0
+    queue: asyncio.Queue[Item] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    ended: bool = False
+
+    def offer(self, item: Item) -> None:
+        if self.ended:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            if item.kind in ("end", "raw"):
+                # Control frames must not be lost: make room by dropping one event (it is refetched by seq).
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    self.queue.get_nowait()
+                self.queue.put_nowait(item)
+            # An event frame is dropped; the next frame or sweep sees the gap and reads it from PostgreSQL.
+
+
+class Hub:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._settings = settings
+        self._local: dict[int, set[Connection]] = defaultdict(set)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._subscribe_forever(), name="hub-subscriber"),
+                       asyncio.create_task(self._sweep_forever(), name="hub-sweep")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for conns in list(self._local.values()):
+            for conn in list(conns):
+                conn.offer(Item("end", text="server shutting down"))
+
+    # -- registration -------------------------------------------------------------------------------
+
+    def register(self, conn: Connection) -> None:
+        self._local[conn.operator_id].add(conn)
+
+    def unregister(self, conn: Connection) -> None:
+        conns = self._local.get(conn.operator_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._local[conn.operator_id]
+
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self._local.values())
+
+    # -- the sender of one socket -------------------------------------------------------------------
+
+    async def run_sender(self, conn: Connection) -> None:
+        """Send the socket's queue in order; never send a seq twice; fill gaps from PostgreSQL."""
+        while True:
+            item = await conn.queue.get()
+            if item.kind == "end":
+                conn.ended = True
+                await conn.send(encode_frame("SESSION_ENDED", None, {"reason": item.text}))
+                await conn.close(4401, "session ended")
+                return
+            if item.kind == "raw":
+                await conn.send(item.text)
+                continue
+            if item.seq <= conn.last_sent:
+                continue  # already sent (duplicate delivery, or covered by a catch-up)
+            if item.kind == "frame" and item.seq == conn.last_sent + 1:
+                await conn.send(item.text)
+                conn.last_sent = item.seq
+                continue
+            await self._catch_up(conn, item.seq)
+
+    async def _catch_up(self, conn: Connection, upto: int) -> None:
+        while conn.last_sent < upto:
+            rows = await queries.events_between(self._pool, conn.operator_id, conn.last_sent, upto)
+            if not rows or rows[0]["seq"] != conn.last_sent + 1:
+                # The events the client missed were pruned (or never existed): it must reload from REST.
+                await conn.send(encode_frame("RESYNC", upto, {"reason": "events too old", "lastSeq": upto}))
+                conn.last_sent = upto
+                return
+            for row in rows:
+                await conn.send(encode_frame(row["event_type"], row["seq"], row["data"]))
+                conn.last_sent = row["seq"]
+
+    # -- Redis subscription -------------------------------------------------------------------------
+
+    def _dispatch(self, message: str) -> None:
+        kind, _, rest = message.partition(" ")
+        if kind == "E":
+            operator, seq, text = rest.split(" ", 2)
+            for conn in self._local.get(int(operator), ()):
+                conn.offer(Item("frame", int(seq), text))
+        elif kind == "S":
+            session = uuid.UUID(rest)
+            for conns in self._local.values():
+                for conn in conns:
+                    if conn.session_id == session:
+                        conn.offer(Item("end", text="session ended"))
+
+    async def _subscribe_forever(self) -> None:
+        attempt = 0
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel(self._settings))
+                if attempt:
+                    log.info("event subscription restored")
+                attempt = 0
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None and message.get("type") == "message":
+                        data = message["data"]
+                        self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                delay = min(5.0, 0.2 * 2 ** min(attempt, 5)) * (0.5 + random.random() / 2)  # noqa: S311
+                log.warning("event subscription lost (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    # -- sweep ----------------------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        sweeps = 0
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            sweeps += 1
+            if not self._local:
+                continue
+            try:
+                await self._sweep(touch=sweeps % TOUCH_EVERY_SWEEPS == 0)
+            except asyncio.CancelledError:
+                raise
+            except DEPENDENCY_ERRORS as exc:
+                log.warning("sweep skipped: %s", type(exc).__name__)
+            except Exception:
+                log.exception("sweep failed")
+
+    async def _sweep(self, *, touch: bool) -> None:
+        conns = [c for group in self._local.values() for c in group]
+        sessions = list({c.session_id for c in conns})
+        idle = self._settings.session_idle_timeout
+        async with self._pool.acquire() as db:
+            if touch:
+                alive_rows = await db.fetch(
+                    """UPDATE operator_sessions
+                          SET idle_expires_at = least(now() + make_interval(secs => $2::int), absolute_expires_at),
+                              last_seen_at = now()
+                        WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL
+                          AND idle_expires_at > now() AND absolute_expires_at > now()
+                    RETURNING id""", sessions, idle)
+            else:
+                alive_rows = await db.fetch(
+                    """SELECT s.id FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
+                        WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND NOT o.locked
+                          AND s.idle_expires_at > now() AND s.absolute_expires_at > now()""", sessions)
+            seqs = await queries.last_seqs(db, list(self._local))
+        alive = {r["id"] for r in alive_rows}
+        for conn in conns:
+            if conn.session_id not in alive:
+                conn.offer(Item("end", text="session ended"))
+            elif seqs.get(conn.operator_id, 0) > conn.last_sent:
+                conn.offer(Item("catchup", seqs[conn.operator_id]))

@@ -1,0 +1,66 @@
+"""SQL for the per-operator event log. seq comes from operator_states.last_seq, bumped in the same
+transaction as the change the event reports, so seq is gap-free and ordered per operator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from backend.core.db import Executor
+
+
+async def append(conn: Executor, operator_id: int, event_type: str, data: dict[str, Any]) -> int:
+    seq = await conn.fetchval(
+        """INSERT INTO operator_states (operator_id, last_seq) VALUES ($1, 1)
+           ON CONFLICT (operator_id) DO UPDATE SET last_seq = operator_states.last_seq + 1, updated_at = now()
+           RETURNING last_seq""",
+        operator_id,
+    )
+    await conn.execute(
+        "INSERT INTO operator_events (operator_id, seq, event_type, data) VALUES ($1, $2, $3, $4)",
+        operator_id, seq, event_type, data,
+    )
+    return int(seq)
+
+
+async def last_seq(conn: Executor, operator_id: int) -> int:
+    value = await conn.fetchval("SELECT last_seq FROM operator_states WHERE operator_id = $1", operator_id)
+    return int(value or 0)
+
+
+async def events_between(conn: Executor, operator_id: int, after: int, upto: int) -> list[asyncpg.Record]:
+    # primary key (operator_id, seq)
+    return await conn.fetch(
+        """SELECT seq, event_type, data FROM operator_events
+            WHERE operator_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT 1000""",
+        operator_id, after, upto,
+    )
+
+
+async def last_seqs(conn: Executor, operator_ids: list[int]) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT operator_id, last_seq FROM operator_states WHERE operator_id = ANY($1::bigint[])", operator_ids
+    )
+    return {r["operator_id"]: r["last_seq"] for r in rows}
+
+
+async def event_types_since(conn: Executor, operator_id: int, after: int,
+                            session_id: uuid.UUID) -> list[asyncpg.Record]:
+    """For hasChanges: events after the poll cursor, and never from before this session began."""
+    return await conn.fetch(
+        """SELECT e.seq, e.event_type FROM operator_events e
+            WHERE e.operator_id = $1 AND e.seq > $2
+              AND e.created_at >= (SELECT created_at FROM operator_sessions WHERE id = $3)
+            ORDER BY e.seq""",
+        operator_id, after, session_id,
+    )
+
+
+async def prune(conn: Executor, hours: int) -> int:
+    # operator_events_created_idx
+    result = await conn.execute(
+        "DELETE FROM operator_events WHERE created_at < now() - make_interval(hours => $1::int)", hours
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,101 @@
+"""Seed-compatible operator API (appendices Е–Л) and the supervisors' view of operator state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
+
+from backend.auth.guards import OPERATOR, SUPERVISOR
+from backend.auth.service import Principal
+from backend.core.errors import BadRequest, NotFound
+from backend.events import queries as events
+from backend.workstation import queries
+from backend.workstation.card import communication, fmt_time
+from backend.workstation.schemas import CommunicationIdRequest, DataResponse, SaveRequest, StatusOnly
+from backend.workstation.service import Workstation
+
+
+def _ws(request: Request[Any, Any, Any]) -> Workstation:
+    workstation: Workstation = request.app.state.workstation
+    return workstation
+
+
+class WorkstationController(Controller):
+    path = "/api/arm/v1"
+    tags = ["arm"]
+    guards = [OPERATOR]
+
+    @get("/listCommunications", summary="The operator's unfinished communications: the rework list (appendix Е)")
+    async def list_communications(self, request: Request[Principal, str, Any]) -> DataResponse:
+        workstation = _ws(request)
+        rows = await queries.rework_list(request.app.state.pool, request.user.operator_id)
+        items = []
+        for row in rows:
+            item = communication(dict(row), workstation.zone)
+            item["doId"] = row["do_id"]
+            items.append(item)
+        return DataResponse({"communications": items})
+
+    @get("/hasChanges", summary="Polling for changes since this session's last poll (appendix Ж)")
+    async def has_changes(self, request: Request[Principal, str, Any]) -> DataResponse:
+        user = request.user
+        state = request.app.state
+        key = f"{state.settings.redis_key_prefix}poll:{user.session_id}"
+        cursor = int(await state.redis.get(key) or 0)
+        rows = await events.event_types_since(state.pool, user.operator_id, cursor, user.session_id)
+        changes: list[str] = []
+        for row in rows:
+            if row["event_type"] not in changes:
+                changes.append(row["event_type"])
+        if rows:
+            await state.redis.set(key, rows[-1]["seq"], ex=state.settings.session_absolute_timeout)
+        return DataResponse({"hasChanges": bool(changes), "changes": changes})
+
+    @get("/getClientCard", summary="The card of the current call (appendix З)")
+    async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
+        current = await queries.current_communication(request.app.state.pool, request.user.operator_id)
+        if current is None:
+            raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION")
+        card = await _ws(request).card(current, request.user.operator_id)
+        return DataResponse({"clientCard": card})
+
+    @post("/getClientCardByCommunicationId", status_code=200,
+          summary="The card of one of the operator's communications (appendix Л)")
+    async def get_client_card_by_id(self, request: Request[Principal, str, Any],
+                                    data: JSONBody[CommunicationIdRequest]) -> DataResponse:
+        card = await _ws(request).card(data.communication_id, request.user.operator_id)
+        return DataResponse({"clientCard": card})
+
+    @post("/saveCommunicationDraft", status_code=200, summary="Save a draft; every version is kept (appendix И)")
+    async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
+        details = data.communication_result.as_details() if data.communication_result else {}
+        await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone, details)
+        return StatusOnly()
+
+    @post("/saveCommunicationResult", status_code=200,
+          summary="Fix the result: within the window, or later from the rework list (appendix К)")
+    async def save_result(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
+        details = data.communication_result.as_details() if data.communication_result else {}
+        if not details.get("result"):
+            raise BadRequest("The call's result is required", field="communicationResult.result")
+        await _ws(request).save_result(request.user.operator_id, data.communication_id, data.client_phone, details)
+        return StatusOnly()
+
+
+class OperatorStateController(Controller):
+    path = "/api/supervisor/v1"
+    tags = ["supervisor"]
+    guards = [SUPERVISOR]
+
+    @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, ON_CALL, WRAP_UP (with deadline)")
+    async def operator_states(self, request: Request[Any, Any, Any]) -> DataResponse:
+        zone = _ws(request).zone
+        rows = await queries.operator_states(request.app.state.pool)
+        return DataResponse([{
+            "operatorId": r["operator_id"], "login": r["login"],
+            "operator": {"name": r["first_name"], "lastName": r["last_name"]},
+            "state": r["state"], "communicationId": r["communication_id"],
+            "wrapUpDeadline": fmt_time(r["wrap_up_deadline"], zone),
+        } for r in rows])

@@ -1,0 +1,198 @@
+"""What happens to communications: call events in, drafts and results saved, windows expiring.
+
+Every change commits together with the operator events that report it, then the events are published;
+a crash between the two only delays delivery (the hub's sweep reads them from PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backend.calls.schemas import CallEvent, event_payload
+from backend.core.errors import BadRequest, Conflict, NotFound
+from backend.events import queries as events
+from backend.events.bus import Frame, encode_frame, publish
+from backend.settings import Settings
+from backend.workstation import queries
+from backend.workstation.card import build_card
+
+log = logging.getLogger("backend.workstation")
+
+
+def deadline_data(communication_id: int, deadline: datetime, window: int) -> dict[str, Any]:
+    return {
+        "communicationId": communication_id,
+        "resultDeadline": deadline.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "resultDeadlineEpochMs": int(deadline.timestamp() * 1000),
+        "serverTimeEpochMs": int(datetime.now(UTC).timestamp() * 1000),
+        "windowSeconds": window,
+    }
+
+
+@dataclass
+class Outcome:
+    status: str  # APPLIED, DUPLICATE, IGNORED
+    communication_id: int | None = None
+
+
+class Workstation:
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._settings = settings
+        self.zone = ZoneInfo(settings.operator_timezone)
+
+    def _today(self) -> Any:
+        return datetime.now(self.zone).date()
+
+    async def _emit(self, conn: Any, frames: list[Frame], operator_id: int, event_type: str,
+                    data: dict[str, Any]) -> None:
+        seq = await events.append(conn, operator_id, event_type, data)
+        frames.append(Frame(operator_id, seq, encode_frame(event_type, seq, data)))
+
+    async def card(self, communication_id: int, operator_id: int | None, conn: Any = None) -> dict[str, Any]:
+        row = await queries.card_row(conn or self._pool, communication_id, operator_id)
+        if row is None:
+            raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
+        return build_card(row, self.zone, self._today())
+
+    # -- call events ------------------------------------------------------------------------------------
+
+    async def apply_call_event(self, event: CallEvent) -> Outcome:
+        """Idempotent by event id; an end that arrives before its start creates the communication itself."""
+        frames: list[Frame] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                """INSERT INTO call_events (event_id, event_type, call_id, operator_id, outcome, payload)
+                   VALUES ($1, $2, $3, $4, 'APPLIED', $5) ON CONFLICT (event_id) DO NOTHING RETURNING true""",
+                event.event_id, event.type, event.call_id, event.operator_id, event_payload(event))
+            if not fresh:
+                return Outcome("DUPLICATE")
+            task = await conn.fetchrow(
+                "SELECT id, phone FROM campaign_tasks WHERE id = $1 FOR UPDATE", event.campaign_task_id)
+            if task is None:
+                raise BadRequest("Unknown campaign task", code="UNKNOWN_CAMPAIGN_TASK", field="campaignTaskId")
+            if task["phone"] != event.phone:
+                raise BadRequest("Phone does not match the campaign task", code="PHONE_MISMATCH", field="phone")
+            if not await conn.fetchval("SELECT true FROM operators WHERE id = $1", event.operator_id):
+                raise BadRequest("Unknown operator", code="UNKNOWN_OPERATOR", field="operatorId")
+
+            comm = await conn.fetchrow(
+                "SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1 FOR UPDATE",
+                event.call_id)
+            status = "APPLIED"
+            if comm is None:
+                comm_id = await conn.fetchval(
+                    """INSERT INTO communications (campaign_task_id, operator_id, call_id, call_started_at)
+                       VALUES ($1, $2, $3, $4) RETURNING id""",
+                    event.campaign_task_id, event.operator_id, event.call_id, event.occurred_at)
+                await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1",
+                                   event.campaign_task_id)
+                await queries.set_state(conn, event.operator_id, "ON_CALL", comm_id, None)
+                card = await self.card(comm_id, None, conn)
+                await self._emit(conn, frames, event.operator_id, "CLIENT_CARD_READY",
+                                 {"communicationId": comm_id, "clientCard": card})
+                call_ended_at = None
+                state = "NEW"
+            else:
+                comm_id, call_ended_at, state = comm["id"], comm["call_ended_at"], comm["state"]
+                if event.type == "CALL_STARTED":
+                    status = "IGNORED"  # the end came first and already created it
+
+            if event.type == "CALL_ENDED":
+                if call_ended_at is not None:
+                    status = "IGNORED"
+                else:
+                    window = self._settings.result_window_seconds
+                    # The window starts when we learn of the end, so pipeline delays never shorten it.
+                    deadline = datetime.now(UTC) + timedelta(seconds=window)
+                    await conn.execute(
+                        """UPDATE communications SET call_ended_at = $2,
+                                  result_deadline = CASE WHEN state = 'NEW' THEN $3 ELSE result_deadline END
+                            WHERE id = $1""", comm_id, event.occurred_at, deadline)
+                    if state == "NEW":
+                        await queries.set_state(conn, event.operator_id, "WRAP_UP", comm_id, deadline)
+                    else:
+                        await queries.release_if_current(conn, event.operator_id, comm_id)
+                    await self._emit(conn, frames, event.operator_id, "CALL_ENDED",
+                                     deadline_data(comm_id, deadline, window))
+            if status == "IGNORED":
+                await conn.execute("UPDATE call_events SET outcome = 'IGNORED' WHERE event_id = $1", event.event_id)
+        await publish(self._redis, self._settings, frames)
+        return Outcome(status, comm_id)
+
+    # -- the operator's saves -------------------------------------------------------------------------
+
+    async def _locked(self, conn: Any, communication_id: int, operator_id: int, phone: str) -> asyncpg.Record:
+        row = await queries.lock_communication(conn, communication_id, operator_id)
+        if row is None:  # someone else's or unknown: the same answer, no existence leak
+            raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
+        if row["phone"] != phone:
+            raise BadRequest("clientPhone does not match the communication", code="PHONE_MISMATCH",
+                             field="clientPhone")
+        return row
+
+    async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, communication_id, operator_id, phone)
+            if row["state"] == "FIXED":
+                raise Conflict("The result is already saved", code="RESULT_ALREADY_FIXED", field="communicationId")
+            await queries.add_version(conn, communication_id, operator_id, "DRAFT", details)
+            await conn.execute("UPDATE communications SET result_details = $2 WHERE id = $1", communication_id,
+                               details)
+
+    async def save_result(self, operator_id: int, communication_id: int, phone: str,
+                          details: dict[str, str]) -> None:
+        frames: list[Frame] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await self._locked(conn, communication_id, operator_id, phone)
+            if row["state"] == "FIXED":
+                if row["result_details"] == details:
+                    return  # the same save repeated (a retry after a lost answer): success
+                raise Conflict("The result is already saved and cannot be changed", code="RESULT_ALREADY_FIXED",
+                               field="communicationId")
+            deadline = row["result_deadline"]
+            late = row["state"] == "DRAFT" or (deadline is not None and datetime.now(UTC) > deadline)
+            await conn.execute(
+                """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(),
+                          completed_late = $3 WHERE id = $1""", communication_id, details, late)
+            await queries.add_version(conn, communication_id, operator_id, "RESULT", details)
+            if row["call_ended_at"] is not None:
+                await queries.release_if_current(conn, operator_id, communication_id)
+            await self._emit(conn, frames, operator_id, "RESULT_SAVED",
+                             {"communicationId": communication_id, "completedLate": late})
+            if row["state"] == "DRAFT":
+                await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
+                                 {"reworkCount": await queries.rework_count(conn, operator_id)})
+        await publish(self._redis, self._settings, frames)
+
+    # -- the server-held window ----------------------------------------------------------------------
+
+    async def expire_due(self, limit: int = 100) -> int:
+        """Turn communications whose window passed into DRAFTs. SKIP LOCKED lets several workers share the
+        work; the state check inside the same transaction makes each expiry happen exactly once."""
+        frames: list[Frame] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, operator_id, result_details FROM communications
+                    WHERE state = 'NEW' AND result_deadline <= now()
+                    ORDER BY result_deadline LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)  # communications_deadline_idx
+            for row in rows:
+                await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", row["id"])
+                await queries.add_version(conn, row["id"], None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
+                await queries.release_if_current(conn, row["operator_id"], row["id"])
+                await self._emit(conn, frames, row["operator_id"], "RESULT_WINDOW_EXPIRED",
+                                 {"communicationId": row["id"]})
+                await self._emit(conn, frames, row["operator_id"], "REWORK_CHANGED",
+                                 {"reworkCount": await queries.rework_count(conn, row["operator_id"])})
+        if rows:
+            log.info("result window expired for %d communication(s)", len(rows))
+        await publish(self._redis, self._settings, frames)
+        return len(rows)

@@ -1,0 +1,139 @@
+"""GET /api/arm/v1/ws — the operator's push channel.
+
+Protocol (JSON text frames):
+  client → {"type":"HELLO","token":"<access token>","lastSeq":<int|null>}   first message, within 5 s
+  server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..}}
+  server → {"type":<event>,"seq":n,"data":{...}}   n = previous + 1, per operator, across tabs
+  server → {"type":"RESYNC","seq":N,...}           lastSeq unknown or too old: reload from REST
+  server → {"type":"PING","seq":null,...} every S s; client answers {"type":"PONG"} (any frame will do)
+  client → {"type":"PING"} → server {"type":"PONG"}
+  server → {"type":"SESSION_ENDED",...} then close 4401 (logout elsewhere, lock, expiry)
+Close codes: 4400 bad HELLO, 4401 not authenticated / session ended, 4403 Origin not allowed,
+4408 no HELLO or heartbeat in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from backend.auth.guards import PUBLIC
+from backend.auth.service import AuthService
+from backend.events import queries as events
+from backend.events.bus import encode_frame
+from backend.events.hub import Connection, Hub, Item
+from backend.workstation.schemas import Hello
+
+log = logging.getLogger("backend.ws")
+HELLO_TIMEOUT = 5.0
+_hello = msgspec.json.Decoder(Hello)
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none."""
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+
+
+@websocket("/api/arm/v1/ws", opt=PUBLIC)
+async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    state = socket.app.state
+    settings = state.settings
+    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), settings.allowed_origins):
+        await socket.close(code=4403, reason="origin not allowed")
+        return
+    await socket.accept()
+    try:
+        raw = await asyncio.wait_for(socket.receive_text(), HELLO_TIMEOUT)
+    except TimeoutError:
+        await socket.close(code=4408, reason="no HELLO")
+        return
+    except WebSocketDisconnect:
+        return
+    try:
+        hello = _hello.decode(raw)
+        if hello.type != "HELLO":
+            raise msgspec.ValidationError("first message must be HELLO")
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        await socket.send_text(encode_frame("ERROR", None, {"code": "BAD_HELLO", "message": str(exc)}))
+        await socket.close(code=4400, reason="bad HELLO")
+        return
+    auth: AuthService = state.auth
+    principal = await auth.authenticate(hello.token)
+    if principal is None:
+        await socket.send_text(encode_frame("ERROR", None, {"code": "INVALID_TOKEN",
+                                                            "message": "token invalid or session ended"}))
+        await socket.close(code=4401, reason="not authenticated")
+        return
+
+    hub: Hub = state.hub
+
+    async def close(code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await socket.close(code=code, reason=reason)
+
+    conn = Connection(principal.operator_id, principal.session_id, socket.send_text, close)
+    hub.register(conn)  # before reading last_seq: nothing committed after that read can be missed
+    sender: asyncio.Task[None] | None = None
+    try:
+        current = await events.last_seq(state.pool, principal.operator_id)
+        heartbeat = settings.ws_heartbeat_seconds
+        await socket.send_text(encode_frame("HELLO_OK", None, {
+            "lastSeq": current, "heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}))
+        if hello.last_seq is None:
+            conn.last_sent = current
+        elif hello.last_seq > current:
+            await socket.send_text(encode_frame("RESYNC", current, {"reason": "unknown lastSeq", "lastSeq": current}))
+            conn.last_sent = current
+        else:
+            conn.last_sent = hello.last_seq
+            conn.offer(Item("catchup", current))
+        sender = asyncio.create_task(hub.run_sender(conn), name=f"ws-sender-{principal.operator_id}")
+        await _receive_loop(socket, conn, heartbeat, sender)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.unregister(conn)
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+
+async def _receive_loop(socket: WebSocket[Any, Any, Any], conn: Connection, heartbeat: float,
+                        sender: asyncio.Task[None]) -> None:
+    """Wait for client frames; one pending receive at a time (never cancelled while the socket lives)."""
+    silent = 0
+    receive: asyncio.Future[str] = asyncio.ensure_future(socket.receive_text())
+    try:
+        while not sender.done():
+            waiting: set[asyncio.Future[Any]] = {receive, sender}
+            done, _ = await asyncio.wait(waiting, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED)
+            if receive in done:
+                text = receive.result()  # raises WebSocketDisconnect when the client has gone
+                silent = 0
+                if '"PING"' in text:
+                    conn.offer(Item("raw", text=encode_frame("PONG", None, {})))
+                receive = asyncio.ensure_future(socket.receive_text())
+            elif not done:
+                silent += 1
+                if silent >= 3:
+                    await conn.close(4408, "heartbeat timeout")
+                    return
+                conn.offer(Item("raw", text=encode_frame("PING", None, {"lastSeq": conn.last_sent})))
+    finally:
+        if not receive.done():
+            receive.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receive
