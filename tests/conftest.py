@@ -49,8 +49,17 @@ async def services(service_urls: tuple[str, str]) -> AsyncIterator[Services]:
 
 
 @pytest.fixture(scope="session")
-async def web(services: Services) -> AsyncIterator[list[str]]:
-    """Two web processes sharing PostgreSQL and Redis: tests may log in on one and act on the other."""
+def shared_worker(services: Services) -> Iterator[list[WebProcess]]:
+    """The worker of the shared stack, in a list so that a test may crash it and put a new one in its place."""
+    holder = [WebProcess(services.web_env(), "shared", module="backend.worker")]
+    yield holder
+    holder[0].stop()
+
+
+@pytest.fixture(scope="session")
+async def web(services: Services, shared_worker: list[WebProcess]) -> AsyncIterator[list[str]]:
+    """Two web processes and a worker sharing PostgreSQL and Redis: tests may log in on one web process,
+    hold a socket on the other, and feed call events through the worker."""
     procs = [WebProcess(services.web_env(), "a"), WebProcess(services.web_env(), "b")]
     try:
         for proc in procs:
@@ -66,10 +75,10 @@ async def start_web(services: Services) -> AsyncIterator[Callable[..., WebProces
     """Start an extra web process with overridden settings; stopped after the test."""
     started: list[WebProcess] = []
 
-    def start(*, wait: str | None = "/health", **overrides: str) -> WebProcess:
-        proc = WebProcess(services.web_env(**overrides), unique("custom-"))
+    def start(*, wait: str | None = "/health", module: str = "backend.web", **overrides: str) -> WebProcess:
+        proc = WebProcess(services.web_env(**overrides), unique("custom-"), module=module)
         started.append(proc)
-        if wait:
+        if wait and module == "backend.web":
             proc.wait_ready(wait)
         return proc
 
