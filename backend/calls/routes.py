@@ -43,10 +43,10 @@ async def post_call_event(request: Request[Any, Any, Any]) -> DataResponse:
         raise Unauthorized(str(exc), code=exc.code) from None
     try:
         event = parse_event(body)
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
+        raise BadRequest(str(exc).split(" - at ")[0], field=_field_of(exc)) from None
     except msgspec.DecodeError:
         raise BadRequest("Request body is not valid JSON", code="MALFORMED_JSON") from None
-    except msgspec.ValidationError as exc:
-        raise BadRequest(str(exc).split(" - at ")[0], field=_field_of(exc)) from None
     workstation: Workstation = request.app.state.workstation
     outcome = await workstation.apply_call_event(event)
     return DataResponse({"outcome": outcome.status, "communicationId": outcome.communication_id})
