@@ -124,7 +124,8 @@ async def test_save_errors(http, web, db, make_user):
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "RESULT_ALREADY_FIXED"
     draft = await http.post(f"{web[0]}/api/arm/v1/saveCommunicationDraft", json=body, headers=bearer(token))
     assert draft.status_code == 409
-    assert await db.fetchval("SELECT result_details->>'result' FROM communications WHERE id = $1", comm_id) == "Согласен"
+    kept = await db.fetchval("SELECT result_details->>'result' FROM communications WHERE id = $1", comm_id)
+    assert kept == "Согласен"
 
     supervisor = bearer(await login(http, web[0], await make_user("supervisor")))
     assert (await http.post(url, json=body, headers=supervisor)).status_code == 403
