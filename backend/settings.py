@@ -225,7 +225,10 @@ def load_or_exit(require: tuple[str, ...] = WEB_REQUIRES) -> Settings:
 def markdown_table() -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for field in FIELDS:
-        default = "(required)" if field.default is None else f"`{field.default}`" if field.default else "(empty)"
+        if field.default is None:
+            default = "(required)" if field.env in WEB_REQUIRES else "(unset)"
+        else:
+            default = f"`{field.default}`" if field.default else "(empty)"
         rows.append(f"| `{field.env}` | {default} | {field.doc} |")
     return "\n".join(rows)
 

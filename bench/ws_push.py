@@ -1,0 +1,284 @@
+"""Card push over WebSocket vs. the seed's hasChanges polling, on the real system.
+
+Starts two `web` processes and one `worker` (embedded or *_URL services, scratch database), creates N
+operators with live sessions, then
+
+1. push: connects the N operators by WebSocket (the `websockets` client library, half on each web
+   process), appends CALL_STARTED events to the call-event stream at R per second for D seconds, and
+   measures event accepted (XADD returned) -> CLIENT_CARD_READY received on the operator's socket;
+2. poll: the same N operators poll GET /api/arm/v1/hasChanges once a second while events are injected
+   at the same rate, and measures the poll latency, the requests per second, and event accepted ->
+   the poll that first reports CLIENT_CARD_READY (the seed's design).
+
+Usage: .venv/bin/python -m bench.ws_push [--operators 1000] [--rate 100] [--seconds 20] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.auth import tokens
+from backend.core.migrate import migrate
+from backend.dev.embedded import services_from_env
+from backend.settings import Settings
+from tests.harness import Services, WebProcess, unique, with_database
+
+CLIENT_INFO = {"fullNameRu": {"name": "Анна", "lastName": "Иванова", "middleName": "Петровна"},
+               "fullNameEn": {"name": "Anna", "lastName": "Ivanova"}, "citizenship": "Россия",
+               "birthDate": "01.02.1990"}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 2)
+
+    return {"n": len(values), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "max_ms": round(ordered[-1] * 1000, 2)}
+
+
+async def seed(services: Services, n_ops: int, n_tasks: int) -> tuple[list[int], list[str], list[tuple[int, str]]]:
+    conn = await asyncpg.connect(services.database_url)
+    await migrate(conn)
+    op_ids = [r["id"] for r in await conn.fetch(
+        """INSERT INTO operators (login, password_hash, first_name, last_name)
+           SELECT 'bench' || g, 'not-a-hash', 'Оператор', 'Номер' || g FROM generate_series(1, $1) g RETURNING id""",
+        n_ops)]
+    settings = Settings.from_env({"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url,
+                                  "JWT_SECRET": services.jwt_secret})
+    now = datetime.now(UTC)
+    sessions = [(uuid.uuid4(), op) for op in op_ids]
+    await conn.executemany(
+        """INSERT INTO operator_sessions (id, operator_id, idle_expires_at, absolute_expires_at)
+           VALUES ($1, $2, now() + interval '1 hour', now() + interval '2 hours')""", sessions)
+    toks = [tokens.issue(settings, operator_id=op, session_id=sid, role="operator", issued_at=now,
+                         expires_at=now + timedelta(hours=2)) for sid, op in sessions]
+    campaign = await conn.fetchval(
+        "INSERT INTO campaigns (name, description) VALUES ('Бенчмарк', 'Скрипт') RETURNING id")
+    phones = [f"79{i:09d}" for i in range(n_tasks)]
+    task_ids = [r["id"] for r in await conn.fetch(
+        """INSERT INTO campaign_tasks (campaign_id, phone, client_info)
+           SELECT $1, p, $3::jsonb FROM unnest($2::text[]) p RETURNING id""",
+        campaign, phones, json.dumps(CLIENT_INFO))]
+    await conn.execute(
+        """INSERT INTO client_products (phone, do_id, start_time, status, requested_amount, approved_amount, term,
+                                        grace, is_current, interest_rate)
+           SELECT p, '3469' || p, now(), '{"dictionaryKey":"scored","dictionaryValue":"Скоринг пройден"}',
+                  2500000, 2000000, 21, 7, true, 80 FROM unnest($1::text[]) p""", phones)
+    await conn.close()
+    return op_ids, toks, list(zip(task_ids, phones, strict=True))
+
+
+async def push_phase(urls: list[str], toks: list[str], redis: aioredis.Redis, stream: str, op_ids: list[int],
+                     tasks: list[tuple[int, str]], rate: float, seconds: float) -> dict[str, Any]:
+    accepted: dict[str, float] = {}
+    received: dict[str, float] = {}
+    sizes: list[int] = []
+    frames_per_card: list[int] = []
+    sockets = []
+    t0 = time.perf_counter()
+    for i, token in enumerate(toks):
+        ws = await websockets.connect(urls[i % 2].replace("http://", "ws://") + "/api/arm/v1/ws", max_size=2**22)
+        await ws.send(json.dumps({"type": "HELLO", "token": token, "lastSeq": None}))
+        assert json.loads(await ws.recv())["type"] == "HELLO_OK"
+        sockets.append(ws)
+    connect_seconds = time.perf_counter() - t0
+
+    async def reader(ws: Any) -> None:
+        try:
+            async for text in ws:
+                now = time.perf_counter()
+                if '"CLIENT_CARD_READY"' in text:
+                    frame = json.loads(text)
+                    received[frame["data"]["clientCard"]["clientInfo"]["phone"]] = now
+                    sizes.append(len(text.encode()))
+                    frames_per_card.append(1)
+                elif '"PING"' in text:
+                    await ws.send('{"type":"PONG"}')
+        except websockets.ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+    await inject(redis, stream, op_ids, tasks, rate, seconds, accepted, {})
+    await asyncio.sleep(2)
+    for ws in sockets:
+        await ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    latencies = [received[p] - t for p, t in accepted.items() if p in received]
+    return {"connected": len(sockets), "connect_seconds": round(connect_seconds, 2), "events": len(accepted),
+            "cards_received": len(latencies), "latency": summary(latencies),
+            "bytes_per_card": round(sum(sizes) / len(sizes)) if sizes else 0,
+            "frames_per_card": 1 if frames_per_card else 0}
+
+
+class RawHttp:
+    """A minimal keep-alive HTTP/1.1 GET client: httpx costs more CPU per request than the server under
+    test, so at 1,000 requests/s it would measure itself."""
+
+    def __init__(self, base: str) -> None:
+        self._host, port = base.removeprefix("http://").split(":")
+        self._port = int(port)
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, token: str) -> tuple[int, bytes]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        assert self._reader is not None
+        self._writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+                           .encode())
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        return status, await self._reader.readexactly(length)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+async def poll_phase(urls: list[str], toks: list[str], redis: aioredis.Redis, stream: str, op_ids: list[int],
+                     tasks: list[tuple[int, str]], rate: float, seconds: float) -> dict[str, Any]:
+    accepted: dict[str, float] = {}
+    op_of_phone: dict[str, int] = {}
+    seen_at: dict[int, list[float]] = {}
+    request_times: list[float] = []
+    errors = 0
+    stop = asyncio.Event()
+    measuring = asyncio.Event()
+
+    async def poller(i: int, token: str) -> None:
+        nonlocal errors
+        client = RawHttp(urls[i % 2])
+        await asyncio.sleep(random.random())
+        try:
+            while not stop.is_set():
+                started = time.perf_counter()
+                status, body = await client.get("/api/arm/v1/hasChanges", token)
+                done = time.perf_counter()
+                if status != 200:
+                    errors += 1
+                if measuring.is_set():
+                    request_times.append(done - started)
+                if b"CLIENT_CARD_READY" in body:
+                    seen_at.setdefault(op_ids[i], []).append(done)
+                await asyncio.sleep(max(0.0, 1 - (done - started)))
+        finally:
+            client.close()
+
+    pollers = [asyncio.create_task(poller(i, t)) for i, t in enumerate(toks)]
+    await asyncio.sleep(3)  # warm-up: connections opened, not measured
+    measuring.set()
+    started = time.perf_counter()
+    await inject(redis, stream, op_ids, tasks, rate, seconds, accepted, op_of_phone)
+    elapsed = time.perf_counter() - started
+    n_during = len(request_times)
+    await asyncio.sleep(2)
+    stop.set()
+    await asyncio.gather(*pollers, return_exceptions=True)
+    detect: list[float] = []
+    for phone, t in accepted.items():
+        later = [s for s in seen_at.get(op_of_phone[phone], []) if s >= t]
+        if later:
+            detect.append(min(later) - t)
+    return {"operators": len(toks), "requests_per_s": round(n_during / elapsed, 1), "errors": errors,
+            "poll_latency": summary(request_times), "event_to_detection": summary(detect), "events": len(accepted)}
+
+
+async def inject(redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: list[tuple[int, str]],
+                          rate: float, seconds: float, accepted: dict[str, float], op_of_phone: dict[str, int]) -> None:
+    interval = 1 / rate
+    start = time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds and tasks:
+        task_id, phone = tasks.pop()
+        op = random.choice(op_ids)
+        payload = {"eventId": secrets.token_hex(8), "type": "CALL_STARTED", "callId": secrets.token_hex(8),
+                   "operatorId": op, "campaignTaskId": task_id, "phone": phone,
+                   "occurredAt": datetime.now(UTC).isoformat()}
+        await redis.xadd(stream, {"event": json.dumps(payload)})
+        accepted[phone] = time.perf_counter()
+        op_of_phone[phone] = op
+        i += 1
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--operators", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    admin_url, redis_url, stops = services_from_env("bench", "postgres")
+    name = unique("tm_bench_")
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    services = Services(with_database(admin_url, name), admin_url, redis_url, unique("tmbench:") + ":")
+    procs: list[WebProcess] = []
+    try:
+        n_tasks = int(args.rate * args.seconds * 2.2) + 10
+        op_ids, toks, tasks = await seed(services, args.operators, n_tasks)
+        env = services.web_env(LOG_LEVEL="WARNING", DB_POOL_MAX_SIZE="20")
+        procs = [WebProcess(env, "bench-a"), WebProcess(env, "bench-b"),
+                 WebProcess(env, "bench", module="backend.worker")]
+        for proc in procs[:2]:
+            await asyncio.to_thread(proc.wait_ready)
+        urls = [p.url for p in procs[:2]]
+        redis = aioredis.Redis.from_url(redis_url)
+        stream = services.redis_prefix + "call-events"
+        push = await push_phase(urls, toks, redis, stream, op_ids, tasks, args.rate, args.seconds)
+        poll = await poll_phase(urls, toks, redis, stream, op_ids, tasks, args.rate, args.seconds)
+        await redis.aclose()
+        report = {"cpus": os.cpu_count(), "operators": args.operators, "rate_per_s": args.rate,
+                  "seconds": args.seconds, "push": push, "poll": poll}
+        print(f"{'':34}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for label, s in (("push: accepted -> card on socket", push["latency"]),
+                         ("poll: hasChanges request", poll["poll_latency"]),
+                         ("poll: accepted -> change seen", poll["event_to_detection"])):
+            print(f"{label:34}{s.get('n', 0):>7}{s.get('p50_ms', '-'):>9}{s.get('p95_ms', '-'):>9}"
+                  f"{s.get('p99_ms', '-'):>9}{s.get('max_ms', '-'):>9}")
+        print(f"push: {push['cards_received']}/{push['events']} cards, {push['frames_per_card']} frame and "
+              f"{push['bytes_per_card']} bytes per card, {push['connected']} sockets connected in "
+              f"{push['connect_seconds']} s")
+        print(f"poll: {poll['requests_per_s']} requests/s from {poll['operators']} operators")
+        print(json.dumps(report))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+    finally:
+        for proc in procs:
+            proc.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        for stop in stops:
+            stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
