@@ -22,6 +22,7 @@ from backend.auth.routes import ArmAuthController, SecurityController
 from backend.auth.service import AuthService
 from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
+from backend.campaigns.routes import CampaignsController
 from backend.core.db import create_pool, create_redis
 from backend.core.errors import exception_handlers
 from backend.core.migrate import latest_version
@@ -38,6 +39,7 @@ SWAGGER_STATIC = "/static/swagger"
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider poll is noise
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SecurityController,
             ArmAuthController,
             OperatorsController,
+            CampaignsController,
             WorkstationController,
             OperatorStateController,
             operator_socket,

@@ -136,6 +136,20 @@ FIELDS: tuple[Field, ...] = (
           "Seconds between WebSocket PINGs; a socket silent for three of them is closed."),
     Field("EVENT_RETENTION_HOURS", "event_retention_hours", _int(1, 24 * 90), "72",
           "Hours operator events are kept for resuming; an older lastSeq is told to resync."),
+    Field("PROVIDER_URL", "provider_url", _url("http", "https"), None,
+          "Base URL of the telephony provider's API (the telephony process needs it; the run command starts the "
+          "simulator and sets it)."),
+    Field("PROVIDER_API_KEY", "provider_api_key", str, "", "Sent to the provider as X-Api-Key when set."),
+    Field("PROVIDER_TIMEOUT", "provider_timeout", _float(0.1, 120), "5",
+          "Seconds before a provider request counts as failed (and is retried)."),
+    Field("TELEPHONY_PORT", "telephony_port", _int(1, 65535), "8010",
+          "Port of the telephony process's /health and /metrics."),
+    Field("POLL_INTERVAL_SECONDS", "poll_interval_seconds", _float(0.05, 60), "0.5",
+          "How often the telephony process polls each active operator's provider events."),
+    Field("POLL_CONCURRENCY", "poll_concurrency", _int(1, 1000), "20",
+          "Provider polls in flight at once."),
+    Field("CAMPAIGN_ENGINE_INTERVAL", "campaign_engine_interval", _float(0.1, 3600), "1",
+          "Seconds between the worker's passes that hand due campaign tasks to telephony."),
 )
 
 
@@ -167,6 +181,13 @@ class Settings:
     telephony_webhook_tolerance: int
     ws_heartbeat_seconds: float
     event_retention_hours: int
+    provider_url: str
+    provider_api_key: str
+    provider_timeout: float
+    telephony_port: int
+    poll_interval_seconds: float
+    poll_concurrency: int
+    campaign_engine_interval: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:

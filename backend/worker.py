@@ -10,9 +10,11 @@ import logging
 import signal
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from backend.app import configure_logging
 from backend.calls.consumer import CallEventConsumer
+from backend.campaigns.service import hand_over_due
 from backend.core.db import create_pool, create_redis
 from backend.core.errors import DEPENDENCY_ERRORS
 from backend.events import queries as events
@@ -31,6 +33,9 @@ async def expire_forever(workstation: Workstation) -> None:
         except DEPENDENCY_ERRORS as exc:
             log.warning("expiry pass skipped: %s", type(exc).__name__)
             await asyncio.sleep(1)
+        except Exception:
+            log.exception("expiry pass failed")
+            await asyncio.sleep(1)
         await asyncio.sleep(EXPIRY_INTERVAL)
 
 
@@ -45,6 +50,17 @@ async def prune_forever(settings: Settings, pool: asyncpg.Pool) -> None:
         await asyncio.sleep(3600)
 
 
+async def campaigns_forever(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
+    while True:
+        try:
+            await hand_over_due(pool, redis, settings)
+        except DEPENDENCY_ERRORS as exc:
+            log.warning("campaign engine pass skipped: %s", type(exc).__name__)
+        except Exception:
+            log.exception("campaign engine pass failed")
+        await asyncio.sleep(settings.campaign_engine_interval)
+
+
 async def run(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = create_redis(settings)
@@ -56,7 +72,8 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(consumer.run_forever(), name="call-events"),
              asyncio.create_task(expire_forever(workstation), name="expiry"),
-             asyncio.create_task(prune_forever(settings, pool), name="prune")]
+             asyncio.create_task(prune_forever(settings, pool), name="prune"),
+             asyncio.create_task(campaigns_forever(pool, redis, settings), name="campaigns")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

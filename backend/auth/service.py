@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from backend.auth import queries, tokens
 from backend.auth.passwords import PasswordService
 from backend.auth.throttle import LoginThrottle
+from backend.calls import commands
 from backend.core.db import Executor
 from backend.core.errors import Forbidden, Unauthorized
 from backend.events.bus import publish_session_ended
@@ -82,6 +83,7 @@ class AuthService:
         )
         if row["role"] == "operator":
             await workstation_queries.mark_online(self._pool, row["id"])
+            await commands.send(self._redis, self._settings, [{"type": "OPEN_SESSION", "operatorId": row["id"]}])
         token = tokens.issue(self._settings, operator_id=row["id"], session_id=session_id, role=row["role"],
                              issued_at=times["created_at"], expires_at=times["absolute_expires_at"])
         log.info("operator %s logged in (session %s)", row["id"], str(session_id)[:8])
@@ -118,7 +120,9 @@ class AuthService:
         row = await queries.revoke_session(self._pool, session_id, reason)
         if row is not None:
             log.info("session %s of operator %s revoked: %s", str(session_id)[:8], row["operator_id"], reason)
-            await workstation_queries.mark_offline_if_no_sessions(self._pool, row["operator_id"])
+            if await workstation_queries.mark_offline_if_no_sessions(self._pool, row["operator_id"]):
+                await commands.send(self._redis, self._settings,
+                                    [{"type": "CLOSE_SESSION", "operatorId": row["operator_id"]}])
             # Sockets of this session close now; without Redis the hub's sweep closes them within 0.5 s.
             await publish_session_ended(self._redis, self._settings, [str(session_id)])
         return row is not None

@@ -30,6 +30,7 @@ log = logging.getLogger("backend.calls")
 GROUP = "backend"
 CLAIM_IDLE_MS = 10_000
 BATCH = 100
+MAX_DELIVERIES = 5
 RETRYABLE: tuple[type[BaseException], ...] = (*DEPENDENCY_ERRORS, ResponseError)
 
 
@@ -75,6 +76,10 @@ class CallEventConsumer:
                 delay = backoff(attempt)
                 log.warning("call-event consumer: %s; retrying in %.2fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
+            except Exception:
+                attempt += 1
+                log.exception("call-event consumer failed; restarting it")
+                await asyncio.sleep(backoff(attempt))
 
     async def _read_batch(self) -> int:
         reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: ">"}, count=BATCH, block=1000)
@@ -105,5 +110,18 @@ class CallEventConsumer:
             await self._workstation.apply_call_event(event)
         except (msgspec.ValidationError, msgspec.DecodeError, AppError) as exc:
             log.error("call event %s rejected: %s", entry_id, exc)
-            await self._redis.xadd(self._dead, {"event": raw, "error": str(exc)[:500]}, maxlen=10_000)
+            await self._dead_letter(entry_id, raw, str(exc))
+        except RETRYABLE:
+            raise  # not acknowledged: retried after the backoff
+        except Exception as exc:
+            # A bug, not the event's fault: leave it pending to be retried; after MAX_DELIVERIES park it.
+            log.exception("call event %s failed", entry_id)
+            pending: Any = await self._redis.xpending_range(self._stream, GROUP, min=entry_id, max=entry_id, count=1)
+            if not pending or int(pending[0]["times_delivered"]) < MAX_DELIVERIES:
+                return
+            await self._dead_letter(entry_id, raw, repr(exc))
         await self._redis.xack(self._stream, GROUP, entry_id)
+
+    async def _dead_letter(self, entry_id: Any, raw: Any, error: str) -> None:
+        await self._redis.xadd(self._dead, {"event": raw, "error": error[:500], "entry": str(entry_id)},
+                               maxlen=10_000)

@@ -118,7 +118,8 @@ async def mark_online(db: Executor, operator_id: int) -> None:
             WHERE operator_states.state = 'OFFLINE'""", operator_id)
 
 
-async def mark_offline_if_no_sessions(db: Executor, operator_id: int) -> None:
+async def mark_offline_if_no_sessions(db: Executor, operator_id: int) -> bool:
+    """True when the operator has no live session left (and is now OFFLINE unless on a call)."""
     await db.execute(
         """UPDATE operator_states SET state = 'OFFLINE', updated_at = now()
             WHERE operator_id = $1 AND state = 'READY'
@@ -126,6 +127,9 @@ async def mark_offline_if_no_sessions(db: Executor, operator_id: int) -> None:
                                WHERE s.operator_id = $1 AND s.revoked_at IS NULL
                                  AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""",
         operator_id)
+    return not await db.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM operator_sessions s WHERE s.operator_id = $1 AND s.revoked_at IS NULL
+                             AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""", operator_id)
 
 
 async def operator_states(db: Executor) -> list[asyncpg.Record]:

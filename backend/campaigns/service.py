@@ -1,0 +1,71 @@
+"""A minimal campaign engine (seed ch. 2.6.3): tasks enter a campaign, due NEW tasks are handed to
+telephony (IN_PROGRESS), and the call marks them DONE (in the workstation's call-event handling)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backend.calls import commands
+from backend.core.errors import NotFound
+from backend.settings import Settings
+
+log = logging.getLogger("backend.campaigns")
+
+
+async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, *, campaign_id: int,
+                         phone: str, client_info: dict[str, Any], task_time: datetime | None) -> int:
+    """A client (re-)enters a campaign. An open task of the same client in the same campaign is cancelled
+    (DONE, and a DELETE sent to telephony if it was handed over) and a new NEW task starts."""
+    sent: list[dict[str, Any]] = []
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT true FROM campaigns WHERE id = $1", campaign_id):
+            raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        # campaign_tasks_phone_idx
+        open_tasks = await conn.fetch(
+            """SELECT id, task_state FROM campaign_tasks
+                WHERE phone = $1 AND campaign_id = $2 AND task_state <> 'DONE' FOR UPDATE""", phone, campaign_id)
+        for old in open_tasks:
+            await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1", old["id"])
+            if old["task_state"] == "IN_PROGRESS":
+                delete_id = await conn.fetchval(
+                    """INSERT INTO telephony_tasks (campaign_task_id, task_type) VALUES ($1, 'DELETE') RETURNING id""",
+                    old["id"])
+                sent.append({"type": "DELETE_TASK", "telephonyTaskId": delete_id})
+        task_id = await conn.fetchval(
+            """INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time)
+               VALUES ($1, $2, $3, coalesce($4, now())) RETURNING id""",
+            campaign_id, phone, client_info, task_time)
+    await commands.send(redis, settings, sent)
+    return int(task_id)
+
+
+async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, limit: int = 200) -> int:
+    """Due NEW tasks become IN_PROGRESS with an ADD command for telephony; ADDs telephony has not taken
+    within a while are sent again (telephony suppresses a duplicate of a task the provider still holds)."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """WITH due AS (
+                   SELECT id FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
+                    ORDER BY task_time LIMIT $1 FOR UPDATE SKIP LOCKED)  -- campaign_tasks_due_idx
+               UPDATE campaign_tasks t SET task_state = 'IN_PROGRESS' FROM due WHERE t.id = due.id
+               RETURNING t.id""", limit)
+        added = await conn.fetch(
+            """INSERT INTO telephony_tasks (campaign_task_id, task_type)
+               SELECT unnest($1::bigint[]), 'ADD' RETURNING id""", [r["id"] for r in rows]) if rows else []
+        stale = await conn.fetch(
+            """SELECT id FROM telephony_tasks WHERE task_type = 'ADD' AND task_state = 'NEW'
+                  AND updated_at < now() - make_interval(secs => $1::int)
+                  FOR UPDATE SKIP LOCKED LIMIT 200""", 30)
+        if stale:
+            await conn.execute("UPDATE telephony_tasks SET updated_at = now() WHERE id = ANY($1::bigint[])",
+                               [r["id"] for r in stale])
+    ids = [r["id"] for r in added] + [r["id"] for r in stale]
+    await commands.send(redis, settings, [{"type": "ADD_TASK", "telephonyTaskId": i} for i in ids])
+    if rows:
+        log.info("%d campaign task(s) handed to telephony", len(rows))
+    return len(rows)
