@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 
 from backend.auth.passwords import MIN_PASSWORD_LENGTH, hash_sync
+from backend.core.db import init_connection
 from backend.core.errors import AppError
 from backend.core.migrate import migrate
 from backend.operators import queries, service
@@ -49,7 +50,7 @@ async def _connect() -> asyncpg.Pool:
     settings = load_or_exit(require=("DATABASE_URL",))
     try:
         return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
-                                         timeout=settings.dependency_timeout)
+                                         timeout=settings.dependency_timeout, init=init_connection)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise SystemExit(f"cannot reach PostgreSQL: {type(exc).__name__}: {exc}") from None
 
@@ -67,13 +68,64 @@ async def cmd_migrate(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     print(f"migrations applied: {', '.join(map(str, applied))}" if applied else "database schema is current")
 
 
+DEMO_CLIENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    # last, first, middle, latin first, latin last, citizenship
+    ("Ибрагимова", "Шахноза", "Рустамовна", "Shakhnoza", "Ibragimova", "Узбекистан"),
+    ("Бекишов", "Айдарбек", "Кубанычбекович", "Aidarbek", "Bekishov", "Киргизия"),
+    ("Смирнов", "Алексей", "Игоревич", "Aleksei", "Smirnov", "Россия"),
+    ("Кузнецова", "Мария", "Павловна", "Maria", "Kuznetsova", "Россия"),
+    ("Алиев", "Рустам", "Тимурович", "Rustam", "Aliev", "Таджикистан"),
+)
+
+
+async def _seed_demo_campaign(pool: asyncpg.Pool) -> int:
+    """A campaign whose description is the operator's script, and clients with applications to call."""
+    async with pool.acquire() as conn, conn.transaction():
+        campaign = await conn.fetchval(
+            """INSERT INTO campaigns (name, description) VALUES ('Доведи до займа', $1)
+               ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description RETURNING id""",
+            "Поздоровайтесь, представьтесь. Клиент не завершил заявку на займ: узнайте, что помешало, "
+            "и предложите помощь с документами. Если клиент согласен — договоритесь о времени.")
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM campaign_tasks WHERE campaign_id = $1 AND task_state <> 'DONE'", campaign)
+        if waiting >= 5:
+            return 0
+        base = int(await conn.fetchval("SELECT count(*) FROM campaign_tasks"))
+        for i in range(20):
+            last, first, middle, first_en, last_en, citizenship = DEMO_CLIENTS[i % len(DEMO_CLIENTS)]
+            phone = f"7999{(base + i) % 10_000_000:07d}"
+            info = {"lastName": last, "firstName": first, "middleName": middle, "firstNameEn": first_en,
+                    "lastNameEn": last_en, "citizenship": citizenship,
+                    "birthDate": f"{1 + i % 27:02d}.0{1 + i % 9}.199{i % 10}"}
+            await conn.execute(
+                "INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time) VALUES ($1, $2, $3, now())",
+                campaign, phone, info)
+            await conn.execute(
+                """INSERT INTO client_products (phone, do_id, start_time, end_time, status, product,
+                       requested_amount, approved_amount, term, term_unit, grace, grace_unit, filling, is_current,
+                       device_os, interest_rate)
+                   VALUES ($1, $2, now() - interval '2 days', now() + interval '28 days',
+                           '{"dictionaryKey":"registered","dictionaryValue":"Зарегистрирована"}',
+                           '{"dictionaryKey":"express","dictionaryValue":"Микрозайм"}', $3, $4, 21,
+                           '{"dictionaryKey":"day","dictionaryValue":"дней"}', 7,
+                           '{"dictionaryKey":"day","dictionaryValue":"дней"}', $5, true,
+                           '{"dictionaryKey":"ANDROID","dictionaryValue":"Android"}', 80)""",
+                phone, str(34697463 + base + i), 2_500_000 + 100_000 * i, 2_000_000,
+                [{"name": "Селфи/ДУЛ", "status": "ERROR",
+                  "errors": [{"errorDescription": "Плохое качество", "advice": "Дождитесь фокусировки камеры"}]}])
+        return 20
+
+
 async def cmd_seed_demo(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     for login, password, role, first, last in DEMO_USERS:
         if await queries.get_by_login(pool, login) is None:
             password_hash = await asyncio.to_thread(hash_sync, password)
             await service.create(pool, login=login, password_hash=password_hash, role=role,
                                  first_name=first, last_name=last)
+    added = await _seed_demo_campaign(pool)
     print("demo users present: " + ", ".join(f"{u[0]}/{u[1]} ({u[2]})" for u in DEMO_USERS))
+    if added:
+        print(f"demo campaign: {added} clients queued for calls")
 
 
 async def cmd_create_user(pool: asyncpg.Pool, args: argparse.Namespace) -> None:

@@ -75,6 +75,13 @@ def main() -> int:
                 print(f"{name} is not set: starting an embedded server with its data in .data/", flush=True)
         env["DATABASE_URL"], env["REDIS_URL"], started = services_from_env("run", "telemarketing")
         stops.extend(started)
+        if not env.get("PROVIDER_URL"):
+            # No real provider here: run the simulator as it (dev only; not a Procfile process).
+            sim_port = env.get("SIM_PORT", "8020")
+            env["SIM_PORT"] = sim_port
+            env["PROVIDER_URL"] = f"http://127.0.0.1:{sim_port}"
+            simulator = _spawn("simulator", f"{sys.executable} -m telephony.simulator", env)
+            stops.append(simulator.terminate)
         env.setdefault("JWT_SECRET", _jwt_secret())
         env.setdefault("PORT", "8000")
         env.setdefault("HOST", "127.0.0.1")
@@ -93,6 +100,8 @@ def main() -> int:
         url = f"http://127.0.0.1:{env['PORT']}"
         if "web" in procs and _wait_http(f"{url}/health", procs["web"]):
             print(f"\n  Server:      {url}  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
+                  f"  Telephony:   simulator at {env['PROVIDER_URL']} (/_state, /_call); health "
+                  f"http://127.0.0.1:{env.get('TELEPHONY_PORT', '8010')}/health\n"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
                   "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
                   "  Ctrl-C stops everything.\n", flush=True)
