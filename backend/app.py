@@ -35,6 +35,7 @@ from backend.workstation.service import Workstation
 from backend.workstation.ws import operator_socket
 
 SWAGGER_STATIC = "/static/swagger"
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend_static"
 
 
 def configure_logging(level: str) -> None:
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             create_static_files_router(SWAGGER_STATIC, [swagger_dir], opt=PUBLIC, name="swagger-static"),
+            # The browser workstation, last: "/" serves index.html; API paths are matched first.
+            create_static_files_router("/", [FRONTEND], html_mode=True, opt=PUBLIC, name="workstation"),
         ],
         lifespan=[lifespan],
         middleware=[auth_middleware({ScopeType.HTTP})],
