@@ -10,6 +10,7 @@ Standard library only: this file runs before anything is installed.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import os
 import subprocess
 import sys
@@ -37,6 +38,19 @@ def ensure_env() -> None:
         stamp.write_text(wanted)
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (browser downloads are not possible here)."""
+    if shutil.which("chromium"):
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing Debian's chromium for the browser tests ...", flush=True)
+        subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    else:
+        print("Chromium is missing: install it (e.g. `sudo apt-get install chromium`) for the browser tests")
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
         print(__doc__)
@@ -47,7 +61,8 @@ def main() -> int:
     if command == "run":
         # exec, not a child: Ctrl-C and SIGTERM from a process manager reach the runner directly.
         os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
-    for check in (["-m", "ruff", "check", "backend", "tests", "bench", "dev.py"], ["-m", "mypy"]):
+    ensure_chromium()
+    for check in (["-m", "ruff", "check", "backend", "telephony", "tests", "bench", "dev.py"], ["-m", "mypy"]):
         print(f"$ {' '.join(check[1:])}", flush=True)
         if subprocess.call([str(PY), *check]) != 0:
             return 1

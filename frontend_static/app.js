@@ -168,7 +168,7 @@ async function loadRework() {
     cell(row, item.doId);
     cell(row, t("typeCall"));
     cell(row, item.campaign?.displayName);
-    cell(row, maskPhone(item.callPhone));
+    cell(row, maskPhone(item.callPhone), "nowrap");
     cell(row, t("notSaved"));
     const action = document.createElement("td");
     const button = document.createElement("button");

@@ -75,8 +75,9 @@ async def start_web(services: Services) -> AsyncIterator[Callable[..., WebProces
     """Start an extra web process with overridden settings; stopped after the test."""
     started: list[WebProcess] = []
 
-    def start(*, wait: str | None = "/health", module: str = "backend.web", **overrides: str) -> WebProcess:
-        proc = WebProcess(services.web_env(**overrides), unique("custom-"), module=module)
+    def start(*, wait: str | None = "/health", module: str = "backend.web", port: int | None = None,
+              **overrides: str) -> WebProcess:
+        proc = WebProcess(services.web_env(**overrides), unique("custom-"), module=module, port=port)
         started.append(proc)
         if wait and module == "backend.web":
             proc.wait_ready(wait)

@@ -60,8 +60,8 @@ class WebProcess:
     """One `python -m backend.web` (or another module's) process on its own port, logging to a file under
     test-artifacts/."""
 
-    def __init__(self, env: dict[str, str], name: str, module: str = "backend.web") -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], name: str, module: str = "backend.web", port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(env, PORT=str(self.port), HOST="127.0.0.1")
         ARTIFACTS.mkdir(exist_ok=True)
