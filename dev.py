@@ -10,8 +10,8 @@ Standard library only: this file runs before anything is installed.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import os
+import shutil
 import subprocess
 import sys
 import venv
