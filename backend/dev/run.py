@@ -99,7 +99,7 @@ def main() -> int:
         procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
         url = f"http://127.0.0.1:{env['PORT']}"
         if "web" in procs and _wait_http(f"{url}/health", procs["web"]):
-            print(f"\n  Server:      {url}  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
+            print(f"\n  Workstation: {url}/  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
                   f"  Telephony:   simulator at {env['PROVIDER_URL']} (/_state, /_call); health "
                   f"http://127.0.0.1:{env.get('TELEPHONY_PORT', '8010')}/health\n"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
