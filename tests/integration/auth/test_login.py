@@ -142,14 +142,14 @@ async def test_idle_timeout_slides_with_check_access_and_absolute_timeout_caps(h
 
 
 async def test_check_access_without_update_does_not_extend(http, start_web, make_user):
-    proc = start_web(SESSION_IDLE_TIMEOUT="3", SESSION_ABSOLUTE_TIMEOUT="60")
+    proc = start_web(SESSION_IDLE_TIMEOUT="4", SESSION_ABSOLUTE_TIMEOUT="60")
     user = await make_user("operator")
     token = await login(http, proc.url, user)
     for _ in range(2):
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(1.4)
         r = await http.post(f"{proc.url}/api/security/v1/checkAccess", json={"token": token, "updateExpire": False})
         assert r.json()["result"]["code"] == "OK"
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.0)
     r = await http.post(f"{proc.url}/api/security/v1/checkAccess", json={"token": token})
     assert r.json()["result"]["code"] == "ACCESS_DENIED"
 
