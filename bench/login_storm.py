@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,19 +22,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.auth.passwords import hash_sync
-from backend.dev.embedded import services_from_env
-from tests.harness import Services, WebProcess, unique, with_database
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50_ms": round(pct(values, 50), 2), "p95_ms": round(pct(values, 95), 2),
-            "p99_ms": round(pct(values, 99), 2), "max_ms": round(max(values) * 1000, 2),
-            "mean_ms": round(statistics.fmean(values) * 1000, 2)}
+from bench.common import scratch_services, summary
+from tests.harness import Services, WebProcess, unique
 
 
 async def probe(client: httpx.AsyncClient, url: str, token: str, stop: asyncio.Event) -> list[float]:
@@ -56,11 +44,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
 
-    admin_url, redis_url, stops = services_from_env("bench", "postgres")
-    name = unique("tm_bench_")
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    services = Services(with_database(admin_url, name), admin_url, redis_url, unique("tmbench:") + ":")
+    async with scratch_services("bench") as services:
+        await run(services, args)
+
+
+async def run(services: Services, args: argparse.Namespace) -> None:
     web = None
     try:
         from backend.core.migrate import migrate
@@ -125,10 +113,6 @@ async def main() -> None:
     finally:
         if web:
             web.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        for stop_service in stops:
-            stop_service()
 
 
 if __name__ == "__main__":

@@ -36,25 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.auth import tokens
 from backend.core.migrate import migrate
-from backend.dev.embedded import services_from_env
 from backend.settings import Settings
-from tests.harness import Services, WebProcess, unique, with_database
+from bench.common import scratch_services, summary
+from tests.harness import Services, WebProcess
 
 CLIENT_INFO = {"fullNameRu": {"name": "Анна", "lastName": "Иванова", "middleName": "Петровна"},
                "fullNameEn": {"name": "Anna", "lastName": "Ivanova"}, "citizenship": "Россия",
                "birthDate": "01.02.1990"}
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-
-    def pct(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 2)
-
-    return {"n": len(values), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
-            "max_ms": round(ordered[-1] * 1000, 2)}
 
 
 async def seed(services: Services, n_ops: int, n_tasks: int) -> tuple[list[int], list[str], list[tuple[int, str]]]:
@@ -236,11 +224,12 @@ async def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    admin_url, redis_url, stops = services_from_env("bench", "postgres")
-    name = unique("tm_bench_")
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    services = Services(with_database(admin_url, name), admin_url, redis_url, unique("tmbench:") + ":")
+    async with scratch_services("bench") as services:
+        await run(services, args)
+
+
+async def run(services: Services, args: argparse.Namespace) -> None:
+    redis_url = services.redis_url
     procs: list[WebProcess] = []
     try:
         n_tasks = int(args.rate * args.seconds * 2.2) + 10
@@ -274,10 +263,6 @@ async def main() -> None:
     finally:
         for proc in procs:
             proc.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        for stop in stops:
-            stop()
 
 
 if __name__ == "__main__":

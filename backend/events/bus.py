@@ -38,25 +38,23 @@ def channel(settings: Settings) -> str:
     return settings.redis_key_prefix + "operator-events"
 
 
-async def publish(redis: aioredis.Redis, settings: Settings, frames: list[Frame]) -> None:
-    """Best effort: the events are committed already; a failure here only delays delivery to the sweep."""
-    if not frames:
+async def _publish(redis: aioredis.Redis, settings: Settings, messages: list[str], fallback: str) -> None:
+    """Best effort: what is published is committed already; a failure only delays it to the hub's sweep."""
+    if not messages:
         return
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for frame in frames:
-                pipe.publish(channel(settings), f"E {frame.operator_id} {frame.seq} {frame.text}")
+            for message in messages:
+                pipe.publish(channel(settings), message)
             await pipe.execute()
     except (OSError, aioredis.RedisError) as exc:
-        log.warning("publishing %d event(s) failed (%s); sockets catch up from the database", len(frames),
-                    type(exc).__name__)
+        log.warning("publishing %d message(s) failed (%s); %s", len(messages), type(exc).__name__, fallback)
+
+
+async def publish(redis: aioredis.Redis, settings: Settings, frames: list[Frame]) -> None:
+    await _publish(redis, settings, [f"E {f.operator_id} {f.seq} {f.text}" for f in frames],
+                   "sockets catch up from the database")
 
 
 async def publish_session_ended(redis: aioredis.Redis, settings: Settings, session_ids: list[str]) -> None:
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for session_id in session_ids:
-                pipe.publish(channel(settings), f"S {session_id}")
-            await pipe.execute()
-    except (OSError, aioredis.RedisError) as exc:
-        log.warning("publishing session end failed (%s); sockets close at the next sweep", type(exc).__name__)
+    await _publish(redis, settings, [f"S {s}" for s in session_ids], "sockets close at the next sweep")
