@@ -19,6 +19,7 @@ from backend.core.db import create_pool, create_redis
 from backend.core.errors import DEPENDENCY_ERRORS
 from backend.events import queries as events
 from backend.settings import Settings, load_or_exit
+from backend.workstation import queries as workstation_queries
 from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.worker")
@@ -51,9 +52,11 @@ async def prune_forever(settings: Settings, pool: asyncpg.Pool) -> None:
 
 
 async def campaigns_forever(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
+    """Hand due tasks to telephony; also mark operators whose sessions lapsed OFFLINE."""
     while True:
         try:
             await hand_over_due(pool, redis, settings)
+            await workstation_queries.mark_offline_without_sessions(pool)
         except DEPENDENCY_ERRORS as exc:
             log.warning("campaign engine pass skipped: %s", type(exc).__name__)
         except Exception:

@@ -16,6 +16,7 @@ const state = {
   current: null, // {communicationId, phone, mode: "call"|"rework", deadline, offset, fixed}
   countdownTimer: null,
   draftTimer: null,
+  draftPending: false,
 };
 
 // -- helpers ------------------------------------------------------------------------------------------------
@@ -191,6 +192,12 @@ async function loadCurrentCard() {
     if (!state.current || state.current.communicationId !== card.currentCommunication.id) {
       showCard(card, "call");
     }
+    if (result.data.resultDeadlineEpochMs && state.current && state.current.deadline === null) {
+      // A page (re)loaded after the call ended: the countdown continues from the server's deadline.
+      state.current.deadline = result.data.resultDeadlineEpochMs;
+      state.current.offset = result.data.serverTimeEpochMs - Date.now();
+      renderCountdown();
+    }
   } catch { /* no call in progress */ }
 }
 
@@ -207,6 +214,7 @@ async function openRework(communicationId) {
 // -- the card and the result block ----------------------------------------------------------------------------
 
 function showCard(card, mode) {
+  flushDraft();
   const info = card.clientInfo;
   const comm = card.currentCommunication;
   state.current = { communicationId: comm.id, phone: info.phone, mode, deadline: null, offset: 0, fixed: false };
@@ -264,7 +272,7 @@ function showCard(card, mode) {
 
 function closeCard() {
   clearInterval(state.countdownTimer);
-  clearTimeout(state.draftTimer);
+  flushDraft();
   state.current = null;
   $("card").hidden = true;
   $("result-form").hidden = true;
@@ -315,23 +323,31 @@ function formResult() {
 function scheduleDraft() {
   if (!state.current || state.current.fixed) return;
   clearTimeout(state.draftTimer);
-  state.draftTimer = setTimeout(saveDraft, 600);
+  state.draftPending = true;
+  state.draftTimer = setTimeout(() => saveDraft(state.current, formResult()), 600);
 }
 
-async function saveDraft() {
-  const current = state.current;
+function flushDraft() {
+  // Words typed in the last moments before the card changes or closes are saved, not dropped.
+  clearTimeout(state.draftTimer);
+  if (state.draftPending && state.current && !state.current.fixed) saveDraft(state.current, formResult());
+  state.draftPending = false;
+}
+
+async function saveDraft(current, values) {
+  state.draftPending = false;
   if (!current || current.fixed) return;
   try {
     await api("POST", "/api/arm/v1/saveCommunicationDraft", {
-      communicationId: current.communicationId, clientPhone: current.phone, communicationResult: formResult(),
+      communicationId: current.communicationId, clientPhone: current.phone, communicationResult: values,
     });
     if (state.current === current) {
       $("draft-state").textContent = t("draftSaved", { t: new Date().toLocaleTimeString(currentLang()) });
     }
   } catch (err) {
     if (err.status === 409 || err.status === 404 || err.status === 401) return;
-    $("draft-state").textContent = t("draftFailed");
-    state.draftTimer = setTimeout(saveDraft, 3000); // keep the operator's words: try again
+    if (state.current === current) $("draft-state").textContent = t("draftFailed");
+    setTimeout(() => saveDraft(current, values), 3000); // keep the operator's words: try again
   }
 }
 
@@ -346,6 +362,7 @@ async function onSave(event) {
     return;
   }
   clearTimeout(state.draftTimer);
+  state.draftPending = false;
   $("save-result").disabled = true;
   try {
     await api("POST", "/api/arm/v1/saveCommunicationResult", {

@@ -132,6 +132,17 @@ async def mark_offline_if_no_sessions(db: Executor, operator_id: int) -> bool:
                              AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""", operator_id)
 
 
+async def mark_offline_without_sessions(db: Executor) -> int:
+    """Operators whose sessions all ended without a logout (idle or absolute expiry) go OFFLINE."""
+    result = await db.execute(
+        """UPDATE operator_states st SET state = 'OFFLINE', updated_at = now()
+            WHERE st.state = 'READY'
+              AND NOT EXISTS (SELECT 1 FROM operator_sessions s
+                               WHERE s.operator_id = st.operator_id AND s.revoked_at IS NULL
+                                 AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""")
+    return int(result.split()[-1])
+
+
 async def operator_states(db: Executor) -> list[asyncpg.Record]:
     return await db.fetch(
         """SELECT o.id AS operator_id, o.login, o.first_name, o.last_name,

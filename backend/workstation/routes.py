@@ -14,7 +14,7 @@ from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
 from backend.workstation.schemas import CommunicationIdRequest, DataResponse, SaveRequest, StatusOnly
-from backend.workstation.service import Workstation
+from backend.workstation.service import Workstation, deadline_data
 
 
 def _ws(request: Request[Any, Any, Any]) -> Workstation:
@@ -53,13 +53,21 @@ class WorkstationController(Controller):
             await state.redis.set(key, rows[-1]["seq"], ex=state.settings.session_absolute_timeout)
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
-    @get("/getClientCard", summary="The card of the current call (appendix З)")
+    @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
+                                   "the call has ended (for a page reloaded inside the window)")
     async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
-        current = await queries.current_communication(request.app.state.pool, request.user.operator_id)
+        pool = request.app.state.pool
+        current = await queries.current_communication(pool, request.user.operator_id)
         if current is None:
             raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION")
-        card = await _ws(request).card(current, request.user.operator_id)
-        return DataResponse({"clientCard": card})
+        workstation = _ws(request)
+        data: dict[str, Any] = {"clientCard": await workstation.card(current, request.user.operator_id)}
+        deadline = await pool.fetchval(
+            "SELECT result_deadline FROM communications WHERE id = $1 AND state = 'NEW'", current)
+        if deadline is not None:
+            window = request.app.state.settings.result_window_seconds
+            data.update({k: v for k, v in deadline_data(current, deadline, window).items() if k != "communicationId"})
+        return DataResponse(data)
 
     @post("/getClientCardByCommunicationId", status_code=200,
           summary="The card of one of the operator's communications (appendix Л)")

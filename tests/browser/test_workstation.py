@@ -77,6 +77,10 @@ async def test_card_arrives_and_result_is_saved_in_the_window(page, web, make_us
     await page.get_by_label("Комментарий").fill("Клиент завершит заявку сегодня")
     await expect(page.locator("#draft-state")).to_contain_text("Черновик сохранён")
     await screenshot(page, "05-result-block")
+    await page.reload()  # a reload inside the window keeps the card, the countdown and the draft
+    await expect(page.locator("#countdown")).to_contain_text("Осталось на сохранение: 0:5")
+    await expect(page.get_by_label("Комментарий")).to_have_value("Клиент завершит заявку сегодня")
+    await expect(page.get_by_label("Результат", exact=True)).to_have_value("Согласен")
     await page.get_by_role("button", name="Сохранить").click()
     await expect(page.locator("#status-message")).to_have_text("Результат сохранен")
     await expect(card).to_be_hidden()

@@ -81,6 +81,8 @@ async def test_full_call_over_push_then_history_on_the_next_call(http, web, db, 
     assert 55 < (deadline - datetime.now(UTC)).total_seconds() <= 60
     states = (await http.get(f"{web[1]}/api/supervisor/v1/operatorStates", headers=supervisor)).json()["data"]
     assert [s["state"] for s in states if s["operatorId"] == op.id] == ["WRAP_UP"]
+    rest = (await http.get(f"{web[0]}/api/arm/v1/getClientCard", headers=bearer(token))).json()["data"]
+    assert rest["resultDeadlineEpochMs"] == ended["data"]["resultDeadlineEpochMs"]  # for a reloaded page
 
     body = {"communicationId": comm_id, "clientPhone": task["phone"],
             "communicationResult": {"reason": "Нет документов", "result": "Перезвонить", "comment": "завтра"}}
