@@ -106,7 +106,7 @@ async def release_if_current(db: Executor, operator_id: int, communication_id: i
     await db.execute(
         """UPDATE operator_states SET state = 'READY', communication_id = NULL, wrap_up_deadline = NULL,
                   updated_at = now()
-            WHERE operator_id = $1 AND communication_id = $2 AND state = 'WRAP_UP'""",
+            WHERE operator_id = $1 AND communication_id = $2 AND state IN ('ON_CALL', 'WRAP_UP')""",
         operator_id, communication_id,
     )
 
