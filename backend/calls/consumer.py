@@ -63,6 +63,7 @@ class CallEventConsumer:
         while True:
             try:
                 await self._ensure_group()
+                await self._read_batch(own_pending=True)  # what we read before a failure, at once
                 await self._claim_stale()
                 while True:
                     handled = await self._read_batch()
@@ -81,8 +82,9 @@ class CallEventConsumer:
                 log.exception("call-event consumer failed; restarting it")
                 await asyncio.sleep(backoff(attempt))
 
-    async def _read_batch(self) -> int:
-        reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: ">"}, count=BATCH, block=1000)
+    async def _read_batch(self, *, own_pending: bool = False) -> int:
+        reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: "0" if own_pending else ">"},
+                                                  count=BATCH, block=None if own_pending else 1000)
         entries = reply[0][1] if reply else []
         for entry_id, fields in entries:
             await self._handle(entry_id, fields)
