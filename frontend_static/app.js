@@ -234,17 +234,23 @@ function showCard(card, mode) {
     cell(row, p.startTime);
     cell(row, p.statusDict?.dictionaryValue);
     cell(row, p.productDict?.dictionaryValue);
-    cell(row, money(p.requestedAmount));
-    cell(row, money(p.approvedAmount));
+    cell(row, money(p.requestedAmount), "nowrap");
+    cell(row, money(p.approvedAmount), "nowrap");
     cell(row, `${p.term} ${p.termUnitDict?.dictionaryValue ?? ""}`.trim());
     cell(row, `${p.grace} ${p.graceUnitDict?.dictionaryValue ?? ""}`.trim());
     cell(row, p.interestRate === undefined ? "—" : `${(p.interestRate / 100).toFixed(2)}%`);
+    products.appendChild(row);
     const docs = (p.filling || []).map((d) => {
       const errors = (d.errors || []).map((e) => `${e.errorDescription ?? ""}${e.advice ? ` (${e.advice})` : ""}`);
       return `${d.name}: ${d.status}${errors.length ? ` — ${errors.join("; ")}` : ""}`;
     });
-    cell(row, docs.join("\n") || "—", docs.length ? "doc-error" : "");
-    products.appendChild(row);
+    if (docs.length) {
+      // Documents with their errors and advice get a full-width line under their product.
+      const docRow = document.createElement("tr");
+      const td = cell(docRow, `${t("documents")}: ${docs.join("\n")}`, "doc-error");
+      td.colSpan = 9;
+      products.appendChild(docRow);
+    }
   }
 
   const history = $("history").querySelector("tbody");
@@ -255,6 +261,11 @@ function showCard(card, mode) {
     cell(row, h.campaign?.displayName);
     cell(row, `${h.operator?.name ?? ""} ${h.operator?.lastName ?? ""}`.trim());
     cell(row, [h.result?.result, h.result?.reason, h.result?.comment].filter(Boolean).join(" · ") || t("notSaved"));
+    history.appendChild(row);
+  }
+  if (!(card.history || []).length) {
+    const row = document.createElement("tr");
+    cell(row, t("noHistory"), "hint").colSpan = 4;
     history.appendChild(row);
   }
 

@@ -21,7 +21,7 @@ export const TEXTS = {
     throttled: "Слишком много неудачных попыток. Повторите через {s} с.", required: "Введите логин и пароль",
     resultRequired: "Выберите результат разговора", sessionEnded: "Сеанс завершён: выход выполнен в другом окне, учётная запись заблокирована или сеанс истёк. Войдите снова.",
     serverError: "Сервер недоступен, попробуйте ещё раз", alreadyFixed: "Результат уже сохранён и не может быть изменён",
-    days: "дн.", months: "мес.",
+    noHistory: "Раньше с клиентом не связывались",
   },
   en: {
     appTitle: "TELEMARKETING", logout: "Log out", loginTitle: "Sign in", loginLabel: "Login",
@@ -44,7 +44,7 @@ export const TEXTS = {
     throttled: "Too many failed attempts. Try again in {s} s.", required: "Enter your login and password",
     resultRequired: "Choose the call result", sessionEnded: "Your session has ended: logged out elsewhere, account locked or session expired. Please sign in again.",
     serverError: "The server is unavailable, please try again", alreadyFixed: "The result is already saved and cannot be changed",
-    days: "days", months: "months",
+    noHistory: "No earlier communications with this client",
   },
 };
 

@@ -67,7 +67,8 @@ async def test_card_arrives_and_result_is_saved_in_the_window(page, web, make_us
     await expect(row).to_contain_text("34697463")
     await expect(row).to_contain_text("25 000,00 ₽")
     await expect(row).to_contain_text("Скоринг пройден")
-    await expect(row).to_contain_text("Плохое качество")
+    await expect(page.locator("#products tbody tr").nth(1)).to_have_text(
+        "Документы: Селфи/ДУЛ: ERROR — Плохое качество (Дождитесь фокусировки камеры)")
     await expect(page.locator("#countdown")).to_have_text("Идёт разговор")
     await screenshot(page, "04-card")
 
