@@ -2,7 +2,7 @@
 """Set-up and entry point for a fresh machine: needs only Python 3.11+ and the package index.
 
     python3 dev.py run     # venv, install, embedded PostgreSQL/Redis unless *_URL set, migrate, demo, all processes
-    python3 dev.py test    # venv + install + ruff + mypy + the whole pytest suite (extra args go to pytest)
+    python3 dev.py test    # venv + install + ruff + mypy + import rule + the whole pytest suite (extra args go to pytest)
 
 Standard library only: this file runs before anything is installed.
 """
@@ -62,9 +62,12 @@ def main() -> int:
         # exec, not a child: Ctrl-C and SIGTERM from a process manager reach the runner directly.
         os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
     ensure_chromium()
-    for check in (["-m", "ruff", "check", "backend", "telephony", "tests", "bench", "dev.py"], ["-m", "mypy"]):
-        print(f"$ {' '.join(check[1:])}", flush=True)
-        if subprocess.call([str(PY), *check]) != 0:
+    checks = ([str(PY), "-m", "ruff", "check", "backend", "telephony", "tests", "bench", "dev.py"],
+              [str(PY), "-m", "mypy"],
+              [str(VENV / "bin" / "lint-imports")])  # the import rule of docs/architecture.md
+    for check in checks:
+        print(f"$ {' '.join(check[1:]) or check[0]}", flush=True)
+        if subprocess.call(check) != 0:
             return 1
     os.execv(PY, [str(PY), "-m", "pytest", *rest])
     return 0  # not reached

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,23 +23,19 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.core.db import create_pool, create_redis
-from backend.core.errors import exception_handlers
+from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
+from backend.core.settings import Settings, load_or_exit
 from backend.events.hub import Hub
 from backend.health.routes import health, ready
 from backend.operators.routes import OperatorsController
-from backend.settings import Settings, load_or_exit
+from backend.workstation.presence import Presence
 from backend.workstation.routes import OperatorStateController, WorkstationController
 from backend.workstation.service import Workstation
 from backend.workstation.ws import operator_socket
 
 SWAGGER_STATIC = "/static/swagger"
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend_static"
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider poll is noise
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -52,14 +47,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
+        presence = Presence(pool, redis, settings)
+        workstation = Workstation(pool, redis, settings)
         app.state.update(
             settings=settings,
             pool=pool,
             redis=redis,
             passwords=passwords,
             schema_version=latest_version(),
-            auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), redis),
-            workstation=Workstation(pool, redis, settings),
+            auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), presence),
+            session_hooks=presence,
+            workstation=workstation,
+            call_sink=workstation,
             hub=hub,
         )
         await hub.start()

@@ -21,9 +21,9 @@ from backend.auth.passwords import MIN_PASSWORD_LENGTH, hash_sync
 from backend.core.db import init_connection
 from backend.core.errors import AppError
 from backend.core.migrate import migrate
+from backend.core.settings import load_or_exit
 from backend.operators import queries, service
 from backend.operators.schemas import CreateOperatorRequest
-from backend.settings import load_or_exit
 
 DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (
     # login, password, role, first name, last name

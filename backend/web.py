@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uvicorn
 
-from backend.app import configure_logging, create_app
-from backend.settings import load_or_exit
+from backend.app import create_app
+from backend.core.logging import configure_logging
+from backend.core.settings import load_or_exit
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.auth import tokens
 from backend.core.migrate import migrate
-from backend.settings import Settings
+from backend.core.settings import Settings
 from bench.common import scratch_services, summary
 from tests.harness import Services, WebProcess
 

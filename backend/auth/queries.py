@@ -10,6 +10,18 @@ import asyncpg
 from backend.core.db import Executor
 
 
+async def credentials(db: Executor, login: str) -> asyncpg.Record | None:
+    # operators_login_key (lower(login))
+    return await db.fetchrow(
+        "SELECT id, login, password_hash, role, locked FROM operators WHERE lower(login) = lower($1)", login
+    )
+
+
+async def set_password_hash(db: Executor, operator_id: int, password_hash: str) -> None:
+    await db.execute("UPDATE operators SET password_hash = $2, updated_at = now() WHERE id = $1",
+                     operator_id, password_hash)
+
+
 async def insert_session(db: Executor, *, session_id: uuid.UUID, operator_id: int, idle_seconds: int,
                          absolute_seconds: int, client_addr: str | None,
                          user_agent: str | None) -> asyncpg.Record:

@@ -9,18 +9,13 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
-import redis.asyncio as aioredis
 
 from backend.auth import queries, tokens
+from backend.auth.hooks import SessionHooks
 from backend.auth.passwords import PasswordService
 from backend.auth.throttle import LoginThrottle
-from backend.calls import commands
-from backend.core.db import Executor
 from backend.core.errors import Forbidden, Unauthorized
-from backend.events.bus import publish_session_ended
-from backend.operators import queries as operator_queries
-from backend.settings import Settings
-from backend.workstation import queries as workstation_queries
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.auth")
 
@@ -51,9 +46,9 @@ class LoginResult:
 
 class AuthService:
     def __init__(self, pool: asyncpg.Pool, settings: Settings, passwords: PasswordService,
-                 throttle: LoginThrottle, redis: aioredis.Redis) -> None:
+                 throttle: LoginThrottle, hooks: SessionHooks) -> None:
         self._pool = pool
-        self._redis = redis
+        self._hooks = hooks
         self._settings = settings
         self._passwords = passwords
         self._throttle = throttle
@@ -62,7 +57,7 @@ class AuthService:
 
     async def login(self, login: str, password: str, *, client_addr: str, user_agent: str | None) -> LoginResult:
         await self._throttle.check(login, client_addr)
-        row = await operator_queries.get_by_login_for_auth(self._pool, login)
+        row = await queries.credentials(self._pool, login)
         ok = await self._passwords.verify(row["password_hash"] if row else None, password)
         if not ok or row is None:
             await self._throttle.record_failure(login, client_addr)
@@ -73,7 +68,7 @@ class AuthService:
         await self._throttle.record_success(login, client_addr)
         if self._passwords.needs_rehash(row["password_hash"]):
             new_hash = await self._passwords.hash(password)
-            await operator_queries.update_fields(self._pool, row["id"], {"password_hash": new_hash})
+            await queries.set_password_hash(self._pool, row["id"], new_hash)
         session_id = uuid.uuid4()
         times = await queries.insert_session(
             self._pool, session_id=session_id, operator_id=row["id"],
@@ -81,9 +76,7 @@ class AuthService:
             absolute_seconds=self._settings.session_absolute_timeout,
             client_addr=client_addr, user_agent=user_agent,
         )
-        if row["role"] == "operator":
-            await workstation_queries.mark_online(self._pool, row["id"])
-            await commands.send(self._redis, self._settings, [{"type": "OPEN_SESSION", "operatorId": row["id"]}])
+        await self._hooks.session_opened(row["id"], row["role"])
         token = tokens.issue(self._settings, operator_id=row["id"], session_id=session_id, role=row["role"],
                              issued_at=times["created_at"], expires_at=times["absolute_expires_at"])
         log.info("operator %s logged in (session %s)", row["id"], str(session_id)[:8])
@@ -120,16 +113,5 @@ class AuthService:
         row = await queries.revoke_session(self._pool, session_id, reason)
         if row is not None:
             log.info("session %s of operator %s revoked: %s", str(session_id)[:8], row["operator_id"], reason)
-            if await workstation_queries.mark_offline_if_no_sessions(self._pool, row["operator_id"]):
-                await commands.send(self._redis, self._settings,
-                                    [{"type": "CLOSE_SESSION", "operatorId": row["operator_id"]}])
-            # Sockets of this session close now; without Redis the hub's sweep closes them within 0.5 s.
-            await publish_session_ended(self._redis, self._settings, [str(session_id)])
+            await self._hooks.sessions_ended(row["operator_id"], [session_id], reason)
         return row is not None
-
-    async def end_operator_sessions(self, db: Executor, operator_id: int,
-                                    reason: str) -> int:
-        ended = await queries.revoke_operator_sessions(db, operator_id, reason)
-        if ended:
-            log.info("%d session(s) of operator %s revoked: %s", len(ended), operator_id, reason)
-        return len(ended)

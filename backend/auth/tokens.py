@@ -11,7 +11,7 @@ from datetime import datetime
 
 import jwt
 
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 ALGORITHMS = ["HS256"]  # allow-list: "none" and asymmetric confusion are refused by pyjwt
 _REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud", "role"]

@@ -11,14 +11,10 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from backend.settings import Settings
+from backend.calls.streams import commands_stream
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.commands")
-GROUP = "telephony"
-
-
-def commands_stream(settings: Settings) -> str:
-    return settings.redis_key_prefix + "telephony-commands"
 
 
 async def send(redis: aioredis.Redis, settings: Settings, commands: list[dict[str, Any]]) -> bool:

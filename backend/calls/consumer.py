@@ -4,15 +4,13 @@ At-least-once: an entry is acknowledged only after its database transaction comm
 pending by a crashed consumer are claimed after CLAIM_IDLE_MS; a redelivered entry is a no-op because
 events are idempotent by id. A malformed or unknown event is copied to the dead-letter stream and
 acknowledged, so one bad entry never blocks the rest. Redis errors (including a restart that lost the
-group) are retried with jittered backoff.
+group) are retried with the one backoff policy (``core.retry``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import random
 import socket
 from typing import Any
 
@@ -20,35 +18,27 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from backend.calls.intake import CallEventSink
 from backend.calls.schemas import parse_event
-from backend.core.errors import DEPENDENCY_ERRORS, AppError
-from backend.settings import Settings
-from backend.workstation.service import Workstation
+from backend.calls.streams import EVENTS_GROUP as GROUP
+from backend.calls.streams import events_stream
+from backend.core.errors import AppError
+from backend.core.retry import RETRYABLE, run_forever
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.calls")
 
-GROUP = "backend"
 CLAIM_IDLE_MS = 10_000
 BATCH = 100
 MAX_DELIVERIES = 5
-RETRYABLE: tuple[type[BaseException], ...] = (*DEPENDENCY_ERRORS, ResponseError)
-
-
-def stream_name(settings: Settings) -> str:
-    return settings.redis_key_prefix + "call-events"
-
-
-def backoff(attempt: int, *, base: float = 0.2, cap: float = 5.0) -> float:
-    """Full-jitter exponential backoff."""
-    return random.uniform(0, min(cap, base * 2 ** min(attempt, 10)))  # noqa: S311
 
 
 class CallEventConsumer:
-    def __init__(self, redis: aioredis.Redis, settings: Settings, workstation: Workstation) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, sink: CallEventSink) -> None:
         self._redis = redis
-        self._stream = stream_name(settings)
+        self._stream = events_stream(settings)
         self._dead = self._stream + ":dead"
-        self._workstation = workstation
+        self._sink = sink
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def _ensure_group(self) -> None:
@@ -59,28 +49,15 @@ class CallEventConsumer:
                 raise
 
     async def run_forever(self) -> None:
-        attempt = 0
+        await run_forever("call-event consumer", self._consume)
+
+    async def _consume(self) -> None:
+        await self._ensure_group()
+        await self._read_batch(own_pending=True)  # what we read before a failure, at once
+        await self._claim_stale()
         while True:
-            try:
-                await self._ensure_group()
-                await self._read_batch(own_pending=True)  # what we read before a failure, at once
+            if not await self._read_batch():
                 await self._claim_stale()
-                while True:
-                    handled = await self._read_batch()
-                    attempt = 0
-                    if not handled:
-                        await self._claim_stale()
-            except asyncio.CancelledError:
-                raise
-            except RETRYABLE as exc:
-                attempt += 1
-                delay = backoff(attempt)
-                log.warning("call-event consumer: %s; retrying in %.2fs", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-            except Exception:
-                attempt += 1
-                log.exception("call-event consumer failed; restarting it")
-                await asyncio.sleep(backoff(attempt))
 
     async def _read_batch(self, *, own_pending: bool = False) -> int:
         reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: "0" if own_pending else ">"},
@@ -109,7 +86,7 @@ class CallEventConsumer:
         raw = fields.get(b"event") or fields.get("event") or b""
         try:
             event = parse_event(raw)
-            await self._workstation.apply_call_event(event)
+            await self._sink.apply_call_event(event)
         except (msgspec.ValidationError, msgspec.DecodeError, AppError) as exc:
             log.error("call event %s rejected: %s", entry_id, exc)
             await self._dead_letter(entry_id, raw, str(exc))

@@ -10,10 +10,10 @@ from litestar import Request, post
 
 from backend.auth.guards import PUBLIC
 from backend.calls import signature
+from backend.calls.intake import CallEventSink
 from backend.calls.schemas import parse_event
 from backend.core.errors import BadRequest, ServiceUnavailable, Unauthorized
-from backend.workstation.schemas import DataResponse
-from backend.workstation.service import Workstation
+from backend.core.types import DataResponse
 
 _AT = "at `$."
 
@@ -47,6 +47,6 @@ async def post_call_event(request: Request[Any, Any, Any]) -> DataResponse:
         raise BadRequest(str(exc).split(" - at ")[0], field=_field_of(exc)) from None
     except msgspec.DecodeError:
         raise BadRequest("Request body is not valid JSON", code="MALFORMED_JSON") from None
-    workstation: Workstation = request.app.state.workstation
-    outcome = await workstation.apply_call_event(event)
+    sink: CallEventSink = request.app.state.call_sink
+    outcome = await sink.apply_call_event(event)
     return DataResponse({"outcome": outcome.status, "communicationId": outcome.communication_id})

@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Phone = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{11}$", description="11 digits")]
-Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+from backend.core.types import Ident, Phone
 
 
 class CallEvent(msgspec.Struct, rename="camel", frozen=True):

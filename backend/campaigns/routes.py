@@ -10,10 +10,9 @@ from litestar import Controller, Request, post
 from litestar.params import FromPath, JSONBody, Parameter
 
 from backend.auth.guards import ADMIN
-from backend.calls.schemas import Phone
 from backend.campaigns.service import enter_campaign
 from backend.core.errors import Conflict
-from backend.workstation.schemas import DataResponse
+from backend.core.types import DataResponse, Phone
 
 
 class CampaignIn(msgspec.Struct):

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from backend.calls import commands
 from backend.core.errors import NotFound
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.campaigns")
 

@@ -10,7 +10,7 @@ import msgspec
 import redis.asyncio as aioredis
 from asyncpg.pool import PoolConnectionProxy
 
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.db")
 

@@ -1,24 +1,14 @@
-"""One error base class, mapped to HTTP responses in one place.
-
-Every error body carries ``error: {code, message, field?, data?}``; the two seed API families also
-get their own envelope so that the existing client app reads them as it reads successes:
-``/api/security/*`` adds ``result: {code, description}`` and ``/api/arm/*`` adds ``status: "ERROR"``.
-"""
+"""One error base class: every failure a client should see is an ``AppError`` with a status, a
+machine-readable code, optionally the field it concerns and data. ``http_errors`` maps them (and
+everything else) to responses in one place."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
 from typing import Any
 
 import asyncpg
 import redis.exceptions
-from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, SerializationException, ValidationException
-from litestar.types import ExceptionHandlersMap
-
-log = logging.getLogger("backend.errors")
 
 
 class AppError(Exception):
@@ -83,20 +73,8 @@ class ServiceUnavailable(AppError):
     code = "SERVICE_UNAVAILABLE"
 
 
-_STATUS_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    429: "TOO_MANY_REQUESTS",
-    503: "SERVICE_UNAVAILABLE",
-}
-
 # Errors that mean "a backing service is unreachable", not "our code is wrong".
-DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -108,109 +86,3 @@ DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
 )
-
-
-def error_body(path: str, status: int, code: str, message: str,
-               field: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    if data:
-        error["data"] = data
-    body: dict[str, Any] = {"error": error}
-    if path.startswith("/api/security/"):
-        body["result"] = {"code": code, "description": message}
-    elif path.startswith("/api/arm/"):
-        body["status"] = "ERROR"
-    return body
-
-
-def _respond(request: Request[Any, Any, Any], status: int, code: str, message: str, *,
-             field: str | None = None, data: dict[str, Any] | None = None,
-             headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(
-        content=error_body(request.url.path, status, code, message, field, data),
-        status_code=status,
-        media_type=MediaType.JSON,
-        headers=headers,
-    )
-
-
-def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    if exc.status_code >= 500:
-        log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status_code, exc.message)
-    return _respond(request, exc.status_code, exc.code, exc.message, field=exc.field, data=exc.data,
-                    headers=exc.headers)
-
-
-_AT_FIELD = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-
-
-def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """Litestar's msgspec decode errors, reduced to one message and the JSON path of the bad field."""
-    field: str | None = None
-    message = "Request is invalid"
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if isinstance(item, dict):
-            raw = str(item.get("message", ""))
-            at = _AT_FIELD.search(raw)
-            missing = _MISSING.search(raw)
-            path = [p for p in ((at.group(1) if at else ""), (missing.group(1) if missing else "")) if p]
-            key = item.get("key")
-            field = ".".join(path) if path else (str(key) if key and key not in ("data", "body") else None)
-            message = _AT_FIELD.sub("", raw).strip(" -") or message
-            break
-    return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
-
-
-def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    status = exc.status_code
-    if status == 400 and isinstance(exc.__cause__, SerializationException):
-        return _respond(request, 400, "MALFORMED_JSON", "Request body is not valid JSON")
-    code = _STATUS_CODES.get(status, "ERROR")
-    message = exc.detail if status < 500 else "Service error"
-    headers = dict(exc.headers or {})
-    return _respond(request, status, code, message, headers=headers)
-
-
-def _dependency_name(exc: BaseException) -> str:
-    """Which service failed: a refused connection is a bare OSError, so look at where it was raised."""
-    modules = [type(exc).__module__]
-    tb = exc.__traceback__
-    while tb is not None:
-        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
-        tb = tb.tb_next
-    for module in reversed(modules):
-        if module.startswith("asyncpg"):
-            return "database"
-        if module.startswith("redis"):
-            return "Redis"
-    return "a backing service"
-
-
-def _dependency_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    what = _dependency_name(exc)
-    log.warning("%s %s -> 503: %s unavailable (%s)", request.method, request.url.path, what, type(exc).__name__)
-    return _respond(request, 503, "SERVICE_UNAVAILABLE",
-                    f"Service temporarily unavailable: {what} is not reachable", headers={"Retry-After": "5"})
-
-
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, DEPENDENCY_ERRORS):
-        return _dependency_error(request, exc)
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _respond(request, 500, "INTERNAL_ERROR", "Internal error; it has been logged")
-
-
-def exception_handlers() -> ExceptionHandlersMap:
-    handlers: dict[Any, Any] = {
-        AppError: _app_error,
-        ValidationException: _validation_error,
-        HTTPException: _http_exception,
-        Exception: _unexpected,
-    }
-    for exc_type in DEPENDENCY_ERRORS:
-        handlers[exc_type] = _dependency_error
-    return handlers

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 log = logging.getLogger("backend.events")
 _encoder = msgspec.json.Encoder()

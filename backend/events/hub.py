@@ -1,7 +1,7 @@
 """The web process's side of the event fan-out: its local sockets, one send queue each.
 
 * One Redis subscription per process (not per operator, so nothing leaks as sockets come and go);
-  it reconnects with backoff after a Redis restart.
+  it reconnects with the one backoff policy (``core.retry``) after a Redis restart.
 * Each socket has its own queue and sender task, so a slow client delays nobody else; its queue is
   bounded and, when full, live frames are dropped: the sender refills any gap from PostgreSQL by seq.
 * A sweep every half second closes sockets whose session ended (however it ended: logout elsewhere,
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -25,9 +24,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backend.core.errors import DEPENDENCY_ERRORS
+from backend.core.retry import run_forever
+from backend.core.settings import Settings
 from backend.events import queries
 from backend.events.bus import channel, encode_frame
-from backend.settings import Settings
 
 log = logging.getLogger("backend.hub")
 
@@ -76,6 +76,7 @@ class Hub:
         self._settings = settings
         self._local: dict[int, set[Connection]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed_once = False
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._subscribe_forever(), name="hub-subscriber"),
@@ -156,29 +157,22 @@ class Hub:
                         conn.offer(Item("end", text="session ended"))
 
     async def _subscribe_forever(self) -> None:
-        attempt = 0
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(channel(self._settings))
-                if attempt:
-                    log.info("event subscription restored")
-                attempt = 0
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None and message.get("type") == "message":
-                        data = message["data"]
-                        self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                attempt += 1
-                delay = min(5.0, 0.2 * 2 ** min(attempt, 5)) * (0.5 + random.random() / 2)  # noqa: S311
-                log.warning("event subscription lost (%s); retrying in %.1fs", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await run_forever("event subscription", self._subscribe)
+
+    async def _subscribe(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel(self._settings))
+            log.info("event subscription %s", "restored" if self._subscribed_once else "ready")
+            self._subscribed_once = True
+            while True:
+                message = await pubsub.get_message(timeout=5.0)
+                if message is not None and message.get("type") == "message":
+                    data = message["data"]
+                    self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # -- sweep ----------------------------------------------------------------------------------------
 

@@ -11,13 +11,6 @@ from backend.core.db import Executor
 _COLUMNS = "id, login, role, locked, first_name, last_name, created_at, updated_at"
 
 
-async def get_by_login_for_auth(db: Executor, login: str) -> asyncpg.Record | None:
-    # operators_login_key (lower(login))
-    return await db.fetchrow(
-        "SELECT id, login, password_hash, role, locked FROM operators WHERE lower(login) = lower($1)", login
-    )
-
-
 async def get_by_id(db: Executor, operator_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(f"SELECT {_COLUMNS} FROM operators WHERE id = $1", operator_id)  # noqa: S608
 

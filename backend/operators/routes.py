@@ -9,6 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from backend.auth.guards import ADMIN, SUPERVISOR
+from backend.auth.hooks import SessionHooks
 from backend.auth.passwords import PasswordService
 from backend.auth.service import Principal
 from backend.core.errors import Conflict
@@ -38,6 +39,11 @@ def _out(row: asyncpg.Record) -> OperatorOut:
 def _pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
+
+
+def _hooks(request: Request[Any, Any, Any]) -> SessionHooks:
+    hooks: SessionHooks = request.app.state.session_hooks
+    return hooks
 
 
 def _passwords(request: Request[Any, Any, Any]) -> PasswordService:
@@ -76,7 +82,7 @@ class OperatorsController(Controller):
     async def lock(self, request: Request[Principal, Any, Any], operator_id: OperatorId) -> OperatorResponse:
         if operator_id == request.user.operator_id:
             raise Conflict("You cannot lock your own account", code="CANNOT_LOCK_SELF", field="operatorId")
-        row, _ = await service.set_locked(_pool(request), operator_id, True)
+        row, _ = await service.set_locked(_pool(request), operator_id, True, _hooks(request))
         return OperatorResponse(_out(row))
 
     @post("/{operator_id:int}/unlock", guards=[ADMIN], status_code=200, summary="Unlock")
@@ -89,11 +95,11 @@ class OperatorsController(Controller):
     async def set_password(self, request: Request[Any, Any, Any], operator_id: OperatorId,
                            data: JSONBody[SetPasswordRequest]) -> OperatorResponse:
         password_hash = await _passwords(request).hash(data.password)
-        row, _ = await service.set_password_hash(_pool(request), operator_id, password_hash)
+        row, _ = await service.set_password_hash(_pool(request), operator_id, password_hash, _hooks(request))
         return OperatorResponse(_out(row))
 
     @post("/{operator_id:int}/end-sessions", guards=[ADMIN], status_code=200,
           summary="End all sessions of an operator at once")
     async def end_sessions(self, request: Request[Any, Any, Any], operator_id: OperatorId) -> EndSessionsResponse:
-        ended = await service.end_sessions(_pool(request), operator_id)
+        ended = await service.end_sessions(_pool(request), operator_id, _hooks(request))
         return EndSessionsResponse(EndedSessions(ended))

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from backend.auth import queries as session_queries
+from backend.auth.hooks import NoHooks, SessionHooks
 from backend.core.db import Executor
 from backend.core.errors import Conflict, NotFound
 from backend.operators import queries
@@ -30,24 +31,32 @@ async def get(db: Executor, operator_id: int) -> asyncpg.Record:
 
 
 async def _update_and_end_sessions(pool: asyncpg.Pool, operator_id: int, fields: dict[str, Any],
-                                   reason: str | None) -> tuple[asyncpg.Record, int]:
+                                   reason: str | None, hooks: SessionHooks) -> tuple[asyncpg.Record, int]:
     async with pool.acquire() as conn, conn.transaction():
         row = await queries.update_fields(conn, operator_id, fields)
         if row is None:
             raise NotFound("No such operator", code="OPERATOR_NOT_FOUND", field="operatorId")
-        ended = len(await session_queries.revoke_operator_sessions(conn, operator_id, reason)) if reason else 0
-    return row, ended
+        ended = await session_queries.revoke_operator_sessions(conn, operator_id, reason) if reason else []
+    if ended and reason:
+        await hooks.sessions_ended(operator_id, ended, reason)
+    return row, len(ended)
 
 
-async def set_locked(pool: asyncpg.Pool, operator_id: int, locked: bool) -> tuple[asyncpg.Record, int]:
-    return await _update_and_end_sessions(pool, operator_id, {"locked": locked}, "LOCKED" if locked else None)
+async def set_locked(pool: asyncpg.Pool, operator_id: int, locked: bool,
+                     hooks: SessionHooks = NoHooks()) -> tuple[asyncpg.Record, int]:  # noqa: B008 - stateless
+    return await _update_and_end_sessions(pool, operator_id, {"locked": locked}, "LOCKED" if locked else None, hooks)
 
 
-async def set_password_hash(pool: asyncpg.Pool, operator_id: int, password_hash: str) -> tuple[asyncpg.Record, int]:
-    return await _update_and_end_sessions(pool, operator_id, {"password_hash": password_hash}, "PASSWORD_CHANGED")
+async def set_password_hash(pool: asyncpg.Pool, operator_id: int, password_hash: str,
+                            hooks: SessionHooks = NoHooks()) -> tuple[asyncpg.Record, int]:  # noqa: B008
+    return await _update_and_end_sessions(pool, operator_id, {"password_hash": password_hash}, "PASSWORD_CHANGED",
+                                          hooks)
 
 
-async def end_sessions(pool: asyncpg.Pool, operator_id: int) -> int:
+async def end_sessions(pool: asyncpg.Pool, operator_id: int, hooks: SessionHooks = NoHooks()) -> int:  # noqa: B008
     async with pool.acquire() as conn, conn.transaction():
         await get(conn, operator_id)
-        return len(await session_queries.revoke_operator_sessions(conn, operator_id, "ENDED_BY_ADMIN"))
+        ended = await session_queries.revoke_operator_sessions(conn, operator_id, "ENDED_BY_ADMIN")
+    if ended:
+        await hooks.sessions_ended(operator_id, ended, "ENDED_BY_ADMIN")
+    return len(ended)

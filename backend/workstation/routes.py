@@ -10,10 +10,11 @@ from litestar.params import JSONBody
 from backend.auth.guards import OPERATOR, SUPERVISOR
 from backend.auth.service import Principal
 from backend.core.errors import BadRequest, NotFound
+from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
-from backend.workstation.schemas import CommunicationIdRequest, DataResponse, SaveRequest, StatusOnly
+from backend.workstation.schemas import CommunicationIdRequest, SaveRequest
 from backend.workstation.service import Workstation, deadline_data
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from backend.calls.schemas import Phone
+from backend.core.types import Phone
 
 CommunicationId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -29,15 +29,6 @@ class SaveRequest(msgspec.Struct, rename="camel"):
 
 class CommunicationIdRequest(msgspec.Struct, rename="camel"):
     communication_id: CommunicationId
-
-
-class DataResponse(msgspec.Struct):
-    data: Any
-    status: str = "OK"
-
-
-class StatusOnly(msgspec.Struct):
-    status: str = "OK"
 
 
 class Hello(msgspec.Struct, rename="camel"):

@@ -7,19 +7,19 @@ a crash between the two only delays delivery (the hub's sweep reads them from Po
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import redis.asyncio as aioredis
 
+from backend.calls.intake import Outcome
 from backend.calls.schemas import CallEvent, event_payload
 from backend.core.errors import BadRequest, Conflict, NotFound
+from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
-from backend.settings import Settings
 from backend.workstation import queries
 from backend.workstation.card import build_card
 
@@ -34,12 +34,6 @@ def deadline_data(communication_id: int, deadline: datetime, window: int) -> dic
         "serverTimeEpochMs": int(datetime.now(UTC).timestamp() * 1000),
         "windowSeconds": window,
     }
-
-
-@dataclass
-class Outcome:
-    status: str  # APPLIED, DUPLICATE, IGNORED
-    communication_id: int | None = None
 
 
 class Workstation:
@@ -87,7 +81,7 @@ class Workstation:
             comm = await conn.fetchrow(
                 "SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1 FOR UPDATE",
                 event.call_id)
-            status = "APPLIED"
+            status: Literal["APPLIED", "IGNORED"] = "APPLIED"
             if comm is None:
                 comm_id = await conn.fetchval(
                     """INSERT INTO communications (campaign_task_id, operator_id, call_id, call_started_at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.handlers import HTTPRouteHandler
 
 from backend.app import create_app
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 SETTINGS = Settings.from_env({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "JWT_SECRET": "s" * 40})
 EXPECTED_PUBLIC = {

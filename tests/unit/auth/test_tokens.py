@@ -7,7 +7,7 @@ import jwt
 import pytest
 
 from backend.auth import tokens
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 SETTINGS = Settings.from_env({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://x", "JWT_SECRET": "s" * 64})
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from backend.calls.consumer import backoff
 from backend.calls.schemas import parse_event
 from backend.calls.signature import SignatureError, sign, verify
 
@@ -44,9 +43,3 @@ def test_signature_round_trip_and_refusals():
         with pytest.raises(SignatureError) as info:
             verify("k" * 32, ts, signature, payload, now=now, tolerance=300)
         assert info.value.code == code
-
-
-def test_backoff_is_jittered_and_capped():
-    delays = [backoff(attempt) for attempt in range(1, 30) for _ in range(5)]
-    assert all(0 <= d <= 5.0 for d in delays)
-    assert len(set(delays)) > 10

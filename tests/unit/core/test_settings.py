@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.settings import WEB_REQUIRES, Settings, SettingsError, markdown_table
+from backend.core.settings import WEB_REQUIRES, Settings, SettingsError, markdown_table
 
 BASE = {"DATABASE_URL": "postgresql://u:secretpw@db/x", "REDIS_URL": "redis://r:6379/0", "JWT_SECRET": "k" * 32}
 

@@ -1,0 +1,87 @@
+"""The one retry policy: jittered exponential backoff from ``stamina`` (0.2 s doubling to 5 s, with up to
+0.5 s of jitter), and the two ways the code uses it.
+
+* ``retrying(on)`` — retry one operation until it succeeds or fails with something ``on`` rejects
+  (a provider command: retry "no answer" and 5xx, stop on a final 4xx).
+* ``run_forever(name, body)`` — keep a background loop alive: whatever it raises, it is run again after
+  the backoff (a dependency outage is logged as a warning, anything else with its traceback, so a bug is
+  seen and never kills the loop quietly). The backoff starts again from 0.2 s once the loop has run
+  ``healthy_after`` seconds without failing, so a blip after a quiet day is retried at once.
+
+stamina also counts retries on ``/metrics`` (``stamina_retries_total``) where prometheus_client is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn
+
+import stamina
+import stamina.instrumentation
+from redis.exceptions import ResponseError
+
+from backend.core.errors import DEPENDENCY_ERRORS
+
+log = logging.getLogger("backend.retry")
+
+# Our own log lines say what is retried and why; stamina's hook only counts (stamina_retries_total).
+stamina.instrumentation.set_on_retry_hooks([stamina.instrumentation.PrometheusOnRetryHook])
+
+WAIT: dict[str, float] = {"wait_initial": 0.2, "wait_max": 5.0, "wait_jitter": 0.5}
+# A backing service is away (or restarted and lost a consumer group: Redis answers NOGROUP).
+RETRYABLE: tuple[type[Exception], ...] = (*DEPENDENCY_ERRORS, ResponseError)
+
+
+def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]) -> Any:
+    """``async for attempt in retrying(on): with attempt: ...`` — no limit on attempts or time."""
+    return stamina.retry_context(on=on, attempts=None, timeout=None, **WAIT)
+
+
+class _Healthy(Exception):
+    """The loop failed after running healthy long enough: start the backoff over."""
+
+
+async def run_forever(name: str, body: Callable[[], Awaitable[Any]], *, healthy_after: float = 30.0,
+                      expected: tuple[type[Exception], ...] = RETRYABLE) -> NoReturn:
+    """``expected`` failures (a service away) are logged in one line; anything else with its traceback."""
+
+    def worth_retrying(exc: Exception) -> bool:
+        if not isinstance(exc, Exception):  # stamina asks about BaseExceptions too
+            return False  # cancellation (shutdown) ends the loop
+        if isinstance(exc, expected):
+            log.warning("%s: %s: %s; retrying", name, type(exc).__name__, exc)
+        else:
+            log.error("%s failed; restarting it", name, exc_info=exc)
+        return True
+
+    while True:
+        try:
+            async for attempt in retrying(worth_retrying):
+                with attempt:
+                    started = time.monotonic()
+                    try:
+                        await body()
+                        log.error("%s returned; restarting it", name)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        if time.monotonic() - started < healthy_after:
+                            raise
+                        worth_retrying(exc)
+                        raise _Healthy from exc
+        except _Healthy:
+            continue
+
+
+async def every(name: str, seconds: float, one_pass: Callable[[], Awaitable[Any]]) -> NoReturn:
+    """Run ``one_pass`` every ``seconds``; a pass that fails is retried under ``run_forever``'s policy."""
+
+    async def loop() -> None:
+        while True:
+            await one_pass()
+            await asyncio.sleep(seconds)
+
+    await run_forever(name, loop)

@@ -1,0 +1,226 @@
+"""Typed settings, read once from the environment and validated by msgspec at start-up.
+
+One field per variable (the env name is the field name in upper case); its ``Meta`` carries the bounds
+msgspec checks and the meaning README prints (``python -m backend.core.settings``), so the code, the
+validation and the docs cannot drift apart. A few checks msgspec cannot express (a time zone that
+exists, a secret long enough, cross-field rules) follow in ``_CHECKS`` and ``from_env``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from msgspec import Meta
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def _m(doc: str, *, required: bool = False, hint: str = "", **bounds: Any) -> Meta:
+    """The field's bounds (ge/le/pattern, checked by msgspec) and its meaning (printed into README)."""
+    meta: Meta = Meta(description=doc, extra={"required": required, "hint": hint}, **bounds)
+    return meta
+
+
+_PG = "must be a URL starting with postgresql:// or postgres://"
+_REDIS = "must be a URL starting with redis:// or rediss:// or unix://"
+_HTTP = "must be a URL starting with http:// or https://"
+_KEY_HINT = "must be at least 32 characters (use a random value, e.g. `openssl rand -hex 32`)"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: Annotated[str, _m(
+        "PostgreSQL URL. Unset: the run/test commands start an embedded server and set it.",
+        pattern=r"^postgres(ql)?://", required=True, hint=_PG)] = ""
+    redis_url: Annotated[str, _m(
+        "Redis URL. Unset: the run/test commands start an embedded server and set it.",
+        pattern=r"^(redis|rediss|unix)://", required=True, hint=_REDIS)] = ""
+    redis_key_prefix: Annotated[str, _m(
+        "Prefix of every Redis key, so that several deployments (or test runs) can share one Redis.")] = "tm:"
+    host: Annotated[str, _m(
+        "Address the web process listens on (the run command uses 127.0.0.1).")] = "0.0.0.0"  # noqa: S104 - a 12-factor web process binds all interfaces
+    port: Annotated[int, _m(
+        "Port the web process listens on.", ge=1, le=65535)] = 8000
+    jwt_secret: Annotated[str, _m(
+        "HMAC key that signs access tokens (HS256); at least 32 characters. Required.", required=True)] = ""
+    jwt_issuer: Annotated[str, _m(
+        "`iss` claim put in and required of tokens.")] = "telemarketing"
+    jwt_audience: Annotated[str, _m(
+        "`aud` claim put in and required of tokens.")] = "arm"
+    session_idle_timeout: Annotated[int, _m(
+        "Seconds without activity after which a session ends; activity and checkAccess(updateExpire) "
+        "slide it.", ge=2, le=604800)] = 1800
+    session_absolute_timeout: Annotated[int, _m(
+        "Seconds after login after which a session ends whatever the activity (a shift).", ge=2, le=2592000)] = 43200
+    result_window_seconds: Annotated[int, _m(
+        "Seconds an operator has after a call ends to save its result.", ge=1, le=3600)] = 60
+    operator_timezone: Annotated[str, _m(
+        "Time zone of the dd.MM.yyyy HH:mm times shown to operators.")] = "Europe/Moscow"
+    login_max_failures_per_login: Annotated[int, _m(
+        "Failed logins for one login name within the window before further attempts get 429.", ge=1, le=10000)] = 5
+    login_max_failures_per_address: Annotated[int, _m(
+        "Failed logins from one client address within the window before 429 (offices share one address).",
+        ge=1, le=100000)] = 100
+    login_throttle_window: Annotated[int, _m(
+        "Seconds the failed-login counters live.", ge=1, le=86400)] = 900
+    password_hash_concurrency: Annotated[int, _m(
+        "Argon2 hashes computed at once per process (each takes 19 MiB and one core for ~20 ms).", ge=1, le=64)] = 2
+    max_request_body_bytes: Annotated[int, _m(
+        "Largest accepted request body; larger gets 413.", ge=1024, le=67108864)] = 1048576
+    db_pool_min_size: Annotated[int, _m(
+        "Connections each process keeps open.", ge=0, le=100)] = 1
+    db_pool_max_size: Annotated[int, _m(
+        "Most connections one process opens.", ge=1, le=500)] = 10
+    dependency_timeout: Annotated[float, _m(
+        "Seconds to wait for a PostgreSQL/Redis connection before answering 503.", ge=0.1, le=60)] = 3.0
+    allowed_origins: Annotated[tuple[str, ...], _m(
+        "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin).")] = ()
+    log_level: Annotated[str, _m(
+        "DEBUG, INFO, WARNING or ERROR.", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        hint="must be one of DEBUG, INFO, WARNING, ERROR")] = "INFO"
+    telephony_webhook_secret: Annotated[str, _m(
+        "Shared HMAC-SHA256 key of POST /api/telephony/v1/events; unset: that endpoint answers 503.")] = ""
+    telephony_webhook_tolerance: Annotated[int, _m(
+        "Seconds a signed telephony request's timestamp may differ from ours (replay window).", ge=1, le=3600)] = 300
+    ws_heartbeat_seconds: Annotated[float, _m(
+        "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
+    event_retention_hours: Annotated[int, _m(
+        "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72
+    provider_url: Annotated[str, _m(
+        "Base URL of the telephony provider's API (the telephony process needs it; the run command "
+        "starts the simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
+    provider_api_key: Annotated[str, _m(
+        "Sent to the provider as X-Api-Key when set.")] = ""
+    provider_timeout: Annotated[float, _m(
+        "Seconds before a provider request counts as failed (and is retried).", ge=0.1, le=120)] = 5.0
+    telephony_port: Annotated[int, _m(
+        "Port of the telephony process's /health and /metrics.", ge=1, le=65535)] = 8010
+    poll_interval_seconds: Annotated[float, _m(
+        "How often the telephony process polls each active operator's provider events.", ge=0.05, le=60)] = 0.5
+    poll_concurrency: Annotated[int, _m(
+        "Provider polls in flight at once.", ge=1, le=1000)] = 20
+    campaign_engine_interval: Annotated[float, _m(
+        "Seconds between the worker's passes that hand due campaign tasks to telephony.", ge=0.1, le=3600)] = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
+        """Parse every field; a required-but-missing or malformed one raises SettingsError naming it.
+
+        ``require`` lists the variables this process needs (the web needs DATABASE_URL, REDIS_URL and
+        JWT_SECRET; the migrator only DATABASE_URL): an unneeded unset one stays empty."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, (kind, meta) in _fields().items():
+            var = name.upper()
+            raw = env.get(var, "")
+            if raw == "":
+                if var in require:
+                    raise SettingsError(f"{var} is not set: {meta.description}")
+                continue
+            values[name] = _parse(var, kind, meta, raw)
+        settings = cls(**values)
+        if settings.db_pool_min_size > settings.db_pool_max_size:
+            raise SettingsError("DB_POOL_MIN_SIZE is invalid: must not exceed DB_POOL_MAX_SIZE")
+        if settings.session_idle_timeout > settings.session_absolute_timeout:
+            raise SettingsError("SESSION_IDLE_TIMEOUT is invalid: must not exceed SESSION_ABSOLUTE_TIMEOUT")
+        return settings
+
+
+def _zone(raw: str) -> None:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Moscow") from None
+
+
+def _secret(raw: str) -> None:
+    if len(raw) < 32:
+        raise ValueError(_KEY_HINT)
+
+
+# What msgspec's constraints cannot say.
+_CHECKS: dict[str, Callable[[str], None]] = {
+    "operator_timezone": _zone, "jwt_secret": _secret, "telephony_webhook_secret": _secret,
+}
+
+
+def _fields() -> dict[str, tuple[Any, Meta]]:
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    return {name: (hint, next(m for m in hint.__metadata__ if isinstance(m, Meta))) for name, hint in hints.items()}
+
+
+def _parse(var: str, kind: Any, meta: Meta, raw: str) -> Any:
+    value: Any = raw.upper() if var == "LOG_LEVEL" else raw
+    if typing.get_origin(kind.__origin__) is tuple:
+        value = [part.strip() for part in raw.split(",") if part.strip()]
+    try:
+        parsed = msgspec.convert(value, kind, strict=False)
+        if (check := _CHECKS.get(var.lower())) is not None:
+            check(parsed)
+        return parsed
+    except (msgspec.ValidationError, ValueError) as exc:
+        reason = str(exc)
+        if reason.startswith("Expected `"):
+            if meta.ge is not None and meta.le is not None and "got `str`" not in reason:
+                reason = f"must be between {_num(meta.ge)} and {_num(meta.le)}"
+            elif "got `str`" in reason:
+                reason = "must be a number"
+            else:
+                reason = (meta.extra or {}).get("hint") or reason
+        raise SettingsError(f"{var}={_shown(var, raw)} is invalid: {reason}") from None
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+WEB_REQUIRES = ("DATABASE_URL", "REDIS_URL", "JWT_SECRET")
+
+
+def _shown(var: str, raw: str) -> str:
+    """Never echo secrets or credentials embedded in URLs into logs."""
+    if var.endswith("_SECRET"):
+        return "<hidden>"
+    if var.endswith("_URL"):
+        parts = urlsplit(raw)
+        if parts.password:
+            return raw.replace(parts.password, "***")
+    return raw
+
+
+def load_or_exit(require: tuple[str, ...] = WEB_REQUIRES) -> Settings:
+    """Entry points call this: a bad setting prints one clear line and exits with status 2."""
+    try:
+        return Settings.from_env(require=require)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def markdown_table() -> str:
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    defaults = Settings()
+    for name, (_, meta) in _fields().items():
+        var, default = name.upper(), getattr(defaults, name)
+        if (meta.extra or {}).get("required"):
+            shown = "(required)"
+        elif isinstance(default, tuple):
+            shown = f"`{','.join(default)}`" if default else "(empty)"
+        elif default == "":
+            shown = "(unset)"
+        else:
+            shown = f"`{_num(default) if isinstance(default, float) else default}`"
+        rows.append(f"| `{var}` | {shown} | {meta.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -1,0 +1,64 @@
+"""What the telephony process counts, in prometheus_client types (served on ``/metrics``), and the
+provider's up/down verdict that ``/health`` reports."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from telephony.provider import ProviderError
+
+log = logging.getLogger("telephony")
+
+
+class Metrics:
+    """One registry per adapter (so tests may build several); the process-wide registry (stamina's retry
+    counter, process and GC collectors) is served beside it."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.provider_up_gauge = Gauge("telephony_provider_up", "1 while the provider answers", registry=r)
+        self.active_sessions = Gauge("telephony_active_sessions", "Operators with a provider session", registry=r)
+        self.events_appended = Counter("telephony_events_appended", "Provider events put on the stream", registry=r)
+        self.commands_done = Counter("telephony_commands_done", "Commands carried out", registry=r)
+        self.commands_refused = Counter("telephony_commands_refused", "Commands refused or malformed", registry=r)
+        self.provider_errors = Counter("telephony_provider_errors", "Failed provider requests", registry=r)
+        self.sessions_opened = Counter("telephony_sessions_opened", "Provider sessions opened", registry=r)
+        self.sessions_closed = Counter("telephony_sessions_closed", "Provider sessions closed", registry=r)
+        self.duplicate_tasks_suppressed = Counter(
+            "telephony_duplicate_tasks_suppressed", "ADDs not sent because the provider holds the task", registry=r)
+        self.poll_cycles = Counter("telephony_poll_cycles", "Polling cycles over all operators", registry=r)
+        self.last_event_lag = Gauge("telephony_last_event_lag_milliseconds",
+                                    "Provider event time to stream append, last event", registry=r)
+        self.provider_up = True
+        self.provider_up_gauge.set(1)
+        self.last_error = ""
+        self.last_error_at = 0.0
+        self.consecutive_failures = 0
+        self.events_total = 0
+        self.last_event_lag_ms = 0.0
+
+    def failed(self, exc: ProviderError) -> None:
+        self.provider_errors.inc()
+        self.last_error, self.last_error_at = str(exc), time.time()
+        if exc.verdict == "retry":
+            self.consecutive_failures += 1
+            if self.consecutive_failures >= 3 and self.provider_up:
+                log.warning("provider marked down: %s", exc)
+                self.provider_up = False
+                self.provider_up_gauge.set(0)
+
+    def succeeded(self) -> None:
+        if not self.provider_up:
+            log.info("provider is back")
+            self.provider_up_gauge.set(1)
+        self.provider_up = True
+        self.consecutive_failures = 0
+
+    def appended(self, count: int, lag_ms: float) -> None:
+        self.events_appended.inc(count)
+        self.events_total += count
+        self.last_event_lag_ms = lag_ms
+        self.last_event_lag.set(lag_ms)

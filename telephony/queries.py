@@ -1,0 +1,84 @@
+"""SQL of the telephony process: its operators' provider sessions and the dial tasks it sends."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from backend.core.db import Executor
+
+
+async def active_sessions(db: Executor) -> list[asyncpg.Record]:
+    return await db.fetch("SELECT operator_id, provider_session_id, event_cursor FROM telephony_active_sessions")
+
+
+async def credentials(db: Executor, operator_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        """SELECT coalesce(t.provider_login, o.login) AS login, coalesce(t.provider_secret, '') AS secret
+             FROM operators o LEFT JOIN telephony_operators t ON t.operator_id = o.id WHERE o.id = $1""",
+        operator_id)
+
+
+async def save_session(db: Executor, operator_id: int, session_id: str) -> None:
+    await db.execute(
+        """INSERT INTO telephony_active_sessions (operator_id, provider_session_id, event_cursor)
+           VALUES ($1, $2, '0')
+           ON CONFLICT (operator_id) DO UPDATE SET provider_session_id = $2, event_cursor = '0',
+                                                 last_request_at = now()""",
+        operator_id, session_id)
+
+
+async def forget_session(db: Executor, operator_id: int) -> None:
+    await db.execute("DELETE FROM telephony_active_sessions WHERE operator_id = $1", operator_id)
+
+
+async def live_operators(db: Executor) -> set[int]:
+    """Operators with a live workstation session (operator_sessions_live_idx)."""
+    rows = await db.fetch(
+        """SELECT DISTINCT s.operator_id FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
+            WHERE o.role = 'operator' AND NOT o.locked AND s.revoked_at IS NULL
+              AND s.idle_expires_at > now() AND s.absolute_expires_at > now()""")
+    return {r["operator_id"] for r in rows}
+
+
+async def save_cursor(db: Executor, operator_id: int, session_id: str, cursor: int, ended_task_ids: list[str]) -> None:
+    """The new event cursor, and the provider tasks whose calls ended are DONE."""
+    await db.execute(
+        """UPDATE telephony_active_sessions SET event_cursor = $2, last_request_at = now()
+            WHERE operator_id = $1 AND provider_session_id = $3""",
+        operator_id, str(cursor), session_id)
+    if ended_task_ids:
+        await db.execute(
+            """UPDATE telephony_tasks SET task_state = 'DONE'
+                WHERE task_type = 'ADD' AND provider_task_id = ANY($1::text[])""", ended_task_ids)
+
+
+async def operator_states(db: Executor, operator_ids: list[int]) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT operator_id, state FROM operator_states WHERE operator_id = ANY($1::bigint[])", operator_ids)
+
+
+async def add_task(db: Executor, telephony_task_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        """SELECT tt.id, tt.task_state, tt.provider_task_id, ct.id AS campaign_task_id, ct.phone
+             FROM telephony_tasks tt JOIN campaign_tasks ct ON ct.id = tt.campaign_task_id
+            WHERE tt.id = $1 AND tt.task_type = 'ADD'""", telephony_task_id)
+
+
+async def task_sent(db: Executor, telephony_task_id: int, provider_task_id: str) -> None:
+    await db.execute(
+        "UPDATE telephony_tasks SET provider_task_id = $2, task_state = 'IN_PROGRESS' WHERE id = $1",
+        telephony_task_id, provider_task_id)
+
+
+async def delete_task(db: Executor, telephony_task_id: int) -> asyncpg.Record | None:
+    """A DELETE with the ADD it cancels (telephony_tasks_campaign_task_idx)."""
+    return await db.fetchrow(
+        """SELECT d.id, d.task_state, a.id AS add_id, a.provider_task_id
+             FROM telephony_tasks d
+             LEFT JOIN telephony_tasks a ON a.campaign_task_id = d.campaign_task_id AND a.task_type = 'ADD'
+            WHERE d.id = $1 AND d.task_type = 'DELETE'
+            ORDER BY a.id DESC LIMIT 1""", telephony_task_id)
+
+
+async def tasks_done(db: Executor, telephony_task_ids: list[int]) -> None:
+    await db.execute("UPDATE telephony_tasks SET task_state = 'DONE' WHERE id = ANY($1::bigint[])", telephony_task_ids)
