@@ -1,0 +1,100 @@
+// The push channel: a WebSocket that says HELLO with the token and the last seq seen (kept per operator in
+// sessionStorage), so the server can resume or ask for a RESYNC; drops frames already seen, answers PINGs,
+// closes itself after three silent heartbeats and reconnects with backoff. Frames for the page go to the
+// handlers registered with onSocketEvents. Imports nothing of the UI.
+import { getToken } from "/api.js";
+
+const state = {
+  operatorId: null,
+  lastSeq: null,
+  ws: null,
+  wsWanted: false,
+  reconnectAttempt: 0,
+  reconnectTimer: null,
+  watchdog: null,
+  heartbeat: 15,
+};
+let handlers = { onFrame() {}, onConnection() {}, onSessionEnded() {} };
+
+export function onSocketEvents(next) { handlers = next; }
+
+// The operator whose last seen seq is restored from sessionStorage.
+export function restoreSeq(operatorId) {
+  state.operatorId = operatorId;
+  const stored = sessionStorage.getItem(`tm.lastSeq.${state.operatorId}`);
+  state.lastSeq = stored === null ? null : Number(stored);
+}
+
+export function openSocket() {
+  state.wsWanted = true;
+  connect();
+}
+
+export function closeSocket() {
+  state.wsWanted = false;
+  clearTimeout(state.reconnectTimer);
+  clearTimeout(state.watchdog);
+  if (state.ws) { try { state.ws.close(1000); } catch { /* already closed */ } }
+  state.ws = null;
+}
+
+function connect() {
+  if (!state.wsWanted || !getToken()) return;
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/api/arm/v1/ws`);
+  state.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "HELLO", token: getToken(), lastSeq: state.lastSeq }));
+  ws.onmessage = (message) => {
+    armWatchdog();
+    let frame;
+    try { frame = JSON.parse(message.data); } catch { return; }
+    handleFrame(frame);
+  };
+  ws.onclose = (event) => {
+    if (state.ws !== ws) return;
+    clearTimeout(state.watchdog);
+    state.ws = null;
+    if (event.code === 4401) { handlers.onSessionEnded(); return; }
+    if (!state.wsWanted) return;
+    handlers.onConnection(false);
+    const delay = Math.min(5000, 500 * 2 ** state.reconnectAttempt) * (0.5 + Math.random() / 2);
+    state.reconnectAttempt += 1;
+    state.reconnectTimer = setTimeout(connect, delay);
+  };
+}
+
+function armWatchdog() {
+  // The server pings every heartbeatSeconds: silence for three of them means the connection is dead.
+  clearTimeout(state.watchdog);
+  state.watchdog = setTimeout(() => { if (state.ws) state.ws.close(4000); }, state.heartbeat * 3000);
+}
+
+function rememberSeq(seq) {
+  state.lastSeq = seq;
+  sessionStorage.setItem(`tm.lastSeq.${state.operatorId}`, String(seq));
+}
+
+function handleFrame(frame) {
+  if (frame.seq !== null && frame.seq !== undefined && frame.type !== "RESYNC") {
+    if (state.lastSeq !== null && frame.seq <= state.lastSeq) return; // seen already
+    rememberSeq(frame.seq);
+  }
+  const data = frame.data || {};
+  switch (frame.type) {
+    case "HELLO_OK":
+      state.reconnectAttempt = 0;
+      state.heartbeat = data.heartbeatSeconds || 15;
+      if (state.lastSeq === null) rememberSeq(data.lastSeq);
+      handlers.onConnection(true);
+      return;
+    case "PING":
+      if (state.ws) state.ws.send(JSON.stringify({ type: "PONG" }));
+      return;
+    case "RESYNC":
+      rememberSeq(frame.seq);
+      break;
+    default:
+      break;
+  }
+  handlers.onFrame(frame);
+}

@@ -1,0 +1,201 @@
+"""The provider API routes (what the adapter uses); documented in telephony/simulator/app.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from typing import Annotated, Any, TypeAlias
+
+from litestar import Request, Response, delete, get, post, put
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from telephony.simulator.model import Call, Task, listing
+from telephony.simulator.state import Provider
+
+Req: TypeAlias = Request[Any, Any, Any]
+ProviderDep: TypeAlias = NamedDependency[Provider]  # injected by name: this app's provider
+
+
+def provider_of(state: State) -> Provider:
+    """The dependency ``provider``: the state of this app (each create_simulator has its own)."""
+    provider: Provider = state.provider
+    return provider
+
+
+def error(status: int, code: str) -> Response[dict[str, str]]:
+    return Response({"code": code}, status_code=status)
+
+
+async def _faulty(request: Req, provider: Provider) -> Response[dict[str, str]] | None:
+    """Recorded and fault-injected: every provider API request passes here first."""
+    body: Any = None
+    if request.method in ("POST", "PUT"):
+        with contextlib.suppress(Exception):
+            body = await request.json()
+    provider.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
+                              "body": body, "headers": _recorded_headers(request), "at": time.time()})
+    faults = provider.faults
+    if faults.delay_seconds:
+        await asyncio.sleep(faults.delay_seconds)
+    if faults.fail_next > 0:
+        faults.fail_next -= 1
+        return error(503, "UNAVAILABLE")
+    if faults.fail_rate and random.random() < faults.fail_rate:  # noqa: S311
+        return error(503, "UNAVAILABLE")
+    return None
+
+
+def _recorded_headers(request: Req) -> dict[str, str]:
+    key = request.headers.get("idempotency-key")
+    return {"Idempotency-Key": key} if key is not None else {}
+
+
+@post("/api/v1/sessions", status_code=201)
+async def open_session(request: Req, provider: ProviderDep,
+                       data: JSONBody[dict[str, Any]]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    login = str(data.get("login") or "")
+    if not login:
+        return error(400, "LOGIN_REQUIRED")
+    s = provider.open_session(login)
+    return Response({"sessionId": s.id, "idleTimeoutSeconds": provider.config.session_idle_seconds}, status_code=201)
+
+
+@delete("/api/v1/sessions/{session_id:str}", status_code=200)
+async def close_session(request: Req, provider: ProviderDep, session_id: FromPath[str]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    provider.sessions.pop(session_id, None)
+    return Response(None, status_code=204)
+
+
+@put("/api/v1/sessions/{session_id:str}/status", status_code=200)
+async def set_status(request: Req, provider: ProviderDep, session_id: FromPath[str],
+                     data: JSONBody[dict[str, Any]]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    s = provider.session(session_id)
+    if s is None:
+        return error(401, "SESSION_EXPIRED")
+    status = str(data.get("status"))
+    if status not in ("READY", "BUSY"):
+        return error(400, "BAD_STATUS")
+    s.status = status
+    if status == "READY":
+        s.wrap_up = False
+    return Response(None, status_code=204)
+
+
+@get("/api/v1/sessions/{session_id:str}/events")
+async def list_events(request: Req, provider: ProviderDep, session_id: FromPath[str],
+                      after: FromQuery[int] = 0, limit: FromQuery[int] = 100) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    s = provider.session(session_id)
+    if s is None:
+        return error(401, "SESSION_EXPIRED")
+    if provider.faults.malformed_next > 0:
+        provider.faults.malformed_next -= 1
+        provider.append_malformed(s)
+    listed, cursor = listing(s.events, after, limit)
+    if provider.faults.reorder_events:
+        listed.sort(key=lambda e: (str(e.get("callId")), e.get("type") != "call.ended") if isinstance(e, dict)
+                    else ("", True))
+    if provider.faults.duplicate_events:
+        listed = [e for e in listed for _ in (0, 1)]
+    return Response({"events": listed, "next": cursor})
+
+
+def task_out(task: Task) -> dict[str, Any]:
+    return {"taskId": task.id, "externalId": task.external_id, "phone": task.phone, "status": task.status,
+            "idempotencyKey": task.idempotency_key}
+
+
+@post("/api/v1/tasks", status_code=201)
+async def add_task(request: Req, provider: ProviderDep, data: JSONBody[dict[str, Any]]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    key = request.headers.get("idempotency-key") or None
+    if key is not None and (first := provider.task_by_key(key)) is not None:
+        return Response({"taskId": first.id, "status": first.status, "externalId": first.external_id},
+                        status_code=200)
+    phone = str(data.get("phone") or "").lstrip("+")
+    if len(phone) != 11 or not phone.isdigit():
+        return error(400, "BAD_PHONE")
+    task = provider.new_task(str(data.get("externalId") or ""), phone, key)
+    return Response({"taskId": task.id, "status": task.status, "externalId": task.external_id}, status_code=201)
+
+
+@get("/api/v1/tasks")
+async def find_tasks(request: Req, provider: ProviderDep,
+                     external_id: Annotated[str | None, QueryParameter(name="externalId")] = None) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    if external_id is None:
+        return error(400, "EXTERNAL_ID_REQUIRED")
+    return Response({"tasks": [task_out(t) for t in provider.tasks.values() if t.external_id == external_id]})
+
+
+@get("/api/v1/tasks/{task_id:str}")
+async def get_task(request: Req, provider: ProviderDep, task_id: FromPath[str]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    task = provider.tasks.get(task_id)
+    return error(404, "NO_SUCH_TASK") if task is None else Response(task_out(task))
+
+
+@delete("/api/v1/tasks/{task_id:str}", status_code=200)
+async def cancel_task(request: Req, provider: ProviderDep, task_id: FromPath[str]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    task = provider.tasks.get(task_id)
+    if task is None:
+        return error(404, "NO_SUCH_TASK")
+    if task.status in ("IN_PROGRESS", "DONE"):
+        return error(409, "ALREADY_CALLED")
+    task.status = "CANCELLED"
+    return Response(None, status_code=204)
+
+
+def call_out(call: Call) -> dict[str, Any]:
+    out = {"callId": call.id, "status": "IN_PROGRESS" if call.ended_at is None else "ENDED",
+           "sessionId": call.session.id, "taskId": call.task.id, "externalId": call.task.external_id,
+           "startedAt": call.started_at}
+    if call.ended_at is not None:
+        out["endedAt"] = call.ended_at
+    return out
+
+
+@get("/api/v1/calls/{call_id:str}")
+async def get_call(request: Req, provider: ProviderDep, call_id: FromPath[str]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    call = provider.calls.get(call_id)
+    return error(404, "NO_SUCH_CALL") if call is None else Response(call_out(call))
+
+
+@delete("/api/v1/calls/{call_id:str}", status_code=200)
+async def hang_up(request: Req, provider: ProviderDep, call_id: FromPath[str]) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    call = provider.calls.get(call_id)
+    if call is None:
+        return error(404, "NO_SUCH_CALL")
+    provider.end_call(call)  # an ended call stays ended: 204 again, no second call.ended
+    return Response(None, status_code=204)
+
+
+@get("/api/v1/health")
+async def health(request: Req, provider: ProviderDep) -> Response[Any]:
+    if (fault := await _faulty(request, provider)) is not None:
+        return fault
+    return Response({"status": "OK"})
+
+
+ROUTES = [open_session, close_session, set_status, list_events, add_task, find_tasks, get_task, cancel_task,
+          get_call, hang_up, health]
