@@ -2,7 +2,7 @@
 """Set-up and entry point for a fresh machine: needs only Python 3.11+ and the package index.
 
     python3 dev.py run     # venv, install, embedded PostgreSQL/Redis unless *_URL set, migrate, demo, all processes
-    python3 dev.py test    # venv + install + ruff + mypy + import rule + the whole pytest suite (extra args go to pytest)
+    python3 dev.py test    # venv, install, ruff, mypy, import rule, the whole pytest suite (extra args: pytest)
 
 Standard library only: this file runs before anything is installed.
 """

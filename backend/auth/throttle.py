@@ -13,7 +13,7 @@ import hashlib
 import redis.asyncio as aioredis
 
 from backend.core.errors import TooManyRequests
-from backend.settings import Settings
+from backend.core.settings import Settings
 
 
 class LoginThrottle:

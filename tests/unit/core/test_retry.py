@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 
@@ -27,7 +28,7 @@ async def test_a_loop_outlives_outages_and_bugs_with_growing_jittered_waits(capl
             break
         await asyncio.sleep(0.05)
     assert len(calls) == 5, "the loop was not restarted after each failure"
-    waits = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    waits = [b - a for a, b in itertools.pairwise(calls)]
     assert all(0.15 <= w <= 6.0 for w in waits), waits
     assert waits[2] > waits[0]  # exponential: 0.2 s, 0.4 s, 0.8 s (+ up to 0.5 s jitter)
     outage = [r for r in caplog.records if "ConnectionResetError" in r.getMessage()]
