@@ -8,34 +8,22 @@ import os
 import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import msgspec
 import pytest
 import uvicorn
 
+from telephony.parsing import EventsPage
 from telephony.simulator.app import Config, create_simulator
 from tests.harness import WebProcess, free_port, unique
 
 ID = re.compile(r"^(s|call|t)-([0-9a-z]+)-(\d+)$")
 
 
-class Event(msgspec.Struct, forbid_unknown_fields=False):
-    """The documented event, strictly: what a well-behaved consumer parses."""
-    id: int
-    type: Literal["call.started", "call.ended"]
-    sessionId: str
-    callId: str
-    taskId: str
-    externalId: str
-    to: str
-    at: str
-
-
-class Page(msgspec.Struct):
-    events: list[Event]
-    next: int
+# What the adapter parses, strictly: the simulator must speak the documented event format.
+Page = EventsPage
 
 
 Sim = Callable[..., Awaitable[httpx.AsyncClient]]
