@@ -47,7 +47,7 @@ async def run(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = create_redis(settings)
     workstation = Workstation(pool, redis, settings)
-    consumer = CallEventConsumer(redis, settings, workstation)
+    consumer = CallEventConsumer(redis, pool, settings, workstation)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

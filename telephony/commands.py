@@ -1,30 +1,50 @@
 """Carries out the backend's commands from the ``telephony-commands`` stream: provider sessions
-(OPEN_SESSION / CLOSE_SESSION) and dial tasks (ADD_TASK / DELETE_TASK). An accepted command is
-acknowledged only once done or refused as final; "no answer" and 5xx are retried under the shared
-policy (``core.retry``); ``parsing.classify`` alone decides which provider failure is which."""
+(OPEN_SESSION / CLOSE_SESSION) and dial tasks (ADD_TASK / DELETE_TASK).
+
+* Each command runs in its own task (at most COMMAND_CONCURRENCY at once), so one that keeps failing
+  never holds up the others; commands about the same campaign task or operator still run in stream order.
+* "No answer" and 5xx are retried under the shared policy (``core.retry``) until the provider confirms;
+  a final answer (``parsing.classify``) is recorded on the telephony task (FAILED + reason). Only then is
+  the entry acknowledged; while it is being retried its pending entry is kept fresh, so it is not taken
+  over as abandoned.
+* Entries a dead consumer read but never acknowledged are claimed (XAUTOCLAIM) once idle for
+  STREAM_CLAIM_IDLE_SECONDS.
+* An ADD is idempotent end to end: it carries an Idempotency-Key derived from our telephony task, the
+  fact that it is being sent is written first, and a retry after a crash between send and record asks
+  the provider for the task (by external id and key) instead of adding it again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
+from collections import defaultdict
 from typing import Any
 
 import msgspec
 from redis.exceptions import ResponseError
 
+from backend.calls import queries as call_queries
 from backend.calls.streams import COMMANDS_GROUP, commands_stream
-from backend.core.retry import retrying, run_forever
+from backend.core.retry import RETRYABLE, retrying, run_forever
 from telephony import queries
 from telephony.context import Context
 from telephony.provider import ProviderError
 from telephony.sessions import Sessions
 
 log = logging.getLogger("telephony")
+BATCH = 50
 
 
 def _worth_retrying(exc: Exception) -> bool:
-    return isinstance(exc, ProviderError) and exc.verdict == "retry"
+    return isinstance(exc, RETRYABLE) or (isinstance(exc, ProviderError) and exc.verdict == "retry")
+
+
+def idempotency_key(row: Any) -> str:
+    """Ours and unique per telephony task, also across databases (its creation time is part of it)."""
+    return f"tt-{row['id']}-{int(row['created_at'].timestamp() * 1_000_000)}"
 
 
 class Commands:
@@ -33,6 +53,11 @@ class Commands:
         self._sessions = sessions
         self._stream = commands_stream(ctx.settings)
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self._claim_idle_ms = int(ctx.settings.stream_claim_idle_seconds * 1000)
+        self._slots = asyncio.Semaphore(ctx.settings.command_concurrency)
+        self._inflight: dict[Any, asyncio.Task[None]] = {}
+        self._order: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._users: defaultdict[str, int] = defaultdict(int)
 
     async def run_forever(self) -> None:
         await run_forever("commands", self._consume)
@@ -44,37 +69,97 @@ class Commands:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        # Our own unacknowledged commands first (a crash mid-command), then new ones.
-        for start in ("0", ">"):
-            while True:
-                reply: Any = await redis.xreadgroup(COMMANDS_GROUP, self._consumer, {self._stream: start}, count=50,
-                                                    block=None if start == "0" else 1000)
-                entries = reply[0][1] if reply else []
-                if not entries and start == "0":
-                    break
-                for entry_id, fields in entries:
-                    await self._handle(entry_id, fields)
+        await self._read("0")  # our own, from before a reconnect
+        while True:
+            await self._claim_abandoned()
+            await self._read(">", block=1000)
 
-    async def _handle(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+    async def _read(self, start: str, block: int | None = None) -> None:
+        while True:
+            await self._slots.acquire()  # back-pressure: read no more than we can run
+            self._slots.release()
+            reply: Any = await self._ctx.redis.xreadgroup(COMMANDS_GROUP, self._consumer, {self._stream: start},
+                                                          count=BATCH, block=block)
+            entries = reply[0][1] if reply else []
+            for entry_id, fields in entries:
+                self._spawn(entry_id, fields)
+            if start == ">" or len(entries) < BATCH:
+                return
+
+    async def _claim_abandoned(self) -> None:
+        start = "0-0"
+        while True:
+            reply: Any = await self._ctx.redis.xautoclaim(self._stream, COMMANDS_GROUP, self._consumer,
+                                                          self._claim_idle_ms, start_id=start, count=BATCH)
+            start, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields:
+                    log.info("command %s taken over from a consumer that stopped", entry_id)
+                    self._spawn(entry_id, fields)
+                else:  # trimmed from the stream meanwhile
+                    await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
+            if start in (b"0-0", "0-0") or not entries:
+                return
+
+    def _spawn(self, entry_id: Any, fields: dict[Any, Any]) -> None:
+        if entry_id in self._inflight:
+            return
         raw = fields.get(b"command") or fields.get("command") or b"{}"
-        metrics = self._ctx.metrics
         try:
             command = msgspec.json.decode(raw)
-            async for attempt in retrying(_worth_retrying):
-                with attempt:
-                    try:
-                        await self.execute(command)
-                    except ProviderError as exc:
-                        metrics.failed(exc)
-                        raise
+            key = _order_key(command)
+        except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            coro = self._malformed(entry_id, raw, exc)
+        else:
+            self._users[key] += 1  # the key's lock lives while a command of it is pending
+            coro = self._run(entry_id, raw, command, key)
+        task = asyncio.create_task(coro, name=f"command-{entry_id!r}")
+        self._inflight[entry_id] = task
+        task.add_done_callback(lambda _: self._inflight.pop(entry_id, None))
+
+    async def _run(self, entry_id: Any, raw: bytes, command: dict[str, Any], key: str) -> None:
+        metrics = self._ctx.metrics
+        try:
+            async with self._order[key], self._slots:
+                async for attempt in retrying(_worth_retrying):
+                    with attempt:
+                        await self._keep_claimed(entry_id)
+                        try:
+                            await self.execute(command)
+                        except ProviderError as exc:
+                            metrics.failed(exc)
+                            raise
             metrics.commands_done.inc()
         except ProviderError as exc:
             log.error("command %s refused by the provider: %s", entry_id, exc)
             metrics.commands_refused.inc()
-        except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
-            log.error("command %s malformed: %s", entry_id, exc)
-            metrics.commands_refused.inc()
+            if "telephonyTaskId" in command:
+                await queries.task_failed(self._ctx.pool, int(command["telephonyTaskId"]), str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            await self._malformed(entry_id, raw, exc)
+            return
+        except Exception:
+            log.exception("command %s failed; it stays pending and is taken up again", entry_id)
+            return
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                self._order.pop(key, None)
         await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
+
+    async def _keep_claimed(self, entry_id: Any) -> None:
+        """Reset the entry's idle time: a command being retried is not abandoned."""
+        await self._ctx.redis.xclaim(self._stream, COMMANDS_GROUP, self._consumer, 0, [entry_id], justid=True)
+
+    async def _malformed(self, entry_id: Any, raw: bytes, exc: Exception) -> None:
+        log.error("command %s malformed: %s", entry_id, exc)
+        self._ctx.metrics.commands_refused.inc()
+        self._ctx.metrics.dead_letters.inc()
+        async for attempt in retrying(RETRYABLE):
+            with attempt:
+                await call_queries.dead_letter(self._ctx.pool, "command", f"malformed command: {exc}", raw)
+                await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
 
     async def execute(self, command: dict[str, Any]) -> None:
         kind = command["type"]
@@ -92,17 +177,31 @@ class Commands:
     async def add_task(self, telephony_task_id: int) -> None:
         ctx = self._ctx
         row = await queries.add_task(ctx.pool, telephony_task_id)
-        if row is None or row["task_state"] == "DONE":
+        if row is None or row["task_state"] in ("DONE", "FAILED"):
             return
+        key = idempotency_key(row)
         if row["provider_task_id"]:
             # Sent before: while the provider still holds it as NEW (or dialing), sending again would
-            # ring the client twice (seed ch. 2.6.6.4).
+            # ring the client twice (seed ch. 2.6.6.4); once it is done or cancelled there, so is ours.
             task = await ctx.provider.get_task(row["provider_task_id"])
             ctx.metrics.succeeded()
             if task.status in ("NEW", "IN_PROGRESS"):
                 ctx.metrics.duplicate_tasks_suppressed.inc()
+            else:
+                await queries.tasks_done(ctx.pool, [telephony_task_id])
+            return
+        if row["send_started_at"] is not None:
+            # A previous attempt may have reached the provider and died before recording the answer.
+            known = [t for t in await ctx.provider.find_tasks(str(row["campaign_task_id"]))
+                     if t.idempotencyKey == key]
+            ctx.metrics.succeeded()
+            if known:
+                ctx.metrics.duplicate_tasks_suppressed.inc()
+                log.info("telephony task %s was already at the provider as %s", telephony_task_id, known[0].taskId)
+                await queries.task_sent(ctx.pool, telephony_task_id, known[0].taskId)
                 return
-        task = await ctx.provider.add_task(str(row["campaign_task_id"]), row["phone"])
+        await queries.sending(ctx.pool, telephony_task_id)
+        task = await ctx.provider.add_task(str(row["campaign_task_id"]), row["phone"], key)
         ctx.metrics.succeeded()
         await queries.task_sent(ctx.pool, telephony_task_id, task.taskId)
 
@@ -120,3 +219,13 @@ class Commands:
                     raise
                 # 404/409: gone or already called; nothing left to cancel.
         await queries.tasks_done(ctx.pool, [row["id"]] + ([row["add_id"]] if row["add_id"] else []))
+
+
+def _order_key(command: dict[str, Any]) -> str:
+    """Commands with the same key run one after another, in stream order: an ADD and the DELETE that
+    cancels it (same campaign task), or an operator's OPEN and CLOSE."""
+    if "operatorId" in command:
+        return f"operator:{int(command['operatorId'])}"
+    if "campaignTaskId" in command:
+        return f"task:{int(command['campaignTaskId'])}"
+    return f"telephony-task:{int(command['telephonyTaskId'])}"

@@ -18,7 +18,7 @@ def create_health_app(adapter: Adapter) -> Litestar:
     @get("/health", sync_to_thread=False)
     def health() -> Response[dict[str, Any]]:
         body = adapter.health()
-        return Response(body, status_code=200 if body["provider"] == "up" else 503)
+        return Response(body, status_code=200 if body["status"] == "OK" else 503)
 
     @get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=False)
     def metrics() -> bytes:

@@ -29,6 +29,12 @@ class Metrics:
         self.sessions_closed = Counter("telephony_sessions_closed", "Provider sessions closed", registry=r)
         self.duplicate_tasks_suppressed = Counter(
             "telephony_duplicate_tasks_suppressed", "ADDs not sent because the provider holds the task", registry=r)
+        self.dead_letters = Counter("telephony_dead_letters", "Provider events or commands set aside as unusable",
+                                    registry=r)
+        self.lost_hangups = Counter("telephony_lost_hangups", "Calls ended for the provider whose end event was lost",
+                                    registry=r)
+        self.calls_hung_up = Counter("telephony_calls_hung_up", "Calls hung up for exceeding MAX_CALL_SECONDS",
+                                     registry=r)
         self.poll_cycles = Counter("telephony_poll_cycles", "Polling cycles over all operators", registry=r)
         self.last_event_lag = Gauge("telephony_last_event_lag_milliseconds",
                                     "Provider event time to stream append, last event", registry=r)

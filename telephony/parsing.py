@@ -21,9 +21,19 @@ class ProviderEvent(msgspec.Struct, frozen=True):
     at: datetime
 
 
+class Rejected(msgspec.Struct, frozen=True):
+    """An event on a page that we cannot use: its raw bytes, why, and its id if it has one (the cursor
+    moves past it, so one bad event never blocks the operator's later calls)."""
+
+    raw: bytes
+    reason: str
+    id: int | None = None
+
+
 class EventsPage(msgspec.Struct, frozen=True):
     events: list[ProviderEvent]
     next: int
+    rejected: list[Rejected] = []
 
 
 class ProviderTask(msgspec.Struct, frozen=True):
@@ -31,18 +41,64 @@ class ProviderTask(msgspec.Struct, frozen=True):
     status: Literal["NEW", "IN_PROGRESS", "DONE", "CANCELLED"]
     externalId: str = ""
     phone: str = ""
+    idempotencyKey: str | None = None
 
 
-_page = msgspec.json.Decoder(EventsPage)
+class TaskList(msgspec.Struct, frozen=True):
+    tasks: list[ProviderTask]
+
+
+class ProviderCall(msgspec.Struct, frozen=True):
+    callId: str
+    status: Literal["IN_PROGRESS", "ENDED"]
+    endedAt: datetime | None = None
+
+
+class _RawPage(msgspec.Struct):
+    events: list[msgspec.Raw]
+    next: int
+
+
+class _Id(msgspec.Struct):
+    id: int
+
+
+_page = msgspec.json.Decoder(_RawPage)
+_event = msgspec.json.Decoder(ProviderEvent)
+_id = msgspec.json.Decoder(_Id)
 _task = msgspec.json.Decoder(ProviderTask)
+_tasks = msgspec.json.Decoder(TaskList)
+_call = msgspec.json.Decoder(ProviderCall)
 
 
 def parse_events_page(raw: bytes) -> EventsPage:
-    return _page.decode(raw)
+    """Each event is parsed on its own: a page with one unknown or broken event still yields the rest.
+    A page that is not a page at all raises msgspec.DecodeError (the provider answered garbage)."""
+    page = _page.decode(raw)
+    events: list[ProviderEvent] = []
+    rejected: list[Rejected] = []
+    for item in page.events:
+        try:
+            events.append(_event.decode(item))
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            try:
+                event_id: int | None = _id.decode(item).id
+            except msgspec.DecodeError:
+                event_id = None
+            rejected.append(Rejected(bytes(item), str(exc), event_id))
+    return EventsPage(events, page.next, rejected)
 
 
 def parse_task(raw: bytes) -> ProviderTask:
     return _task.decode(raw)
+
+
+def parse_task_list(raw: bytes) -> list[ProviderTask]:
+    return _tasks.decode(raw).tasks
+
+
+def parse_call(raw: bytes) -> ProviderCall:
+    return _call.decode(raw)
 
 
 def normalize_phone(value: str) -> str | None:
@@ -62,7 +118,7 @@ def in_order(events: list[ProviderEvent]) -> list[ProviderEvent]:
 
 
 def to_call_event(event: ProviderEvent, operator_id: int, polled_at: datetime) -> dict[str, Any] | None:
-    """The backend's CallEvent, or None for a call that is not one of our campaign tasks."""
+    """The backend's CallEvent, or None for a call that is not one of our campaign tasks (dead-lettered)."""
     phone = normalize_phone(event.to)
     if phone is None or not event.externalId.isdigit():
         return None

@@ -1,9 +1,12 @@
 """Polls each active operator's provider events and appends them to the call-event stream.
 
-Each new provider event goes on the stream *before* the cursor is saved: a crash in between re-reads
-the event, and its deterministic eventId makes it a no-op downstream. Nothing is skipped, nothing
-applies twice. Before each cycle the operators' availability (READY/BUSY from the workstation state)
-is sent to the provider, so that nobody is rung inside a result window."""
+Each new provider event goes on the stream *before* the cursor is saved: a crash in between re-reads the
+event, and its deterministic eventId makes it a no-op downstream. Nothing is skipped, nothing applies twice.
+An event we cannot use (unparseable, unknown type, not a call of ours) goes to the dead-letter record in the
+same transaction as the cursor that moves past it, and is counted. Before each cycle the operators'
+availability (READY/BUSY from the workstation state) is sent to the provider, so that nobody is rung inside
+a result window.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from backend.calls import queries as call_queries
 from backend.calls.streams import events_stream
 from backend.core.retry import RETRYABLE, run_forever
 from telephony import queries
@@ -66,25 +70,37 @@ class Poller:
             ctx.metrics.succeeded()
             polled_at = datetime.now(UTC)
             fresh = [e for e in in_order(page.events) if e.id > active.cursor]
-            if not fresh:
+            rejected = [r for r in page.rejected if r.id is None or r.id > active.cursor]
+            if not fresh and not rejected:
                 return
+            dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
             async with ctx.redis.pipeline(transaction=False) as pipe:
                 appended_at = datetime.now(UTC).isoformat()
                 for event in fresh:
                     call_event = to_call_event(event, active.operator_id, polled_at)
                     if call_event is None:
-                        log.warning("provider event %s is not a campaign call; skipped", event.id)
+                        dead.append(("not a call of a campaign task", msgspec.json.encode(event)))
                         continue
                     call_event["appendedAt"] = appended_at
                     pipe.xadd(self._stream, {"event": msgspec.json.encode(call_event)},
                               maxlen=1_000_000, approximate=True)
                 await pipe.execute()
-            cursor = max(e.id for e in fresh)
+            # Past every event seen, good or bad (an id-less bad one: the page's own `next`).
+            ids = [e.id for e in fresh] + [r.id for r in rejected if r.id is not None]
+            cursor = max([*ids, page.next if any(r.id is None for r in rejected) else active.cursor])
             ended = [e.taskId for e in fresh if e.type == "call.ended"]
             async with ctx.pool.acquire() as conn, conn.transaction():
                 await queries.save_cursor(conn, active.operator_id, active.session_id, cursor, ended)
+                for reason, raw in dead:
+                    await call_queries.dead_letter(conn, "provider-event", reason, raw)
             active.cursor = cursor
-            ctx.metrics.appended(len(fresh), round((datetime.now(UTC) - fresh[-1].at).total_seconds() * 1000, 1))
+            if dead:
+                ctx.metrics.dead_letters.inc(len(dead))
+                log.error("%d provider event(s) of operator %s dead-lettered: %s", len(dead), active.operator_id,
+                          "; ".join(reason for reason, _ in dead)[:500])
+            if fresh:
+                ctx.metrics.appended(len(fresh),
+                                     round((datetime.now(UTC) - fresh[-1].at).total_seconds() * 1000, 1))
 
     async def _sync_availability(self) -> None:
         """Report READY/BUSY from the workstation's operator state."""

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import httpx
+import msgspec
 
-from telephony.parsing import EventsPage, ProviderTask, Verdict, classify, parse_events_page, parse_task
+from telephony.parsing import (
+    EventsPage,
+    ProviderCall,
+    ProviderTask,
+    Verdict,
+    classify,
+    parse_call,
+    parse_events_page,
+    parse_task,
+    parse_task_list,
+)
+
+T = TypeVar("T")
+
+
+def _decoded(parse: Callable[[bytes], T], response: httpx.Response) -> T:
+    """A 2xx answer we cannot read counts as no answer: worth asking again (our requests are idempotent)."""
+    try:
+        return parse(response.content)
+    except msgspec.DecodeError as exc:
+        raise ProviderError("retry", response.status_code, f"unreadable answer: {exc}") from None
 
 
 class ProviderError(Exception):
@@ -21,9 +43,12 @@ class Provider(Protocol):
     async def close_session(self, session_id: str) -> None: ...
     async def set_status(self, session_id: str, status: str) -> None: ...
     async def events(self, session_id: str, after: int, limit: int = 100) -> EventsPage: ...
-    async def add_task(self, external_id: str, phone: str) -> ProviderTask: ...
+    async def add_task(self, external_id: str, phone: str, idempotency_key: str) -> ProviderTask: ...
+    async def find_tasks(self, external_id: str) -> list[ProviderTask]: ...
     async def get_task(self, task_id: str) -> ProviderTask: ...
     async def cancel_task(self, task_id: str) -> None: ...
+    async def get_call(self, call_id: str) -> ProviderCall: ...
+    async def end_call(self, call_id: str) -> None: ...
     async def health(self) -> bool: ...
 
 
@@ -67,15 +92,28 @@ class HttpProvider:
     async def events(self, session_id: str, after: int, limit: int = 100) -> EventsPage:
         response = await self._call("GET", f"/api/v1/sessions/{session_id}/events",
                                     params={"after": after, "limit": limit})
-        return parse_events_page(response.content)
+        return _decoded(parse_events_page, response)
 
-    async def add_task(self, external_id: str, phone: str) -> ProviderTask:
-        response = await self._call("POST", "/api/v1/tasks", json={"externalId": external_id, "phone": phone})
-        return parse_task(response.content)
+    async def add_task(self, external_id: str, phone: str, idempotency_key: str) -> ProviderTask:
+        """The key makes the ADD idempotent at the provider: sent twice, it answers with the first task."""
+        response = await self._call("POST", "/api/v1/tasks", json={"externalId": external_id, "phone": phone},
+                                    headers={"Idempotency-Key": idempotency_key})
+        return _decoded(parse_task, response)
+
+    async def find_tasks(self, external_id: str) -> list[ProviderTask]:
+        response = await self._call("GET", "/api/v1/tasks", params={"externalId": external_id})
+        return _decoded(parse_task_list, response)
+
+    async def get_call(self, call_id: str) -> ProviderCall:
+        response = await self._call("GET", f"/api/v1/calls/{call_id}")
+        return _decoded(parse_call, response)
+
+    async def end_call(self, call_id: str) -> None:
+        await self._call("DELETE", f"/api/v1/calls/{call_id}")
 
     async def get_task(self, task_id: str) -> ProviderTask:
         response = await self._call("GET", f"/api/v1/tasks/{task_id}")
-        return parse_task(response.content)
+        return _decoded(parse_task, response)
 
     async def cancel_task(self, task_id: str) -> None:
         await self._call("DELETE", f"/api/v1/tasks/{task_id}")

@@ -59,15 +59,47 @@ async def operator_states(db: Executor, operator_ids: list[int]) -> list[asyncpg
 
 async def add_task(db: Executor, telephony_task_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(
-        """SELECT tt.id, tt.task_state, tt.provider_task_id, ct.id AS campaign_task_id, ct.phone
+        """SELECT tt.id, tt.task_state, tt.provider_task_id, tt.send_started_at, tt.created_at,
+                  ct.id AS campaign_task_id, ct.phone
              FROM telephony_tasks tt JOIN campaign_tasks ct ON ct.id = tt.campaign_task_id
             WHERE tt.id = $1 AND tt.task_type = 'ADD'""", telephony_task_id)
 
 
+async def sending(db: Executor, telephony_task_id: int) -> None:
+    """Written before the ADD goes out: after a crash, the next attempt asks the provider first."""
+    await db.execute(
+        "UPDATE telephony_tasks SET send_started_at = now(), attempts = attempts + 1 WHERE id = $1",
+        telephony_task_id)
+
+
 async def task_sent(db: Executor, telephony_task_id: int, provider_task_id: str) -> None:
     await db.execute(
-        "UPDATE telephony_tasks SET provider_task_id = $2, task_state = 'IN_PROGRESS' WHERE id = $1",
+        """UPDATE telephony_tasks SET provider_task_id = $2, task_state = 'IN_PROGRESS', last_error = NULL
+            WHERE id = $1 AND task_state <> 'DONE'""",
         telephony_task_id, provider_task_id)
+
+
+async def task_failed(db: Executor, telephony_task_id: int, reason: str) -> None:
+    """The provider answered a final error: recorded with its reason; the task is not sent again."""
+    await db.execute("UPDATE telephony_tasks SET task_state = 'FAILED', last_error = $2 WHERE id = $1",
+                     telephony_task_id, reason[:1000])
+
+
+async def campaign_task_of(db: Executor, telephony_task_id: int) -> int | None:
+    value = await db.fetchval("SELECT campaign_task_id FROM telephony_tasks WHERE id = $1", telephony_task_id)
+    return int(value) if value is not None else None
+
+
+async def calls_to_check(db: Executor, older_than_seconds: float) -> list[asyncpg.Record]:
+    """Calls still on (the operator ON_CALL with it) for longer than this: their hang-up may be lost."""
+    return await db.fetch(
+        """SELECT c.call_id, c.operator_id, c.campaign_task_id, t.phone, c.call_started_at,
+                  extract(epoch FROM now() - c.call_started_at) AS seconds
+             FROM operator_states s
+             JOIN communications c ON c.id = s.communication_id
+             JOIN campaign_tasks t ON t.id = c.campaign_task_id
+            WHERE s.state = 'ON_CALL' AND c.call_ended_at IS NULL AND c.call_id IS NOT NULL
+              AND c.call_started_at < now() - make_interval(secs => $1)""", older_than_seconds)
 
 
 async def delete_task(db: Executor, telephony_task_id: int) -> asyncpg.Record | None:

@@ -1,10 +1,10 @@
 """Consumes the call-event Redis Stream with a consumer group.
 
-At-least-once: an entry is acknowledged only after its database transaction committed; entries left
-pending by a crashed consumer are claimed after CLAIM_IDLE_MS; a redelivered entry is a no-op because
-events are idempotent by id. A malformed or unknown event is copied to the dead-letter stream and
-acknowledged, so one bad entry never blocks the rest. Redis errors (including a restart that lost the
-group) are retried with the one backoff policy (``core.retry``).
+At-least-once: an entry is acknowledged only after its database transaction committed; entries left pending
+by a crashed consumer are claimed after STREAM_CLAIM_IDLE_SECONDS; a redelivered entry is a no-op because
+events are idempotent by id. A malformed or unknown event is copied to the dead-letter record (table
+``dead_letters``) and acknowledged, so one bad entry never blocks the rest. Redis errors (including a
+restart that lost the group) are retried with the one backoff policy (``core.retry``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import os
 import socket
 from typing import Any
 
+import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from backend.calls import queries
 from backend.calls.intake import CallEventSink
 from backend.calls.schemas import parse_event
 from backend.calls.streams import EVENTS_GROUP as GROUP
@@ -28,17 +30,17 @@ from backend.core.settings import Settings
 
 log = logging.getLogger("backend.calls")
 
-CLAIM_IDLE_MS = 10_000
 BATCH = 100
 MAX_DELIVERIES = 5
 
 
 class CallEventConsumer:
-    def __init__(self, redis: aioredis.Redis, settings: Settings, sink: CallEventSink) -> None:
+    def __init__(self, redis: aioredis.Redis, pool: asyncpg.Pool, settings: Settings, sink: CallEventSink) -> None:
         self._redis = redis
+        self._pool = pool
         self._stream = events_stream(settings)
-        self._dead = self._stream + ":dead"
         self._sink = sink
+        self._claim_idle_ms = int(settings.stream_claim_idle_seconds * 1000)
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def _ensure_group(self) -> None:
@@ -71,7 +73,7 @@ class CallEventConsumer:
         """Take over entries a crashed consumer read but never acknowledged."""
         start = "0-0"
         while True:
-            reply: Any = await self._redis.xautoclaim(self._stream, GROUP, self._consumer, CLAIM_IDLE_MS,
+            reply: Any = await self._redis.xautoclaim(self._stream, GROUP, self._consumer, self._claim_idle_ms,
                                                  start_id=start, count=BATCH)
             start, entries = reply[0], reply[1]
             for entry_id, fields in entries:
@@ -102,5 +104,4 @@ class CallEventConsumer:
         await self._redis.xack(self._stream, GROUP, entry_id)
 
     async def _dead_letter(self, entry_id: Any, raw: Any, error: str) -> None:
-        await self._redis.xadd(self._dead, {"event": raw, "error": error[:500], "entry": str(entry_id)},
-                               maxlen=10_000)
+        await queries.dead_letter(self._pool, "call-event", f"stream entry {entry_id!r}: {error}", raw)

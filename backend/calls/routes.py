@@ -12,7 +12,7 @@ from backend.auth.guards import PUBLIC
 from backend.calls import signature
 from backend.calls.intake import CallEventSink
 from backend.calls.schemas import parse_event
-from backend.core.errors import BadRequest, ServiceUnavailable, Unauthorized
+from backend.core.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized
 from backend.core.types import DataResponse
 
 _AT = "at `$."
@@ -49,4 +49,7 @@ async def post_call_event(request: Request[Any, Any, Any]) -> DataResponse:
         raise BadRequest("Request body is not valid JSON", code="MALFORMED_JSON") from None
     sink: CallEventSink = request.app.state.call_sink
     outcome = await sink.apply_call_event(event)
+    if outcome.status == "CONFLICT":
+        raise Conflict("This eventId was already used by a different event; it was not applied",
+                       code="EVENT_ID_CONFLICT", field="eventId")
     return DataResponse({"outcome": outcome.status, "communicationId": outcome.communication_id})

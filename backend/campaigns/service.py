@@ -15,6 +15,7 @@ from backend.core.errors import NotFound
 from backend.core.settings import Settings
 
 log = logging.getLogger("backend.campaigns")
+RESEND_AFTER = 30
 
 
 async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, *, campaign_id: int,
@@ -35,7 +36,7 @@ async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Se
                 delete_id = await conn.fetchval(
                     """INSERT INTO telephony_tasks (campaign_task_id, task_type) VALUES ($1, 'DELETE') RETURNING id""",
                     old["id"])
-                sent.append({"type": "DELETE_TASK", "telephonyTaskId": delete_id})
+                sent.append({"type": "DELETE_TASK", "telephonyTaskId": delete_id, "campaignTaskId": old["id"]})
         task_id = await conn.fetchval(
             """INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time)
                VALUES ($1, $2, $3, coalesce($4, now())) RETURNING id""",
@@ -45,8 +46,10 @@ async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Se
 
 
 async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, limit: int = 200) -> int:
-    """Due NEW tasks become IN_PROGRESS with an ADD command for telephony; ADDs telephony has not taken
-    within a while are sent again (telephony suppresses a duplicate of a task the provider still holds)."""
+    """Due NEW tasks become IN_PROGRESS with an ADD command for telephony. The telephony_tasks rows are the
+    outbox: an ADD or DELETE telephony has not carried out within RESEND_AFTER seconds (the command was
+    lost: Redis down when it was sent, or a stream trimmed) is sent again; telephony makes a repeated
+    command harmless (an ADD is idempotent at the provider, a DELETE of a done task is a no-op)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """WITH due AS (
@@ -56,16 +59,19 @@ async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Set
                RETURNING t.id""", limit)
         added = await conn.fetch(
             """INSERT INTO telephony_tasks (campaign_task_id, task_type)
-               SELECT unnest($1::bigint[]), 'ADD' RETURNING id""", [r["id"] for r in rows]) if rows else []
+               SELECT unnest($1::bigint[]), 'ADD' RETURNING id, campaign_task_id, task_type""",
+            [r["id"] for r in rows]) if rows else []
+        # telephony_tasks_outbox_idx
         stale = await conn.fetch(
-            """SELECT id FROM telephony_tasks WHERE task_type = 'ADD' AND task_state = 'NEW'
+            """SELECT id, campaign_task_id, task_type FROM telephony_tasks WHERE task_state = 'NEW'
                   AND updated_at < now() - make_interval(secs => $1::int)
-                  FOR UPDATE SKIP LOCKED LIMIT 200""", 30)
+                  FOR UPDATE SKIP LOCKED LIMIT 200""", RESEND_AFTER)
         if stale:
             await conn.execute("UPDATE telephony_tasks SET updated_at = now() WHERE id = ANY($1::bigint[])",
                                [r["id"] for r in stale])
-    ids = [r["id"] for r in added] + [r["id"] for r in stale]
-    await commands.send(redis, settings, [{"type": "ADD_TASK", "telephonyTaskId": i} for i in ids])
+    await commands.send(redis, settings, [
+        {"type": f"{r['task_type']}_TASK", "telephonyTaskId": r["id"], "campaignTaskId": r["campaign_task_id"]}
+        for r in [*added, *stale]])
     if rows:
         log.info("%d campaign task(s) handed to telephony", len(rows))
     return len(rows)

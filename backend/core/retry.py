@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import stamina
@@ -40,17 +41,47 @@ def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Excep
     return stamina.retry_context(on=on, attempts=None, timeout=None, **WAIT)
 
 
+@dataclass
+class LoopStatus:
+    """How a background loop is doing, for /health: never dead, but possibly failing over and over."""
+
+    restarts: int = 0
+    consecutive_failures: int = 0
+    last_error: str = ""
+    last_failure_at: float = 0.0  # time.time()
+
+    def as_dict(self, now: float) -> dict[str, Any]:
+        recent = now - self.last_failure_at < HEALTHY_AFTER
+        state = "failing" if recent and self.consecutive_failures >= 3 else "recovering" if recent else "ok"
+        return {"state": state, "restarts": self.restarts, "consecutiveFailures": self.consecutive_failures,
+                "lastError": self.last_error or None}
+
+
+HEALTHY_AFTER = 30.0
+LOOPS: dict[str, LoopStatus] = {}
+
+
+def loop_health() -> dict[str, dict[str, Any]]:
+    """Every background loop of this process by name; ``state`` is ok, recovering or failing."""
+    now = time.time()
+    return {name: status.as_dict(now) for name, status in sorted(LOOPS.items())}
+
+
 class _Healthy(Exception):
     """The loop failed after running healthy long enough: start the backoff over."""
 
 
-async def run_forever(name: str, body: Callable[[], Awaitable[Any]], *, healthy_after: float = 30.0,
+async def run_forever(name: str, body: Callable[[], Awaitable[Any]], *, healthy_after: float = HEALTHY_AFTER,
                       expected: tuple[type[Exception], ...] = RETRYABLE) -> NoReturn:
     """``expected`` failures (a service away) are logged in one line; anything else with its traceback."""
+    status = LOOPS.setdefault(name, LoopStatus())
 
     def worth_retrying(exc: Exception) -> bool:
         if not isinstance(exc, Exception):  # stamina asks about BaseExceptions too
             return False  # cancellation (shutdown) ends the loop
+        status.restarts += 1
+        status.consecutive_failures += 1
+        status.last_error, status.last_failure_at = f"{type(exc).__name__}: {exc}"[:300], time.time()
         if isinstance(exc, expected):
             log.warning("%s: %s: %s; retrying", name, type(exc).__name__, exc)
         else:
@@ -70,6 +101,7 @@ async def run_forever(name: str, body: Callable[[], Awaitable[Any]], *, healthy_
                     except Exception as exc:
                         if time.monotonic() - started < healthy_after:
                             raise
+                        status.consecutive_failures = 0
                         worth_retrying(exc)
                         raise _Healthy from exc
         except _Healthy:

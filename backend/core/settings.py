@@ -109,6 +109,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Provider polls in flight at once.", ge=1, le=1000)] = 20
     campaign_engine_interval: Annotated[float, _m(
         "Seconds between the worker's passes that hand due campaign tasks to telephony.", ge=0.1, le=3600)] = 1.0
+    command_concurrency: Annotated[int, _m(
+        "Commands (ADD/DELETE task, open/close session) the telephony process carries out at once; one that "
+        "keeps failing never blocks the others.", ge=1, le=1000)] = 16
+    stream_claim_idle_seconds: Annotated[float, _m(
+        "Seconds a stream entry may stay unacknowledged by a consumer before another consumer takes it over "
+        "(a consumer that died mid-entry).", ge=0.5, le=3600)] = 10.0
+    call_check_seconds: Annotated[float, _m(
+        "A call still on after this many seconds is checked with the provider every this many seconds: a "
+        "lost hang-up is noticed within it.", ge=1, le=3600)] = 60.0
+    max_call_seconds: Annotated[float, _m(
+        "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
+        ge=1, le=86400)] = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:

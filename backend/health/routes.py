@@ -12,11 +12,13 @@ from litestar import Request, Response, get
 from backend.auth.guards import PUBLIC
 from backend.core.errors import DEPENDENCY_ERRORS
 from backend.core.migrate import applied_version
+from backend.core.retry import loop_health
 
 
-@get("/health", opt=PUBLIC, tags=["health"], summary="The process is alive")
-async def health() -> dict[str, str]:
-    return {"status": "OK"}
+@get("/health", opt=PUBLIC, tags=["health"],
+     summary="The process is alive; its background loops (event subscription) with their state")
+async def health() -> dict[str, Any]:
+    return {"status": "OK", "loops": loop_health()}
 
 
 async def _check_database(pool: asyncpg.Pool, expected: int) -> str:

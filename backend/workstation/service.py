@@ -12,8 +12,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 
+from backend.calls import queries as call_queries
 from backend.calls.intake import Outcome
 from backend.calls.schemas import CallEvent, event_payload
 from backend.core.errors import BadRequest, Conflict, NotFound
@@ -24,6 +26,22 @@ from backend.workstation import queries
 from backend.workstation.card import build_card
 
 log = logging.getLogger("backend.workstation")
+
+
+_IDENTITY = ("type", "callId", "operatorId", "campaignTaskId", "phone")
+
+
+def same_event(stored: dict[str, Any] | None, event: CallEvent) -> bool:
+    """What the event says, not when we happened to read it (polledAt/appendedAt differ on a re-read)."""
+    if stored is None:
+        return False
+    fresh = event_payload(event)
+    if any(stored.get(k) != fresh.get(k) for k in _IDENTITY):
+        return False
+    try:
+        return datetime.fromisoformat(str(stored.get("occurredAt"))) == event.occurred_at
+    except ValueError:
+        return False
 
 
 def deadline_data(communication_id: int, deadline: datetime, window: int) -> dict[str, Any]:
@@ -68,7 +86,7 @@ class Workstation:
                    VALUES ($1, $2, $3, $4, 'APPLIED', $5) ON CONFLICT (event_id) DO NOTHING RETURNING true""",
                 event.event_id, event.type, event.call_id, event.operator_id, event_payload(event))
             if not fresh:
-                return Outcome("DUPLICATE")
+                return await self._repeated(conn, event)
             task = await conn.fetchrow(
                 "SELECT id, phone FROM campaign_tasks WHERE id = $1 FOR UPDATE", event.campaign_task_id)
             if task is None:
@@ -121,6 +139,17 @@ class Workstation:
                 await conn.execute("UPDATE call_events SET outcome = 'IGNORED' WHERE event_id = $1", event.event_id)
         await publish(self._redis, self._settings, frames)
         return Outcome(status, comm_id)
+
+    async def _repeated(self, conn: Any, event: CallEvent) -> Outcome:
+        """A known event id: the same event again is a duplicate (a re-read, a redelivery); different
+        content under the same id is a conflict — never silently dropped: logged and dead-lettered."""
+        stored = await conn.fetchval("SELECT payload FROM call_events WHERE event_id = $1", event.event_id)
+        if same_event(stored, event):
+            return Outcome("DUPLICATE")
+        log.error("call event %s conflicts with the stored event of the same id; dead-lettered", event.event_id)
+        await call_queries.dead_letter(conn, "call-event", "eventId already used by a different event",
+                                       msgspec.json.encode(event))
+        return Outcome("CONFLICT")
 
     # -- the operator's saves -------------------------------------------------------------------------
 

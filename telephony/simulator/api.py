@@ -41,6 +41,8 @@ async def _faulty(request: Req, provider: Provider) -> Response[dict[str, str]] 
     faults = provider.faults
     if faults.delay_seconds:
         await asyncio.sleep(faults.delay_seconds)
+    if request.url.path in faults.fail_paths:
+        return error(503, "UNAVAILABLE")
     if faults.fail_next > 0:
         faults.fail_next -= 1
         return error(503, "UNAVAILABLE")
@@ -127,7 +129,11 @@ async def add_task(request: Req, provider: ProviderDep, data: JSONBody[dict[str,
     phone = str(data.get("phone") or "").lstrip("+")
     if len(phone) != 11 or not phone.isdigit():
         return error(400, "BAD_PHONE")
+    if phone in provider.faults.refuse_phones:
+        return error(422, "NUMBER_BLOCKED")
     task = provider.new_task(str(data.get("externalId") or ""), phone, key)
+    if provider.faults.task_answer_delay_seconds:  # created, but the answer is late: the caller times out
+        await asyncio.sleep(provider.faults.task_answer_delay_seconds)
     return Response({"taskId": task.id, "status": task.status, "externalId": task.external_id}, status_code=201)
 
 

@@ -40,7 +40,11 @@ Control endpoints (tests and demos):
   POST /_config {"talkSeconds":[lo,hi]|s,"wrapUpFallbackSeconds","sessionIdleSeconds","dialIntervalSeconds",
                 "autoDial"}
   POST /_faults {"failNext":N,"failRate":p,"delaySeconds":s,"duplicateEvents":b,"reorderEvents":b,
-                "malformedNext":N,"dropEndOf":callId|[callId],"dropSessions":true} -> the faults now.
+                "malformedNext":N,"dropEndOf":callId|[callId],"dropSessions":true,
+                "taskAnswerDelaySeconds":s,"failPaths":[path],"refusePhones":[phone]} -> the faults now.
+                failPaths: requests to exactly these paths answer 503. refusePhones: POST /api/v1/tasks
+                for these numbers answers 422 NUMBER_BLOCKED (a final refusal). taskAnswerDelaySeconds:
+                POST /api/v1/tasks creates the task at once but answers that late (the caller times out).
                 malformedNext: each of the next N event listings (GET .../events on an open session) first
                 appends to the session an event that does not parse, {"id":<next id>,"type":"call.transferred",
                 "sessionId","callId","at"} (unknown type, no task fields); its id advances the cursor.

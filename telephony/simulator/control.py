@@ -77,13 +77,18 @@ async def set_faults(provider: ProviderDep, data: JSONBody[dict[str, Any]]) -> d
     f.duplicate_events = bool(data.get("duplicateEvents", f.duplicate_events))
     f.reorder_events = bool(data.get("reorderEvents", f.reorder_events))
     f.malformed_next = int(data.get("malformedNext", f.malformed_next))
+    f.task_answer_delay_seconds = float(data.get("taskAnswerDelaySeconds", f.task_answer_delay_seconds))
+    f.fail_paths = [str(p) for p in data.get("failPaths", f.fail_paths)]
+    f.refuse_phones = [str(p) for p in data.get("refusePhones", f.refuse_phones)]
     drop = data.get("dropEndOf")
     f.drop_end_of.update([drop] if isinstance(drop, str) else drop or [])
     if data.get("dropSessions"):
         provider.sessions.clear()
     return {"failNext": f.fail_next, "failRate": f.fail_rate, "delaySeconds": f.delay_seconds,
             "duplicateEvents": f.duplicate_events, "reorderEvents": f.reorder_events,
-            "malformedNext": f.malformed_next, "dropEndOf": sorted(f.drop_end_of)}
+            "malformedNext": f.malformed_next, "dropEndOf": sorted(f.drop_end_of),
+            "taskAnswerDelaySeconds": f.task_answer_delay_seconds, "failPaths": f.fail_paths,
+            "refusePhones": f.refuse_phones}
 
 
 @post("/_reset", status_code=200)

@@ -71,6 +71,9 @@ class Faults:
     reorder_events: bool = False  # a call's end is listed before its start
     malformed_next: int = 0  # the next N event listings each gain one event that does not parse
     drop_end_of: set[str] = field(default_factory=set)  # these calls' call.ended is never listed
+    task_answer_delay_seconds: float = 0.0  # POST /tasks creates the task at once but answers this late
+    fail_paths: list[str] = field(default_factory=list)  # requests to these paths answer 503
+    refuse_phones: list[str] = field(default_factory=list)  # POST /tasks for these numbers: 422 NUMBER_BLOCKED
 
 
 def now_iso() -> str:

@@ -11,7 +11,9 @@ from tests.harness import REPO, free_port, unique, with_database
 
 
 async def test_health_and_ready(http, web):
-    assert (await http.get(f"{web[0]}/health")).json() == {"status": "OK"}
+    health = (await http.get(f"{web[0]}/health")).json()
+    assert health["status"] == "OK"
+    assert health["loops"]["event subscription"]["state"] == "ok"  # the hub's loop, never dead
     ready = await http.get(f"{web[1]}/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}

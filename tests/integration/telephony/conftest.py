@@ -81,9 +81,10 @@ async def stack(service_urls: tuple[str, str]) -> AsyncIterator[Callable[..., An
         await migrate(conn)
         await conn.close()
         sim_port, tel_port = free_port(), free_port()
-        env = services.web_env(PROVIDER_URL=f"http://127.0.0.1:{sim_port}", TELEPHONY_PORT=str(tel_port),
-                               SIM_PORT=str(sim_port), POLL_INTERVAL_SECONDS="0.1", CAMPAIGN_ENGINE_INTERVAL="0.2",
-                               PROVIDER_TIMEOUT="1", SIM_TALK_SECONDS="1-1", **overrides)
+        env = services.web_env(**{"PROVIDER_URL": f"http://127.0.0.1:{sim_port}", "TELEPHONY_PORT": str(tel_port),
+                                  "SIM_PORT": str(sim_port), "POLL_INTERVAL_SECONDS": "0.1",
+                                  "CAMPAIGN_ENGINE_INTERVAL": "0.2", "PROVIDER_TIMEOUT": "1",
+                                  "SIM_TALK_SECONDS": "1-1", **overrides})
         db = await asyncpg.create_pool(services.database_url, min_size=1, max_size=4)
         redis = aioredis.Redis.from_url(redis_url)
         web = WebProcess(env, unique("tel-web-"))

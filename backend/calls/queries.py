@@ -1,0 +1,30 @@
+"""SQL of call intake: the dead-letter record shared by intake and the telephony process."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import asyncpg
+
+from backend.core.db import Executor
+
+Source = Literal["provider-event", "call-event", "command"]
+
+
+async def dead_letter(db: Executor, source: Source, reason: str, payload: bytes | str) -> None:
+    """Keep what could not be applied, with why; never raises on odd bytes (NUL is not storable in text)."""
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    await db.execute("INSERT INTO dead_letters (source, reason, payload) VALUES ($1, $2, $3)",
+                     source, reason[:1000], text.replace("\x00", "\\u0000")[:100_000])
+
+
+async def dead_letter_counts(db: Executor) -> list[asyncpg.Record]:
+    """By source, with the newest (dead_letters_created_idx serves the recent listing)."""
+    return await db.fetch(
+        """SELECT source, count(*) AS count, max(created_at) AS last_at FROM dead_letters GROUP BY source
+            ORDER BY source""")
+
+
+async def recent_dead_letters(db: Executor, limit: int) -> list[asyncpg.Record]:
+    return await db.fetch(
+        "SELECT id, source, reason, payload, created_at FROM dead_letters ORDER BY created_at DESC LIMIT $1", limit)

@@ -1,0 +1,81 @@
+"""Calls that outstay their welcome. A call still on after CALL_CHECK_SECONDS is checked with the provider
+every CALL_CHECK_SECONDS: if the provider says it ended (its hang-up event was lost) or no longer knows
+it (restarted), a CALL_ENDED is put on the stream for it, so the operator's result window opens and they
+are not stuck on a call forever; if it is still on after MAX_CALL_SECONDS, it is hung up (the provider's
+own hang-up event then follows; if that is lost too, the next check finds the call ended)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from backend.calls.streams import events_stream
+from backend.core.retry import every
+from telephony import queries
+from telephony.context import Context
+from telephony.provider import ProviderError
+
+log = logging.getLogger("telephony")
+
+
+def ended_event(row: Any, ended_at: datetime) -> dict[str, Any]:
+    """The CALL_ENDED the provider did not deliver. Its id is ours and stable, so checking twice adds it
+    once; if the provider's own end arrives later, the backend ignores it (the call already ended)."""
+    now = datetime.now(UTC).isoformat()
+    return {"eventId": f"watch-{row['call_id']}-ended", "type": "CALL_ENDED", "callId": row["call_id"],
+            "operatorId": row["operator_id"], "campaignTaskId": row["campaign_task_id"], "phone": row["phone"],
+            "occurredAt": ended_at.isoformat(), "polledAt": now, "appendedAt": now}
+
+
+class CallWatch:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._stream = events_stream(ctx.settings)
+        self._checked: dict[str, float] = {}  # call id -> when we last asked the provider
+
+    async def run_forever(self) -> None:
+        interval = min(5.0, self._ctx.settings.call_check_seconds / 2)
+        await every("call watch", interval, self.check)
+
+    async def check(self) -> None:
+        ctx = self._ctx
+        settings = ctx.settings
+        rows = await queries.calls_to_check(ctx.pool, settings.call_check_seconds)
+        now = time.monotonic()
+        self._checked = {r["call_id"]: self._checked.get(r["call_id"], 0.0) for r in rows}
+        for row in rows:
+            call_id = row["call_id"]
+            if now - self._checked[call_id] < settings.call_check_seconds:
+                continue
+            self._checked[call_id] = now
+            try:
+                call = await ctx.provider.get_call(call_id)
+            except ProviderError as exc:
+                ctx.metrics.failed(exc)
+                if exc.status != 404:
+                    continue
+                await self._ended(row, datetime.now(UTC), "unknown to the provider")
+                continue
+            ctx.metrics.succeeded()
+            if call.status == "ENDED":
+                await self._ended(row, call.endedAt or datetime.now(UTC), "its hang-up event was lost")
+            elif float(row["seconds"]) > settings.max_call_seconds:
+                log.warning("call %s of operator %s is on after %.0f s: hanging up", call_id, row["operator_id"],
+                            float(row["seconds"]))
+                try:
+                    await ctx.provider.end_call(call_id)
+                    ctx.metrics.calls_hung_up.inc()
+                    self._checked[call_id] = now - settings.call_check_seconds + 2  # look again soon
+                except ProviderError as exc:
+                    ctx.metrics.failed(exc)
+
+    async def _ended(self, row: Any, ended_at: datetime, why: str) -> None:
+        log.warning("call %s of operator %s ended without its event (%s): ending it", row["call_id"],
+                    row["operator_id"], why)
+        await self._ctx.redis.xadd(self._stream, {"event": msgspec.json.encode(ended_event(row, ended_at))},
+                                   maxlen=1_000_000, approximate=True)
+        self._ctx.metrics.lost_hangups.inc()
