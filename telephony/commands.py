@@ -28,7 +28,7 @@ from redis.exceptions import ResponseError
 
 from backend.calls import queries as call_queries
 from backend.calls.streams import COMMANDS_GROUP, commands_stream
-from backend.core.retry import RETRYABLE, retrying, run_forever
+from backend.core.retry import RETRYABLE, beat, retrying, run_forever
 from telephony import queries
 from telephony.context import Context
 from telephony.provider import ProviderError
@@ -73,6 +73,7 @@ class Commands:
         while True:
             await self._claim_abandoned()
             await self._read(">", block=1000)
+            beat("commands")
 
     async def _read(self, start: str, block: int | None = None) -> None:
         while True:

@@ -19,7 +19,7 @@ import msgspec
 
 from backend.calls import queries as call_queries
 from backend.calls.streams import events_stream
-from backend.core.retry import RETRYABLE, run_forever
+from backend.core.retry import RETRYABLE, beat, run_forever
 from telephony import queries
 from telephony.context import Active, Context
 from telephony.parsing import in_order, to_call_event
@@ -55,6 +55,7 @@ class Poller:
             if down and len(down) == len(results):
                 raise down[0]
             ctx.metrics.poll_cycles.inc()
+            beat("polling")
             await asyncio.sleep(max(0.0, ctx.settings.poll_interval_seconds - (time.monotonic() - started)))
 
     async def _poll_one(self, active: Active, semaphore: asyncio.Semaphore) -> None:

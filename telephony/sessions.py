@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from backend.core.retry import run_forever
+from backend.core.retry import beat, run_forever
 from telephony import queries
 from telephony.context import Active, Context
 
@@ -87,6 +87,7 @@ class Sessions:
         async def loop() -> None:
             while True:
                 await self.reconcile()
+                beat("session reconcile")
                 await asyncio.sleep(RECONCILE_SECONDS)
 
         await run_forever("session reconcile", loop)

@@ -25,7 +25,7 @@ from backend.calls.schemas import parse_event
 from backend.calls.streams import EVENTS_GROUP as GROUP
 from backend.calls.streams import events_stream
 from backend.core.errors import AppError
-from backend.core.retry import RETRYABLE, run_forever
+from backend.core.retry import RETRYABLE, beat, run_forever
 from backend.core.settings import Settings
 
 log = logging.getLogger("backend.calls")
@@ -60,6 +60,7 @@ class CallEventConsumer:
         while True:
             if not await self._read_batch():
                 await self._claim_stale()
+            beat("call-event consumer")
 
     async def _read_batch(self, *, own_pending: bool = False) -> int:
         reply: Any = await self._redis.xreadgroup(GROUP, self._consumer, {self._stream: "0" if own_pending else ">"},

@@ -52,13 +52,20 @@ class LoopStatus:
 
     def as_dict(self, now: float) -> dict[str, Any]:
         recent = now - self.last_failure_at < HEALTHY_AFTER
-        state = "failing" if recent and self.consecutive_failures >= 3 else "recovering" if recent else "ok"
+        state = "failing" if self.consecutive_failures >= 3 else "recovering" if recent else "ok"
         return {"state": state, "restarts": self.restarts, "consecutiveFailures": self.consecutive_failures,
                 "lastError": self.last_error or None}
 
 
 HEALTHY_AFTER = 30.0
 LOOPS: dict[str, LoopStatus] = {}
+
+
+def beat(name: str) -> None:
+    """A loop says it just did a round of work fine: its failure streak is over."""
+    status = LOOPS.get(name)
+    if status is not None:
+        status.consecutive_failures = 0
 
 
 def loop_health() -> dict[str, dict[str, Any]]:
@@ -114,6 +121,7 @@ async def every(name: str, seconds: float, one_pass: Callable[[], Awaitable[Any]
     async def loop() -> None:
         while True:
             await one_pass()
+            beat(name)
             await asyncio.sleep(seconds)
 
     await run_forever(name, loop)

@@ -24,7 +24,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backend.core.errors import DEPENDENCY_ERRORS
-from backend.core.retry import run_forever
+from backend.core.retry import beat, run_forever
 from backend.core.settings import Settings
 from backend.events import queries
 from backend.events.bus import channel, encode_frame
@@ -165,6 +165,7 @@ class Hub:
             await pubsub.subscribe(channel(self._settings))
             log.info("event subscription %s", "restored" if self._subscribed_once else "ready")
             self._subscribed_once = True
+            beat("event subscription")
             while True:
                 message = await pubsub.get_message(timeout=5.0)
                 if message is not None and message.get("type") == "message":

@@ -44,9 +44,21 @@ def test_phone_numbers(raw, digits):
     assert normalize_phone(raw) == digits
 
 
+def test_a_bad_event_is_set_aside_and_the_rest_of_the_page_kept():
+    good = (b'{"id":9,"type":"call.started","sessionId":"s-1","callId":"call-4","taskId":"t-3","externalId":"42",'
+            b'"to":"+79991234567","at":"2026-11-20T09:47:00.000Z"}')
+    page = parse_events_page(b'{"events":[{"id":"x"},{"id":8,"type":"call.transferred"},' + good + b',[1]],"next":9}')
+    assert [e.id for e in page.events] == [9]
+    assert [(r.id, r.raw) for r in page.rejected] == [(None, b'{"id":"x"}'), (8, b'{"id":8,"type":"call.transferred"}'),
+                                                      (None, b"[1]")]
+    assert all(r.reason for r in page.rejected)
+
+
 def test_malformed_pages_and_tasks_are_refused():
     with pytest.raises(msgspec.ValidationError):
-        parse_events_page(b'{"events":[{"id":"x"}],"next":0}')
+        parse_events_page(b'{"events":{},"next":0}')
+    with pytest.raises(msgspec.DecodeError):
+        parse_events_page(b'<html>502 Bad Gateway</html>')
     with pytest.raises(msgspec.ValidationError):
         parse_task(b'{"taskId":"t-1","status":"LOST"}')
     assert parse_task(b'{"taskId":"t-1","status":"NEW","externalId":"4"}').status == "NEW"
