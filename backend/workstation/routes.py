@@ -9,18 +9,24 @@ from litestar.params import JSONBody
 
 from backend.auth.guards import OPERATOR, SUPERVISOR
 from backend.auth.service import Principal
-from backend.core.errors import BadRequest, NotFound
+from backend.core.errors import NotFound
+from backend.core.openapi import errors
 from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
-from backend.workstation.schemas import CommunicationIdRequest, SaveRequest
+from backend.workstation.schemas import CommunicationIdRequest, SaveRequest, SaveResultRequest
 from backend.workstation.service import Workstation, deadline_data
 
 
 def _ws(request: Request[Any, Any, Any]) -> Workstation:
     workstation: Workstation = request.app.state.workstation
     return workstation
+
+
+_NOT_FOUND = {404: "COMMUNICATION_NOT_FOUND: unknown, or another operator's (the same answer)"}
+_SAVE_ERRORS = {400: "VALIDATION_ERROR (with the field), MALFORMED_JSON, or PHONE_MISMATCH (field clientPhone)",
+                **_NOT_FOUND, 409: "RESULT_ALREADY_FIXED: the result is saved and cannot be changed"}
 
 
 class WorkstationController(Controller):
@@ -55,7 +61,8 @@ class WorkstationController(Controller):
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
-                                   "the call has ended (for a page reloaded inside the window)")
+                                   "the call has ended (for a page reloaded inside the window)",
+         responses=errors({404: "NO_CURRENT_COMMUNICATION: no call in progress"}))
     async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
         pool = request.app.state.pool
         current = await queries.current_communication(pool, request.user.operator_id)
@@ -71,24 +78,25 @@ class WorkstationController(Controller):
         return DataResponse(data)
 
     @post("/getClientCardByCommunicationId", status_code=200,
-          summary="The card of one of the operator's communications (appendix Л)")
+          summary="The card of one of the operator's communications (appendix Л)", responses=errors(_NOT_FOUND))
     async def get_client_card_by_id(self, request: Request[Principal, str, Any],
                                     data: JSONBody[CommunicationIdRequest]) -> DataResponse:
         card = await _ws(request).card(data.communication_id, request.user.operator_id)
         return DataResponse({"clientCard": card})
 
-    @post("/saveCommunicationDraft", status_code=200, summary="Save a draft; every version is kept (appendix И)")
+    @post("/saveCommunicationDraft", status_code=200, summary="Save a draft; every version is kept (appendix И)",
+          responses=errors(_SAVE_ERRORS))
     async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
         details = data.communication_result.as_details() if data.communication_result else {}
         await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone, details)
         return StatusOnly()
 
     @post("/saveCommunicationResult", status_code=200,
-          summary="Fix the result: within the window, or later from the rework list (appendix К)")
-    async def save_result(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
-        details = data.communication_result.as_details() if data.communication_result else {}
-        if not details.get("result"):
-            raise BadRequest("The call's result is required", field="communicationResult.result")
+          summary="Fix the result: within the window, or later from the rework list (appendix К); "
+                  "communicationResult.result is required", responses=errors(_SAVE_ERRORS))
+    async def save_result(self, request: Request[Principal, str, Any],
+                          data: JSONBody[SaveResultRequest]) -> StatusOnly:
+        details = data.communication_result.as_details()
         await _ws(request).save_result(request.user.operator_id, data.communication_id, data.client_phone, details)
         return StatusOnly()
 
