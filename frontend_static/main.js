@@ -1,12 +1,12 @@
 // The operator workstation's entry point: login and logout, the main screen, what each pushed frame does to
 // the page, and the wiring of the other modules. Plain ES modules, no build step, no external resources.
 import { api, clearToken, getToken, onUnauthorized, setToken } from "/api.js";
-import { closeCard, loadCurrentCard, showCard } from "/card.js";
+import { closeCard, loadCurrentCard, showCard, showCurrentCard } from "/card.js";
 import { $, setConnection, showStatus } from "/dom.js";
 import { currentLang, setLang, t } from "/i18n.js";
 import { currentCommunication, initResultForm, renderCountdown, startCountdown } from "/result.js";
 import { loadRework } from "/rework.js";
-import { closeSocket, onSocketEvents, openSocket, restoreSeq } from "/socket.js";
+import { closeSocket, onSocketEvents, openSocket } from "/socket.js";
 
 // -- login / logout -----------------------------------------------------------------------------------------
 
@@ -71,7 +71,6 @@ async function enterMain() {
     if (err.status !== 401) showLogin(t("serverError"));
     return;
   }
-  restoreSeq(me.data.operatorId);
   $("login-view").hidden = true;
   $("main-view").hidden = false;
   $("logout").hidden = false;
@@ -79,8 +78,15 @@ async function enterMain() {
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
   showStatus("", "ok");
-  await Promise.all([loadRework(), loadCurrentCard()]);
-  openSocket();
+  loadRework();
+  openSocket(); // the current call comes with HELLO_OK (onSnapshot), read in one step with its seq
+}
+
+// HELLO_OK of a page without state: the call in progress and the lastSeq it was read at, in one snapshot, so
+// every event after it comes as a frame and none before it twice. The rework list is read after it too.
+function onSnapshot(data) {
+  if (data.current) showCurrentCard(data.current);
+  loadRework();
 }
 
 function finishSaved(refreshList) {
@@ -98,7 +104,8 @@ function onFrame(frame) {
   switch (frame.type) {
     case "CLIENT_CARD_READY":
       showStatus("", "ok");
-      showCard(data.clientCard, "call");
+      // Shown already (after a RESYNC's reload): showing it again would clear the words being typed.
+      if (!(isCurrent && current.mode === "call")) showCard(data.clientCard, "call");
       break;
     case "CALL_ENDED":
       if (isCurrent) startCountdown(data.resultDeadlineEpochMs, data.serverTimeEpochMs);
@@ -132,7 +139,8 @@ function onFrame(frame) {
 
 function init() {
   onUnauthorized(() => endSession(t("sessionEnded")));
-  onSocketEvents({ onFrame, onConnection: setConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
+  onSocketEvents({ onFrame, onSnapshot, onConnection: setConnection,
+                   onSessionEnded: () => endSession(t("sessionEnded")) });
   setLang(currentLang());
   $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
   $("lang-toggle").addEventListener("click", () => {

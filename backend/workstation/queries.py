@@ -13,7 +13,7 @@ from backend.core.db import Executor
 # products (client_products_phone_idx) and its other communications (campaign_tasks_phone_idx, then
 # communications_task_idx), newest first.
 _CARD = """
-SELECT c.id, c.state, c.result_details, c.call_started_at, c.created_at, c.operator_id,
+SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.created_at, c.operator_id,
        t.phone, t.client_info, cp.name AS campaign_name, cp.description AS campaign_description,
        o.first_name, o.last_name,
        (SELECT coalesce(json_agg(p ORDER BY p.start_time DESC), '[]'::json)
@@ -66,7 +66,7 @@ async def rework_count(db: Executor, operator_id: int) -> int:
 
 async def lock_communication(db: Executor, communication_id: int, operator_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(
-        """SELECT c.id, c.state, c.result_details, c.result_deadline, c.call_ended_at, t.phone
+        """SELECT c.id, c.state, c.result_details, c.draft_version, c.result_deadline, c.call_ended_at, t.phone
              FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
             WHERE c.id = $1 AND c.operator_id = $2
               FOR UPDATE OF c""",
@@ -83,11 +83,28 @@ async def add_version(db: Executor, communication_id: int, operator_id: int | No
     )
 
 
-async def current_communication(db: Executor, operator_id: int) -> int | None:
-    value = await db.fetchval(
-        """SELECT communication_id FROM operator_states
-            WHERE operator_id = $1 AND state IN ('ON_CALL', 'WRAP_UP')""", operator_id)
-    return int(value) if value is not None else None
+async def store_draft(db: Executor, communication_id: int, details: dict[str, Any]) -> int:
+    """The latest draft and its new version (the row is locked by the caller)."""
+    return int(await db.fetchval(
+        """UPDATE communications SET result_details = $2, draft_version = draft_version + 1
+            WHERE id = $1 RETURNING draft_version""", communication_id, details))
+
+
+async def current_communication(db: Executor, operator_id: int) -> tuple[int, int | None]:
+    """The operator's event watermark (last seq) and current communication, read from one row: the
+    operator's state and seq change together, so a snapshot read with them is consistent with the seq."""
+    row = await db.fetchrow(
+        """SELECT last_seq, CASE WHEN state IN ('ON_CALL', 'WRAP_UP') THEN communication_id END AS communication_id
+             FROM operator_states WHERE operator_id = $1""", operator_id)  # primary key
+    if row is None:
+        return 0, None
+    return int(row["last_seq"]), row["communication_id"]
+
+
+async def open_deadline(db: Executor, communication_id: int) -> datetime | None:
+    deadline: datetime | None = await db.fetchval(
+        "SELECT result_deadline FROM communications WHERE id = $1 AND state = 'NEW'", communication_id)
+    return deadline
 
 
 async def set_state(db: Executor, operator_id: int, state: str, communication_id: int | None,

@@ -14,8 +14,8 @@ from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
-from backend.workstation.schemas import CommunicationIdRequest, SaveRequest
-from backend.workstation.service import Workstation, deadline_data
+from backend.workstation.schemas import CommunicationIdRequest, DraftRequest, SaveRequest
+from backend.workstation.service import Workstation
 
 
 def _ws(request: Request[Any, Any, Any]) -> Workstation:
@@ -55,19 +55,15 @@ class WorkstationController(Controller):
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
-                                   "the call has ended (for a page reloaded inside the window)")
+                                   "the call has ended (for a page reloaded inside the window) and the lastSeq "
+                                   "it was read at")
     async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
-        pool = request.app.state.pool
-        current = await queries.current_communication(pool, request.user.operator_id)
+        seq, current = await _ws(request).snapshot(request.user.operator_id)
         if current is None:
-            raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION")
-        workstation = _ws(request)
-        data: dict[str, Any] = {"clientCard": await workstation.card(current, request.user.operator_id)}
-        deadline = await pool.fetchval(
-            "SELECT result_deadline FROM communications WHERE id = $1 AND state = 'NEW'", current)
-        if deadline is not None:
-            window = request.app.state.settings.result_window_seconds
-            data.update({k: v for k, v in deadline_data(current, deadline, window).items() if k != "communicationId"})
+            raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION", data={"lastSeq": seq})
+        # lastSeq: the watermark this state was read at; a socket that says HELLO with it gets every later event.
+        data = {k: v for k, v in current.items() if k != "communicationId"}
+        data["lastSeq"] = seq
         return DataResponse(data)
 
     @post("/getClientCardByCommunicationId", status_code=200,
@@ -77,11 +73,14 @@ class WorkstationController(Controller):
         card = await _ws(request).card(data.communication_id, request.user.operator_id)
         return DataResponse({"clientCard": card})
 
-    @post("/saveCommunicationDraft", status_code=200, summary="Save a draft; every version is kept (appendix И)")
-    async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
+    @post("/saveCommunicationDraft", status_code=200,
+          summary="Save a draft; every version is kept (appendix И). With draftVersion (the version last seen), "
+                  "a save from another version gets 409 DRAFT_VERSION_CONFLICT with the current draft")
+    async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[DraftRequest]) -> DataResponse:
         details = data.communication_result.as_details() if data.communication_result else {}
-        await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone, details)
-        return StatusOnly()
+        version = await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone,
+                                                details, data.draft_version)
+        return DataResponse({"draftVersion": version})
 
     @post("/saveCommunicationResult", status_code=200,
           summary="Fix the result: within the window, or later from the rework list (appendix К)")

@@ -27,6 +27,13 @@ class SaveRequest(msgspec.Struct, rename="camel"):
     communication_result: CommunicationResult | None = None
 
 
+class DraftRequest(SaveRequest, rename="camel"):
+    """A draft save may carry the version of the draft the client last saw (from the card or its previous
+    save); one that is not the stored version is refused with 409. Without it, the last write wins."""
+
+    draft_version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+
+
 class CommunicationIdRequest(msgspec.Struct, rename="camel"):
     communication_id: CommunicationId
 

@@ -23,7 +23,7 @@ from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
 from backend.workstation import queries
-from backend.workstation.card import build_card
+from backend.workstation.card import build_card, result_of
 
 log = logging.getLogger("backend.workstation")
 
@@ -74,6 +74,23 @@ class Workstation:
         if row is None:
             raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
         return build_card(row, self.zone, self._today())
+
+    async def snapshot(self, operator_id: int) -> tuple[int, dict[str, Any] | None]:
+        """The operator's watermark (last seq) and the current call as of exactly that seq: the card and,
+        once the call has ended, its result deadline; None between calls. One REPEATABLE READ transaction,
+        so the state shown and the seq agree: every event after the seq is news to whoever loads this
+        snapshot, and every event up to it is already reflected in it (exactly once, never lost)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            seq, current = await queries.current_communication(conn, operator_id)
+            if current is None:
+                return seq, None
+            data: dict[str, Any] = {"communicationId": current,
+                                    "clientCard": await self.card(current, operator_id, conn)}
+            deadline = await queries.open_deadline(conn, current)
+        if deadline is not None:
+            window = self._settings.result_window_seconds
+            data.update(deadline_data(current, deadline, window))
+        return seq, data
 
     # -- call events ------------------------------------------------------------------------------------
 
@@ -162,14 +179,25 @@ class Workstation:
                              field="clientPhone")
         return row
 
-    async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str]) -> None:
+    async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str],
+                         draft_version: int | None = None) -> int:
+        """Store a draft and return its new version. A save that names a version other than the stored one
+        (a late retry of older words, another tab) is refused with the current draft, never written over it;
+        one that names none overwrites (the seed's contract)."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, communication_id, operator_id, phone)
             if row["state"] == "FIXED":
                 raise Conflict("The result is already saved", code="RESULT_ALREADY_FIXED", field="communicationId")
+            stored = int(row["draft_version"])
+            if draft_version is not None and draft_version != stored:
+                if row["result_details"] == details:
+                    return stored  # the stored words again (a retry whose answer was lost): nothing to change
+                raise Conflict(f"The draft has changed: version {stored}, not {draft_version}",
+                               code="DRAFT_VERSION_CONFLICT", field="draftVersion",
+                               data={"draftVersion": stored,
+                                     "communicationResult": result_of(row["result_details"]) or {}})
             await queries.add_version(conn, communication_id, operator_id, "DRAFT", details)
-            await conn.execute("UPDATE communications SET result_details = $2 WHERE id = $1", communication_id,
-                               details)
+            return await queries.store_draft(conn, communication_id, details)
 
     async def save_result(self, operator_id: int, communication_id: int, phone: str,
                           details: dict[str, str]) -> None:

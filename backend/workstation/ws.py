@@ -2,7 +2,9 @@
 
 Protocol (JSON text frames):
   client → {"type":"HELLO","token":"<access token>","lastSeq":<int|null>}   first message, within 5 s
-  server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..}}
+  server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..,
+                                                  "current":{..}|null}}   "current" only for lastSeq null:
+            the current call as of seq N (as getClientCard), read in one transaction with N
   server → {"type":<event>,"seq":n,"data":{...}}   n = previous + 1, per operator, across tabs
   server → {"type":"RESYNC","seq":N,...}           lastSeq unknown or too old: reload from REST
   server → {"type":"PING","seq":null,...} every S s; client answers {"type":"PONG"} (any frame will do)
@@ -30,6 +32,7 @@ from backend.events import queries as events
 from backend.events.bus import encode_frame
 from backend.events.hub import Connection, Hub, Item
 from backend.workstation.schemas import Hello
+from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.ws")
 HELLO_TIMEOUT = 5.0
@@ -84,13 +87,23 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
             await socket.close(code=code, reason=reason)
 
     conn = Connection(principal.operator_id, principal.session_id, socket.send_text, close)
-    hub.register(conn)  # before reading last_seq: nothing committed after that read can be missed
+    # Registered before the watermark is read: an event committed after that read is published after it
+    # too, so it reaches this connection's queue (and the sweep re-reads PostgreSQL should Pub/Sub lose it).
+    hub.register(conn)
     sender: asyncio.Task[None] | None = None
     try:
-        current = await events.last_seq(state.pool, principal.operator_id)
         heartbeat = settings.ws_heartbeat_seconds
-        await socket.send_text(encode_frame("HELLO_OK", None, {
-            "lastSeq": current, "heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}))
+        hello_ok: dict[str, Any] = {"heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}
+        if hello.last_seq is None:
+            # A client with no state: the snapshot and the watermark come from one transaction, so each
+            # event is either reflected in "current" (seq <= lastSeq) or sent after HELLO_OK, never both.
+            workstation: Workstation = state.workstation
+            current, snapshot = await workstation.snapshot(principal.operator_id)
+            hello_ok["current"] = snapshot
+        else:
+            current = await events.last_seq(state.pool, principal.operator_id)
+        hello_ok["lastSeq"] = current
+        await socket.send_text(encode_frame("HELLO_OK", None, hello_ok))
         if hello.last_seq is None:
             conn.last_sent = current
         elif hello.last_seq > current:
