@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -10,20 +9,35 @@ from litestar import Controller, Request, post
 from litestar.params import FromPath, JSONBody, Parameter
 
 from backend.auth.guards import ADMIN
+from backend.campaigns.schemas import ClientInfo
 from backend.campaigns.service import enter_campaign
 from backend.core.errors import Conflict
-from backend.core.types import DataResponse, Phone
+from backend.core.types import (
+    BIGINT_MAX,
+    AwareDatetime,
+    DataResponse,
+    Phone,
+    Str,
+    check_datetime,
+    check_json,
+    check_shape,
+)
 
 
 class CampaignIn(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    description: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    name: Annotated[Str, msgspec.Meta(min_length=1, max_length=64)]
+    description: Annotated[Str, msgspec.Meta(max_length=4096)] | None = None
 
 
 class TaskIn(msgspec.Struct, rename="camel"):
     phone: Phone
     client_info: dict[str, Any] = msgspec.field(default_factory=dict)
-    task_time: datetime | None = None
+    task_time: AwareDatetime | None = None
+
+    def __post_init__(self) -> None:
+        check_json(self.client_info, "clientInfo")
+        check_shape(self.client_info, ClientInfo, "clientInfo")
+        check_datetime(self.task_time, "taskTime")
 
 
 class CampaignsController(Controller):
@@ -43,7 +57,8 @@ class CampaignsController(Controller):
     @post("/{campaign_id:int}/tasks", status_code=201,
           summary="A client enters the campaign; an open task of the same client there is cancelled")
     async def add_task(self, request: Request[Any, Any, Any],
-                       campaign_id: FromPath[Annotated[int, Parameter(ge=1)]], data: JSONBody[TaskIn]) -> DataResponse:
+                       campaign_id: FromPath[Annotated[int, Parameter(ge=1, le=BIGINT_MAX)]],
+                       data: JSONBody[TaskIn]) -> DataResponse:
         state = request.app.state
         task_id = await enter_campaign(state.pool, state.redis, state.settings, campaign_id=campaign_id,
                                        phone=data.phone, client_info=data.client_info, task_time=data.task_time)

@@ -83,6 +83,8 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             key = item.get("key")
             field = ".".join(path) if path else (str(key) if key and key not in ("data", "body") else None)
             message = _AT_FIELD.sub("", raw).strip(" -") or message
+            if "\\x00" in message:  # the NUL-free Str pattern, said plainly
+                message = "Text must not contain NUL characters"
             break
     return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
 

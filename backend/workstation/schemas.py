@@ -6,10 +6,10 @@ from typing import Annotated
 
 import msgspec
 
-from backend.core.types import Phone
+from backend.core.types import BIGINT_MAX, Phone, Str
 
-CommunicationId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-Text = Annotated[str, msgspec.Meta(max_length=4000)]
+CommunicationId = Annotated[int, msgspec.Meta(ge=0, le=BIGINT_MAX)]
+Text = Annotated[Str, msgspec.Meta(max_length=4000)]
 
 
 class CommunicationResult(msgspec.Struct, omit_defaults=True):
@@ -31,7 +31,7 @@ class DraftRequest(SaveRequest, rename="camel"):
     """A draft save may carry the version of the draft the client last saw (from the card or its previous
     save); one that is not the stored version is refused with 409. Without it, the last write wins."""
 
-    draft_version: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    draft_version: Annotated[int, msgspec.Meta(ge=0, le=BIGINT_MAX)] | None = None
 
 
 class CommunicationIdRequest(msgspec.Struct, rename="camel"):
@@ -42,5 +42,5 @@ class Hello(msgspec.Struct, rename="camel"):
     """First WebSocket message: the token travels here, never in the URL."""
 
     type: str
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    token: Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
     last_seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
