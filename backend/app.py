@@ -23,6 +23,7 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.core.db import create_pool, create_redis
+from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
 from backend.core.settings import Settings, load_or_exit
@@ -107,10 +108,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         middleware=[auth_middleware({ScopeType.HTTP})],
+        before_send=[security_headers],
         exception_handlers=exception_handlers(),
         openapi_config=openapi,
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         on_app_init=None,
+        logging_config=None,  # core.logging is the one set-up: LOG_LEVEL must hold for every logger
         debug=False,
     )

@@ -104,6 +104,9 @@ class Hub:
             if not conns:
                 del self._local[conn.operator_id]
 
+    def connections_of(self, operator_id: int) -> int:
+        return len(self._local.get(operator_id, ()))
+
     def connection_count(self) -> int:
         return sum(len(c) for c in self._local.values())
 

@@ -110,8 +110,11 @@ class Workstation:
                 raise BadRequest("Unknown campaign task", code="UNKNOWN_CAMPAIGN_TASK", field="campaignTaskId")
             if task["phone"] != event.phone:
                 raise BadRequest("Phone does not match the campaign task", code="PHONE_MISMATCH", field="phone")
-            if not await conn.fetchval("SELECT true FROM operators WHERE id = $1", event.operator_id):
-                raise BadRequest("Unknown operator", code="UNKNOWN_OPERATOR", field="operatorId")
+            # A call starts only for an active operator; the end of a call still applies after a lock.
+            active = await conn.fetchval("SELECT role = 'operator' AND NOT locked FROM operators WHERE id = $1",
+                                         event.operator_id)
+            if active is None or (event.type == "CALL_STARTED" and not active):
+                raise BadRequest("Not an active operator", code="UNKNOWN_OPERATOR", field="operatorId")
 
             comm = await conn.fetchrow(
                 "SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1 FOR UPDATE",

@@ -10,8 +10,9 @@ Protocol (JSON text frames):
   server → {"type":"PING","seq":null,...} every S s; client answers {"type":"PONG"} (any frame will do)
   client → {"type":"PING"} → server {"type":"PONG"}
   server → {"type":"SESSION_ENDED",...} then close 4401 (logout elsewhere, lock, expiry)
-Close codes: 4400 bad HELLO, 4401 not authenticated / session ended, 4403 Origin not allowed,
-4408 no HELLO or heartbeat in time.
+Close codes: 4400 bad HELLO, 4401 not authenticated / session ended, 4403 Origin not allowed or not an
+operator, 4408 no HELLO or heartbeat in time, 4429 too many sockets of this operator on this process,
+1009 a frame over 64 KiB (the web process refuses larger frames and never compresses).
 """
 
 from __future__ import annotations
@@ -40,13 +41,20 @@ _hello = msgspec.json.Decoder(Hello)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none."""
+    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none.
+    The loopback names are one host (a page opened as localhost talks to 127.0.0.1 and back)."""
     if origin is None:
         return True
     if origin in allowed:
         return True
     parts = urlsplit(origin)
-    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+    if not host or parts.scheme not in ("http", "https"):
+        return False
+    if parts.netloc == host:
+        return True
+    ours = urlsplit(f"//{host}")
+    return (parts.hostname or "") in {"localhost", "127.0.0.1", "::1"} and \
+        (ours.hostname or "") in {"localhost", "127.0.0.1", "::1"} and parts.port == ours.port
 
 
 @websocket("/api/arm/v1/ws", opt=PUBLIC)
@@ -79,8 +87,18 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
                                                             "message": "token invalid or session ended"}))
         await socket.close(code=4401, reason="not authenticated")
         return
+    if principal.role != "operator":
+        await socket.send_text(encode_frame("ERROR", None, {"code": "ROLE_REQUIRED",
+                                                            "message": "this channel is for operators"}))
+        await socket.close(code=4403, reason="operators only")
+        return
 
     hub: Hub = state.hub
+    if hub.connections_of(principal.operator_id) >= settings.ws_max_sockets_per_operator:
+        await socket.send_text(encode_frame("ERROR", None, {"code": "TOO_MANY_SOCKETS",
+                                                            "message": "close another tab of this operator"}))
+        await socket.close(code=4429, reason="too many sockets")
+        return
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
