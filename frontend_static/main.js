@@ -4,6 +4,7 @@ import { api, clearToken, getToken, onUnauthorized, setToken } from "/api.js";
 import { closeCard, loadCurrentCard, showCard } from "/card.js";
 import { $, setConnection, showStatus } from "/dom.js";
 import { currentLang, setLang, t } from "/i18n.js";
+import { initPresence, loadPresence, renderPresence } from "/presence.js";
 import { currentCommunication, initResultForm, renderCountdown, startCountdown } from "/result.js";
 import { loadRework } from "/rework.js";
 import { closeSocket, onSocketEvents, openSocket, restoreSeq } from "/socket.js";
@@ -79,7 +80,7 @@ async function enterMain() {
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
   showStatus("", "ok");
-  await Promise.all([loadRework(), loadCurrentCard()]);
+  await Promise.all([loadRework(), loadCurrentCard(), loadPresence()]);
   openSocket();
 }
 
@@ -99,12 +100,15 @@ function onFrame(frame) {
     case "CLIENT_CARD_READY":
       showStatus("", "ok");
       showCard(data.clientCard, "call");
+      loadPresence();
       break;
     case "CALL_ENDED":
       if (isCurrent) startCountdown(data.resultDeadlineEpochMs, data.serverTimeEpochMs);
+      loadPresence();
       break;
     case "RESULT_SAVED":
       if (isCurrent && !current.fixed) finishSaved(current.mode === "rework");
+      loadPresence();
       break;
     case "RESULT_WINDOW_EXPIRED":
       if (isCurrent || !current) {
@@ -112,6 +116,10 @@ function onFrame(frame) {
         showStatus(t("expired"), "warn");
       }
       loadRework();
+      loadPresence();
+      break;
+    case "OPERATOR_STATE":
+      renderPresence(data);
       break;
     case "REWORK_CHANGED":
       loadRework();
@@ -119,6 +127,7 @@ function onFrame(frame) {
     case "RESYNC":
       loadRework();
       loadCurrentCard();
+      loadPresence();
       break;
     case "SESSION_ENDED":
       endSession(t("sessionEnded"));
@@ -132,7 +141,11 @@ function onFrame(frame) {
 
 function init() {
   onUnauthorized(() => endSession(t("sessionEnded")));
-  onSocketEvents({ onFrame, onConnection: setConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
+  const onConnection = (up) => {
+    setConnection(up);
+    if (up) loadPresence(); // AWAY may have begun while the socket was away
+  };
+  onSocketEvents({ onFrame, onConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
   setLang(currentLang());
   $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
   $("lang-toggle").addEventListener("click", () => {
@@ -140,11 +153,13 @@ function init() {
     $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
     if ($("connection").dataset.state) setConnection($("connection").dataset.state === "connected");
     renderCountdown();
+    renderPresence();
     if (!$("main-view").hidden) loadRework();
   });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
   initResultForm(finishSaved);
+  initPresence();
   if (getToken()) enterMain(); else showLogin("");
 }
 

@@ -92,8 +92,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Seconds a signed telephony request's timestamp may differ from ours (replay window).", ge=1, le=3600)] = 300
     ws_heartbeat_seconds: Annotated[float, _m(
         "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
+    presence_grace_seconds: Annotated[float, _m(
+        "Seconds an operator may have no open workstation socket (on any web process) before READY or PAUSED "
+        "becomes AWAY and telephony reports them BUSY; login and setReady grant one such period.",
+        ge=1, le=3600)] = 45.0
     event_retention_hours: Annotated[int, _m(
         "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72
+    session_retention_days: Annotated[int, _m(
+        "Days ended sessions (logged out, revoked or expired; they hold addresses and user agents) are kept.",
+        ge=1, le=3650)] = 30
+    call_event_retention_days: Annotated[int, _m(
+        "Days applied call events (idempotency records with the client's phone) are kept.", ge=1, le=3650)] = 30
+    stream_retention_hours: Annotated[int, _m(
+        "Hours entries of the call-event and telephony-command Redis Streams are kept (never an entry a "
+        "consumer group has not acknowledged).", ge=1, le=8760)] = 24
+    dead_letter_retention_days: Annotated[int, _m(
+        "Days entries of the dead-letter streams (…:dead) are kept for investigation.", ge=1, le=3650)] = 14
+    housekeeping_interval_seconds: Annotated[float, _m(
+        "Seconds between the worker's pruning passes (one worker at a time, under a leader lock in Redis).",
+        ge=0.1, le=86400)] = 600.0
+    housekeeping_lock_seconds: Annotated[float, _m(
+        "Seconds the housekeeping leader lock lives unless its holder renews it: a dead leader's successor "
+        "takes over within this time.", ge=1, le=3600)] = 60.0
     provider_url: Annotated[str, _m(
         "Base URL of the telephony provider's API (the telephony process needs it; the run command "
         "starts the simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
