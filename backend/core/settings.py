@@ -93,8 +93,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_heartbeat_seconds: Annotated[float, _m(
         "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
     presence_grace_seconds: Annotated[float, _m(
-        "Seconds an operator may have no open workstation socket (on any web process) before READY or PAUSED "
-        "becomes AWAY and telephony reports them BUSY; login and setReady grant one such period.",
+        "Seconds an operator may have no open workstation socket (on any web process) nor hasChanges poll "
+        "before READY or PAUSED becomes AWAY and telephony reports them BUSY; login and setReady grant one such "
+        "period.",
         ge=1, le=3600)] = 45.0
     event_retention_hours: Annotated[int, _m(
         "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72

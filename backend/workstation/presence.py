@@ -24,6 +24,7 @@ and every socket of the ended sessions closes at once. The worker runs ``away_pa
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -50,6 +51,7 @@ class Presence:
         self._redis = redis
         self._settings = settings
         self._workstation = workstation or Workstation(pool, redis, settings)
+        self._polled: dict[int, float] = {}  # operator -> when this process last recorded a poll (monotonic)
 
     async def _emit(self, conn: Any, frames: list[Frame], operator_id: int, row: Any) -> None:
         data = operator_state_data(row)
@@ -91,6 +93,18 @@ class Presence:
                 # A call began meanwhile and made another communication current: close that one too.
         await publish(self._redis, self._settings, frames)
         return True
+
+    async def polled(self, operator_id: int) -> None:
+        """A seed-style client polling hasChanges has no socket: its polls count as a live workstation.
+        Recorded at most every third of the grace period per operator and process."""
+        now = time.monotonic()
+        every = self._settings.presence_grace_seconds / 3
+        if now - self._polled.get(operator_id, -every) < every:
+            return
+        if len(self._polled) > 10_000:
+            self._polled = {k: v for k, v in self._polled.items() if now - v < every}
+        await queries.grant_grace(self._pool, operator_id, self._settings.presence_grace_seconds)
+        self._polled[operator_id] = now
 
     # -- the operator's choice ---------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ class WorkstationController(Controller):
                 changes.append(row["event_type"])
         if rows:
             await state.redis.set(key, rows[-1]["seq"], ex=state.settings.session_absolute_timeout)
+        await _presence(request).polled(user.operator_id)  # a polling workstation is present, as a socket is
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "

@@ -95,7 +95,7 @@ async def test_ready_and_pause_are_the_operators_choice(http, web, db, make_user
     await ws.close()
 
 
-async def test_no_socket_for_the_grace_period_makes_the_operator_away(http, db, make_user, start_web):
+async def test_no_socket_for_the_grace_period_makes_the_operator_away(http, db, make_user, start_web, shared_worker):
     # Two web processes with a short grace; the operator logs in on one and keeps a socket on the other.
     first = start_web(PRESENCE_GRACE_SECONDS="1.5")
     second = start_web(PRESENCE_GRACE_SECONDS="1.5")
@@ -126,12 +126,22 @@ async def test_no_socket_for_the_grace_period_makes_the_operator_away(http, db, 
     await _wait_state(http, first.url, token, "AWAY")
 
 
-async def test_a_login_without_a_socket_becomes_away(http, db, make_user, start_web):
+async def test_a_login_without_a_socket_becomes_away_unless_it_polls(http, db, make_user, start_web,
+                                                                   shared_worker):
     short = start_web(PRESENCE_GRACE_SECONDS="1")
     op = await make_user("operator")
     token = await login(http, short.url, op)
     assert (await _state(http, short.url, token))["state"] == "READY"
     await _wait_state(http, short.url, token, "AWAY")
+
+    # The seed's polling client has no socket: its hasChanges polls keep it present instead.
+    poller = await make_user("operator")
+    token = await login(http, short.url, poller)
+    for _ in range(12):  # 3 s, three grace periods
+        assert (await http.get(f"{short.url}/api/arm/v1/hasChanges", headers=bearer(token))).status_code == 200
+        await asyncio.sleep(0.25)
+    assert (await _state(http, short.url, token))["state"] == "READY"
+    await _wait_state(http, short.url, token, "AWAY")  # it stopped polling
 
 
 async def _end(how, http, web, db, op, token, admin):
