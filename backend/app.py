@@ -48,8 +48,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
-        presence = Presence(pool, redis, settings)
         workstation = Workstation(pool, redis, settings)
+        presence = Presence(pool, redis, settings, workstation)
         app.state.update(
             settings=settings,
             pool=pool,
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             schema_version=latest_version(),
             auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), presence),
             session_hooks=presence,
+            presence=presence,
             workstation=workstation,
             call_sink=workstation,
             hub=hub,

@@ -23,6 +23,11 @@ export const TEXTS = {
     resultRequired: "Выберите результат разговора", sessionEnded: "Сеанс завершён: выход выполнен в другом окне, учётная запись заблокирована или сеанс истёк. Войдите снова.",
     serverError: "Сервер недоступен, попробуйте ещё раз", alreadyFixed: "Результат уже сохранён и не может быть изменён",
     noHistory: "Раньше с клиентом не связывались",
+    presenceTitle: "Мой статус", setReady: "Готов", setPause: "Пауза", pauseReason: "Причина паузы",
+    reasonBREAK: "перерыв", reasonTRAINING: "обучение", reasonTECHNICAL: "технические причины",
+    stateREADY: "Готов к звонкам", statePAUSED: "Пауза: {r}", stateAWAY: "Нет на месте: звонки не поступают. Нажмите «Готов»",
+    stateON_CALL: "Разговор", stateWRAP_UP: "Сохранение результата", stateOFFLINE: "Не в сети",
+    pendingPause: "После звонка: пауза ({r})", pauseReasonRequired: "Выберите причину паузы",
   },
   en: {
     appTitle: "TELEMARKETING", logout: "Log out", loginTitle: "Sign in", loginLabel: "Login",
@@ -47,6 +52,11 @@ export const TEXTS = {
     resultRequired: "Choose the call result", sessionEnded: "Your session has ended: logged out elsewhere, account locked or session expired. Please sign in again.",
     serverError: "The server is unavailable, please try again", alreadyFixed: "The result is already saved and cannot be changed",
     noHistory: "No earlier communications with this client",
+    presenceTitle: "My status", setReady: "Ready", setPause: "Pause", pauseReason: "Pause reason",
+    reasonBREAK: "break", reasonTRAINING: "training", reasonTECHNICAL: "technical reasons",
+    stateREADY: "Ready for calls", statePAUSED: "Paused: {r}", stateAWAY: "Away: no calls come. Press “Ready”",
+    stateON_CALL: "On a call", stateWRAP_UP: "Saving the result", stateOFFLINE: "Offline",
+    pendingPause: "After this call: pause ({r})", pauseReasonRequired: "Choose a pause reason",
   },
 };
 

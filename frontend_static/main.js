@@ -4,6 +4,7 @@ import { api, clearToken, getToken, onUnauthorized, setToken } from "/api.js";
 import { closeCard, loadCurrentCard, showCard, showCurrentCard } from "/card.js";
 import { $, setConnection, showStatus } from "/dom.js";
 import { currentLang, setLang, t } from "/i18n.js";
+import { initPresence, loadPresence, renderPresence } from "/presence.js";
 import { currentCommunication, initResultForm, renderCountdown, startCountdown } from "/result.js";
 import { loadRework } from "/rework.js";
 import { closeSocket, onSocketEvents, openSocket } from "/socket.js";
@@ -79,6 +80,7 @@ async function enterMain() {
   name.hidden = false;
   showStatus("", "ok");
   loadRework();
+  loadPresence();
   openSocket(); // the current call comes with HELLO_OK (onSnapshot), read in one step with its seq
 }
 
@@ -106,12 +108,15 @@ function onFrame(frame) {
       showStatus("", "ok");
       // Shown already (after a RESYNC's reload): showing it again would clear the words being typed.
       if (!(isCurrent && current.mode === "call")) showCard(data.clientCard, "call");
+      loadPresence();
       break;
     case "CALL_ENDED":
       if (isCurrent) startCountdown(data.resultDeadlineEpochMs, data.serverTimeEpochMs);
+      loadPresence();
       break;
     case "RESULT_SAVED":
       if (isCurrent && !current.fixed) finishSaved(current.mode === "rework");
+      loadPresence();
       break;
     case "RESULT_WINDOW_EXPIRED":
       if (isCurrent || !current) {
@@ -119,6 +124,10 @@ function onFrame(frame) {
         showStatus(t("expired"), "warn");
       }
       loadRework();
+      loadPresence();
+      break;
+    case "OPERATOR_STATE":
+      renderPresence(data);
       break;
     case "REWORK_CHANGED":
       loadRework();
@@ -126,6 +135,7 @@ function onFrame(frame) {
     case "RESYNC":
       loadRework();
       loadCurrentCard();
+      loadPresence();
       break;
     case "SESSION_ENDED":
       endSession(t("sessionEnded"));
@@ -139,8 +149,11 @@ function onFrame(frame) {
 
 function init() {
   onUnauthorized(() => endSession(t("sessionEnded")));
-  onSocketEvents({ onFrame, onSnapshot, onConnection: setConnection,
-                   onSessionEnded: () => endSession(t("sessionEnded")) });
+  const onConnection = (up) => {
+    setConnection(up);
+    if (up) loadPresence(); // AWAY may have begun while the socket was away
+  };
+  onSocketEvents({ onFrame, onSnapshot, onConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
   setLang(currentLang());
   $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
   $("lang-toggle").addEventListener("click", () => {
@@ -148,11 +161,13 @@ function init() {
     $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
     if ($("connection").dataset.state) setConnection($("connection").dataset.state === "connected");
     renderCountdown();
+    renderPresence();
     if (!$("main-view").hidden) loadRework();
   });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
   initResultForm(finishSaved);
+  initPresence();
   if (getToken()) enterMain(); else showLogin("");
 }
 

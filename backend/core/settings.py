@@ -104,8 +104,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws_max_sockets_per_operator: Annotated[int, _m(
         "Open workstation sockets one operator may hold on one web process (tabs); one more is refused "
         "with close code 4429.", ge=1, le=100)] = 5
+    presence_grace_seconds: Annotated[float, _m(
+        "Seconds an operator may have no open workstation socket (on any web process) nor hasChanges poll "
+        "before READY or PAUSED becomes AWAY and telephony reports them BUSY; login and setReady grant one such "
+        "period.",
+        ge=1, le=3600)] = 45.0
     event_retention_hours: Annotated[int, _m(
         "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72
+    session_retention_days: Annotated[int, _m(
+        "Days ended sessions (logged out, revoked or expired; they hold addresses and user agents) are kept.",
+        ge=1, le=3650)] = 30
+    call_event_retention_days: Annotated[int, _m(
+        "Days applied call events (idempotency records with the client's phone) are kept.", ge=1, le=3650)] = 30
+    stream_retention_hours: Annotated[int, _m(
+        "Hours entries of the call-event and telephony-command Redis Streams are kept (never an entry a "
+        "consumer group has not acknowledged).", ge=1, le=8760)] = 24
+    dead_letter_retention_days: Annotated[int, _m(
+        "Days dead letters (table dead_letters) are kept for investigation.", ge=1, le=3650)] = 14
+    housekeeping_interval_seconds: Annotated[float, _m(
+        "Seconds between the worker's pruning passes (one worker at a time, under a leader lock in Redis).",
+        ge=0.1, le=86400)] = 600.0
+    housekeeping_lock_seconds: Annotated[float, _m(
+        "Seconds the housekeeping leader lock lives unless its holder renews it: a dead leader's successor "
+        "takes over within this time.", ge=1, le=3600)] = 60.0
     provider_url: Annotated[str, _m(
         "Base URL of the telephony provider's API (the telephony process needs it; the run command "
         "starts the simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""

@@ -14,13 +14,19 @@ from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
-from backend.workstation.schemas import CommunicationIdRequest, DraftRequest, SaveRequest
+from backend.workstation.presence import Presence
+from backend.workstation.schemas import CommunicationIdRequest, DraftRequest, PauseRequest, SaveRequest, iso_utc
 from backend.workstation.service import Workstation
 
 
 def _ws(request: Request[Any, Any, Any]) -> Workstation:
     workstation: Workstation = request.app.state.workstation
     return workstation
+
+
+def _presence(request: Request[Any, Any, Any]) -> Presence:
+    presence: Presence = request.app.state.presence
+    return presence
 
 
 class WorkstationController(Controller):
@@ -52,6 +58,7 @@ class WorkstationController(Controller):
                 changes.append(row["event_type"])
         if rows:
             await state.redis.set(key, rows[-1]["seq"], ex=state.settings.session_absolute_timeout)
+        await _presence(request).polled(user.operator_id)  # a polling workstation is present, as a socket is
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
@@ -92,12 +99,31 @@ class WorkstationController(Controller):
         return StatusOnly()
 
 
+    # -- presence: the operator's own availability ------------------------------------------------------
+
+    @get("/operatorState", summary="The operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, WRAP_UP; "
+                                   "since when; a pause asked for during a call (pendingPause)")
+    async def operator_state(self, request: Request[Principal, str, Any]) -> DataResponse:
+        return DataResponse(await _presence(request).state(request.user.operator_id))
+
+    @post("/setReady", status_code=200, summary="Ready for calls (from PAUSED or AWAY; during a call: cancels a "
+                                                "requested pause)")
+    async def set_ready(self, request: Request[Principal, str, Any]) -> DataResponse:
+        return DataResponse(await _presence(request).set_ready(request.user.operator_id))
+
+    @post("/setPause", status_code=200, summary="Pause with a reason: BREAK, TRAINING or TECHNICAL (during a call: "
+                                                "from its end)")
+    async def set_pause(self, request: Request[Principal, str, Any], data: JSONBody[PauseRequest]) -> DataResponse:
+        return DataResponse(await _presence(request).set_pause(request.user.operator_id, data.reason))
+
+
 class OperatorStateController(Controller):
     path = "/api/supervisor/v1"
     tags = ["supervisor"]
     guards = [SUPERVISOR]
 
-    @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, ON_CALL, WRAP_UP (with deadline)")
+    @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, "
+                                    "WRAP_UP (with deadline); since when")
     async def operator_states(self, request: Request[Any, Any, Any]) -> DataResponse:
         zone = _ws(request).zone
         rows = await queries.operator_states(request.app.state.pool)
@@ -106,4 +132,5 @@ class OperatorStateController(Controller):
             "operator": {"name": r["first_name"], "lastName": r["last_name"]},
             "state": r["state"], "communicationId": r["communication_id"],
             "wrapUpDeadline": fmt_time(r["wrap_up_deadline"], zone),
+            "reason": r["reason"], "since": iso_utc(r["state_since"]), "pendingPause": r["pause_requested"],
         } for r in rows])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -44,3 +45,25 @@ class Hello(msgspec.Struct, rename="camel"):
     type: str
     token: Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
     last_seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+PauseReason = Literal["BREAK", "TRAINING", "TECHNICAL"]
+
+
+class PauseRequest(msgspec.Struct):
+    reason: PauseReason
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def operator_state_data(row: Any) -> dict[str, Any]:
+    """The OPERATOR_STATE event and the presence endpoints' answer: the state, the pause reason, when the
+    state began, and a pause asked for during a call (it begins when the call and its window are over)."""
+    if row is None:
+        return {"state": "OFFLINE", "reason": None, "since": None, "pendingPause": None}
+    return {"state": row["state"], "reason": row["reason"], "since": iso_utc(row["state_since"]),
+            "pendingPause": row["pause_requested"]}
