@@ -21,6 +21,7 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.core.db import create_pool, create_redis
+from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
 from backend.core.openapi import BEARER, AllowMiddleware, SwaggerUI, document_routes, errors
@@ -45,8 +46,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
-        presence = Presence(pool, redis, settings)
         workstation = Workstation(pool, redis, settings)
+        presence = Presence(pool, redis, settings, workstation)
         app.state.update(
             settings=settings,
             pool=pool,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             schema_version=latest_version(),
             auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), presence),
             session_hooks=presence,
+            presence=presence,
             workstation=workstation,
             call_sink=workstation,
             hub=hub,
@@ -98,11 +100,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         middleware=[AllowMiddleware, auth_middleware({ScopeType.HTTP})],
+        before_send=[security_headers],
         exception_handlers=exception_handlers(),
         openapi_config=openapi,
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         on_app_init=None,
+        logging_config=None,  # core.logging is the one set-up: LOG_LEVEL must hold for every logger
         debug=False,
     )
     # The auth routes' own errors, declared here (their handlers belong to backend/auth).

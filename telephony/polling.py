@@ -104,13 +104,15 @@ class Poller:
                                      round((datetime.now(UTC) - fresh[-1].at).total_seconds() * 1000, 1))
 
     async def _sync_availability(self) -> None:
-        """Report READY/BUSY from the workstation's operator state."""
+        """Report READY/BUSY from the workstation's operator state: READY only for READY. PAUSED (the
+        operator's choice), AWAY (no workstation socket), ON_CALL, WRAP_UP (the result window) and OFFLINE
+        (logged out; the session is about to close) are BUSY, so the provider routes them no call."""
         ctx = self._ctx
         if not ctx.active:
             return
         for row in await queries.operator_states(ctx.pool, list(ctx.active)):
             active = ctx.active.get(row["operator_id"])
-            wanted = "READY" if row["state"] in ("READY", "OFFLINE") else "BUSY"
+            wanted = "READY" if row["state"] == "READY" else "BUSY"
             if active is None or active.reported == wanted:
                 continue
             try:

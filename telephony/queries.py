@@ -47,6 +47,7 @@ async def save_cursor(db: Executor, operator_id: int, session_id: str, cursor: i
             WHERE operator_id = $1 AND provider_session_id = $3""",
         operator_id, str(cursor), session_id)
     if ended_task_ids:
+        # telephony_tasks_provider_idx
         await db.execute(
             """UPDATE telephony_tasks SET task_state = 'DONE'
                 WHERE task_type = 'ADD' AND provider_task_id = ANY($1::text[])""", ended_task_ids)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -16,6 +15,7 @@ from backend.campaigns.schemas import (
     CampaignListResponse,
     CampaignOut,
     CampaignResponse,
+    ClientInfo,
     TaskCounts,
     TaskListResponse,
     TaskOut,
@@ -24,11 +24,20 @@ from backend.campaigns.schemas import (
 from backend.campaigns.service import enter_campaign
 from backend.core.errors import Conflict, NotFound
 from backend.core.openapi import errors
-from backend.core.types import DataResponse, Phone
+from backend.core.types import (
+    BIGINT_MAX,
+    AwareDatetime,
+    DataResponse,
+    Phone,
+    Str,
+    check_datetime,
+    check_json,
+    check_shape,
+)
 
-CampaignName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-CampaignDescription = Annotated[str, msgspec.Meta(max_length=4096)]
-CampaignId = FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1)]]
+CampaignName = Annotated[Str, msgspec.Meta(min_length=1, max_length=64)]
+CampaignDescription = Annotated[Str, msgspec.Meta(max_length=4096)]
+CampaignId = FromPath[Annotated[int, Parameter(ge=1, le=BIGINT_MAX)]]
 NOT_FOUND = {404: "CAMPAIGN_NOT_FOUND: no such campaign"}
 NAME_TAKEN = {409: "CAMPAIGN_EXISTS: another campaign has this name (field name)"}
 
@@ -48,7 +57,12 @@ class CampaignPatch(msgspec.Struct):
 class TaskIn(msgspec.Struct, rename="camel"):
     phone: Phone
     client_info: dict[str, Any] = msgspec.field(default_factory=dict)
-    task_time: datetime | None = None
+    task_time: AwareDatetime | None = None
+
+    def __post_init__(self) -> None:
+        check_json(self.client_info, "clientInfo")
+        check_shape(self.client_info, ClientInfo, "clientInfo")
+        check_datetime(self.task_time, "taskTime")
 
 
 def _pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
@@ -76,7 +90,7 @@ class CampaignsController(Controller):
     async def list_campaigns(
         self, request: Request[Any, Any, Any],
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 200,
-        offset: FromQuery[Annotated[int, Parameter(ge=0, le=2**63 - 1)]] = 0,
+        offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> CampaignListResponse:
         rows = await queries.list_page(_pool(request), limit=limit, offset=offset)
         return CampaignListResponse([_campaign(r) for r in rows])
@@ -119,7 +133,7 @@ class CampaignsController(Controller):
         self, request: Request[Any, Any, Any], campaign_id: CampaignId,
         task_state: Annotated[TaskState | None, QueryParameter(name="state")] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100,
-        offset: FromQuery[Annotated[int, Parameter(ge=0, le=2**63 - 1)]] = 0,
+        offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> TaskListResponse:
         pool = _pool(request)
         rows = await queries.list_tasks(pool, campaign_id, state=task_state, limit=limit, offset=offset)

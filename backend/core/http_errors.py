@@ -91,6 +91,8 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             parent = at.group(1) if at else (_wire_name(request, key) if key not in ("", "data", "body") else "")
             field = ".".join(p for p in (parent, missing.group(1) if missing else "") if p) or None
             message = _AT_FIELD.sub("", raw).strip(" -") or message
+            if "\\x00" in message:  # the NUL-free Str pattern, said plainly
+                message = "Text must not contain NUL characters"
             break
     return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
 

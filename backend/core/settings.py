@@ -8,6 +8,7 @@ exists, a secret long enough, cross-field rules) follow in ``_CHECKS`` and ``fro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import typing
@@ -65,7 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     operator_timezone: Annotated[str, _m(
         "Time zone of the dd.MM.yyyy HH:mm times shown to operators.")] = "Europe/Moscow"
     login_max_failures_per_login: Annotated[int, _m(
-        "Failed logins for one login name within the window before further attempts get 429.", ge=1, le=10000)] = 5
+        "Failed logins for one login name from one address within the window before further attempts from "
+        "that address get 429 (an attacker elsewhere cannot lock an operator out of their office).",
+        ge=1, le=10000)] = 5
+    login_max_failures_per_account: Annotated[int, _m(
+        "Failed logins for one login name from all addresses within the window before any further attempt "
+        "gets 429 (guessing spread over many addresses).", ge=1, le=100000)] = 50
     login_max_failures_per_address: Annotated[int, _m(
         "Failed logins from one client address within the window before 429 (offices share one address).",
         ge=1, le=100000)] = 100
@@ -81,6 +87,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Most connections one process opens.", ge=1, le=500)] = 10
     dependency_timeout: Annotated[float, _m(
         "Seconds to wait for a PostgreSQL/Redis connection before answering 503.", ge=0.1, le=60)] = 3.0
+    trusted_proxies: Annotated[tuple[str, ...], _m(
+        "Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
+        "empty: the header is ignored and the peer address is the client's.")] = ()
     allowed_origins: Annotated[tuple[str, ...], _m(
         "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin).")] = ()
     log_level: Annotated[str, _m(
@@ -92,8 +101,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Seconds a signed telephony request's timestamp may differ from ours (replay window).", ge=1, le=3600)] = 300
     ws_heartbeat_seconds: Annotated[float, _m(
         "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
+    ws_max_sockets_per_operator: Annotated[int, _m(
+        "Open workstation sockets one operator may hold on one web process (tabs); one more is refused "
+        "with close code 4429.", ge=1, le=100)] = 5
+    presence_grace_seconds: Annotated[float, _m(
+        "Seconds an operator may have no open workstation socket (on any web process) nor hasChanges poll "
+        "before READY or PAUSED becomes AWAY and telephony reports them BUSY; login and setReady grant one such "
+        "period.",
+        ge=1, le=3600)] = 45.0
     event_retention_hours: Annotated[int, _m(
         "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72
+    session_retention_days: Annotated[int, _m(
+        "Days ended sessions (logged out, revoked or expired; they hold addresses and user agents) are kept.",
+        ge=1, le=3650)] = 30
+    call_event_retention_days: Annotated[int, _m(
+        "Days applied call events (idempotency records with the client's phone) are kept.", ge=1, le=3650)] = 30
+    stream_retention_hours: Annotated[int, _m(
+        "Hours entries of the call-event and telephony-command Redis Streams are kept (never an entry a "
+        "consumer group has not acknowledged).", ge=1, le=8760)] = 24
+    dead_letter_retention_days: Annotated[int, _m(
+        "Days dead letters (table dead_letters) are kept for investigation.", ge=1, le=3650)] = 14
+    housekeeping_interval_seconds: Annotated[float, _m(
+        "Seconds between the worker's pruning passes (one worker at a time, under a leader lock in Redis).",
+        ge=0.1, le=86400)] = 600.0
+    housekeeping_lock_seconds: Annotated[float, _m(
+        "Seconds the housekeeping leader lock lives unless its holder renews it: a dead leader's successor "
+        "takes over within this time.", ge=1, le=3600)] = 60.0
     provider_url: Annotated[str, _m(
         "Base URL of the telephony provider's API (the telephony process needs it; the run command "
         "starts the simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
@@ -158,9 +191,18 @@ def _secret(raw: str) -> None:
         raise ValueError(_KEY_HINT)
 
 
+def _networks(raw: tuple[str, ...]) -> None:
+    for item in raw:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+
+
 # What msgspec's constraints cannot say.
-_CHECKS: dict[str, Callable[[str], None]] = {
+_CHECKS: dict[str, Callable[[Any], None]] = {
     "operator_timezone": _zone, "jwt_secret": _secret, "telephony_webhook_secret": _secret,
+    "trusted_proxies": _networks,
 }
 
 
@@ -240,6 +282,7 @@ _CHECK_TEXT = {
     "jwt_secret": "at least 32 characters", "telephony_webhook_secret": "at least 32 characters when set",
     "operator_timezone": "an IANA time zone name such as Europe/Moscow",
     "db_pool_min_size": "at most DB_POOL_MAX_SIZE", "session_idle_timeout": "at most SESSION_ABSOLUTE_TIMEOUT",
+    "trusted_proxies": "each an IP address or network such as 10.0.0.0/8",
 }
 
 

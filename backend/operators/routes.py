@@ -14,6 +14,7 @@ from backend.auth.passwords import PasswordService
 from backend.auth.service import Principal
 from backend.core.errors import Conflict
 from backend.core.openapi import errors
+from backend.core.types import BIGINT_MAX
 from backend.operators import queries, service
 from backend.operators.schemas import (
     CreateOperatorRequest,
@@ -26,7 +27,7 @@ from backend.operators.schemas import (
     SetPasswordRequest,
 )
 
-OperatorId = FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1)]]
+OperatorId = FromPath[Annotated[int, Parameter(ge=1, le=BIGINT_MAX)]]
 NOT_FOUND = {404: "OPERATOR_NOT_FOUND: no such operator"}
 
 
@@ -62,7 +63,7 @@ class OperatorsController(Controller):
         self, request: Request[Any, Any, Any],
         role: FromQuery[Role | None] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 200,
-        offset: FromQuery[Annotated[int, Parameter(ge=0)]] = 0,
+        offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> OperatorListResponse:
         rows = await queries.list_all(_pool(request), role=role, limit=limit, offset=offset)
         return OperatorListResponse([_out(r) for r in rows])

@@ -9,8 +9,8 @@ protected operation (about 10,000 requests, a minute on this 2-core machine). Ca
 same inputs every run, so a red run is reproducible. Locally, TM_FUZZ_EXAMPLES changes the budget and
 TM_FUZZ_RANDOM=1 explores new inputs on each run.
 
-Known bugs are kept out of the fuzz explicitly and each has a strict xfail below, so that fixing the bug
-turns it red until the exclusion is removed.
+What the fuzz found before the shared bounded types (NUL bytes, ints beyond bigint, datetimes that overflow
+in UTC: all 500s) is pinned by test_former_500s_are_400s.
 
 The fuzz has its own database and Redis prefix, so the accounts it locks, the passwords it changes and the
 campaigns it creates touch no other test. Its own accounts have ids far from the small ones hypothesis
@@ -30,7 +30,7 @@ import asyncpg
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, reject, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -59,11 +59,7 @@ _SETTINGS = Settings.from_env({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": 
 SPEC = create_app(_SETTINGS).openapi_schema.to_schema()
 schema = schemathesis.openapi.from_dict(SPEC)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                                max_examples=FUZZ_EXAMPLES, with_security_parameters=False,
-                                # KNOWN BUG (issue 11, "NUL bytes"): a \u0000 in any string is a 500 (PostgreSQL
-                                # cannot store it). Fixed by the shared NUL-free string type; then drop this line
-                                # and the xfail of test_known_bug_is_a_400.
-                                allow_x00=False)
+                                max_examples=FUZZ_EXAMPLES, with_security_parameters=False)
 
 
 @dataclass
@@ -165,8 +161,6 @@ def target(fuzz_target: FuzzTarget) -> FuzzTarget:
 @settings(deadline=None, derandomize=not RANDOM, database=None, suppress_health_check=list(HealthCheck),
           phases=[Phase.explicit, Phase.generate])
 def test_fuzz(case: schemathesis.Case, target: FuzzTarget) -> None:
-    if _known_bug(case):
-        reject()
     if case.path == WEBHOOK:
         # Unsigned (or garbage-signed): refused before the body is read. Signed: the body is parsed and applied.
         case.call_and_validate(base_url=target.url, checks=CHECKS)
@@ -190,24 +184,6 @@ def test_served_document_is_the_one_fuzzed(target: FuzzTarget) -> None:
 BIGINT = 2**63
 
 
-def _known_bug(case: schemathesis.Case) -> str | None:
-    """KNOWN BUGS (issue 11, 'huge ints' and 'datetimes that overflow'), fixed by the shared bounded types:
-    such inputs answer 500 today. Kept out of the fuzz (each has a strict xfail below); remove with the fix."""
-    body = case.body if isinstance(case.body, dict) else {}
-    if (case.method, case.path) == ("GET", "/api/admin/v1/operators"):
-        offset = (case.query or {}).get("offset")
-        if isinstance(offset, (int, str)) and str(offset).lstrip("-").isdigit() and int(offset) >= BIGINT:
-            return "?offset= beyond bigint"
-    if case.path == WEBHOOK:
-        if any(isinstance(body.get(k), int) and body[k] >= BIGINT for k in ("operatorId", "campaignTaskId")):
-            return "operatorId/campaignTaskId beyond bigint"
-    if case.path == "/api/admin/v1/campaigns/{campaign_id}/tasks" and case.method == "POST":
-        when = body.get("taskTime")
-        if isinstance(when, str) and when[:4] in ("0001", "9999"):
-            return "taskTime that overflows in UTC"
-    return None
-
-
 def _signed(body: dict[str, object]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     ts = int(time.time())
@@ -215,9 +191,9 @@ def _signed(body: dict[str, object]) -> tuple[bytes, dict[str, str]]:
                  "X-Telephony-Signature": sign(TELEPHONY_SECRET, ts, raw)}
 
 
-_EVENT = {"eventId": "fuzz-known-bug", "type": "CALL_STARTED", "callId": "c", "operatorId": 1, "campaignTaskId": 1,
+_EVENT = {"eventId": "fuzz-former-500", "type": "CALL_STARTED", "callId": "c", "operatorId": 1, "campaignTaskId": 1,
           "phone": "79990001122", "occurredAt": "2026-01-01T00:00:00Z"}
-KNOWN_BUGS = [  # (id, method, path, role, JSON body or None, query, signed)
+FORMER_500S = [  # (id, method, path, role, JSON body or None, query, signed)
     ("nul-campaign-name", "POST", "/api/admin/v1/campaigns", "admin", {"name": "nul\u0000name"}, None, False),
     ("nul-operator-name", "POST", "/api/admin/v1/operators", "admin",
      {"login": "nul-login", "password": "long-enough", "firstName": "A\u0000", "lastName": "B"}, None, False),
@@ -229,16 +205,13 @@ KNOWN_BUGS = [  # (id, method, path, role, JSON body or None, query, signed)
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUGS (issue 11: NUL bytes, ints beyond bigint, datetimes that overflow) "
-                                       "answer 500 today; the shared NUL-free string, bounded int and sane datetime "
-                                       "types fix them. Then remove this mark, allow_x00=False and _known_bug")
-@pytest.mark.parametrize(("method", "path", "role", "body", "query", "signed"), [c[1:] for c in KNOWN_BUGS],
-                         ids=[c[0] for c in KNOWN_BUGS])
-def test_known_bug_is_a_400(target: FuzzTarget, method: str, path: str, role: str | None,
+@pytest.mark.parametrize(("method", "path", "role", "body", "query", "signed"), [c[1:] for c in FORMER_500S],
+                         ids=[c[0] for c in FORMER_500S])
+def test_former_500s_are_400s(target: FuzzTarget, method: str, path: str, role: str | None,
                             body: dict[str, object] | None, query: dict[str, str] | None, signed: bool) -> None:
     headers = {"Authorization": f"Bearer {target.tokens[role]}"} if role else {}
     if path.endswith("/campaigns/1/tasks"):  # a campaign of the fuzz's own database
-        made = httpx.post(f"{target.url}/api/admin/v1/campaigns", json={"name": unique("known-bug ")},
+        made = httpx.post(f"{target.url}/api/admin/v1/campaigns", json={"name": unique("former-500 ")},
                           headers=headers, timeout=15)
         path = f"/api/admin/v1/campaigns/{made.json()['data']['id']}/tasks"
     if signed and body is not None:

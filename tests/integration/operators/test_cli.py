@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import asyncpg
+
 from backend.dev.embedded import read_run_env, write_run_env
 from tests.conftest import bearer
-from tests.harness import REPO, unique
+from tests.harness import REPO, Services, unique, with_database
 
 
 async def cli(services, *args: str, stdin: str = "") -> tuple[int, str]:
@@ -82,3 +84,46 @@ async def test_cli_finds_the_run_commands_database(services, tmp_path, make_user
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2 and "DATABASE_URL is not set" in err.decode()
+
+
+async def test_seed_demo_is_idempotent_and_never_requeues_called_clients(service_urls):
+    """`dev.py run` seeds the demo on every start: the second start finds everything in place, whether or not
+    the demo clients were called meanwhile."""
+    admin_url, redis_url = service_urls
+    name = unique("tm_seed_")
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')  # its own database: the shared worker would dial the tasks
+    own = Services(with_database(admin_url, name), admin_url, redis_url, unique("tmseed:") + ":")
+    try:
+        assert (await cli(own, "migrate"))[0] == 0
+        db = await asyncpg.connect(own.database_url)
+
+        async def counts() -> dict[str, int]:
+            row = await db.fetchrow(
+                """SELECT (SELECT count(*) FROM campaigns) AS campaigns, (SELECT count(*) FROM campaign_tasks) AS tasks,
+                          (SELECT count(*) FROM campaign_tasks WHERE task_state = 'NEW') AS queued,
+                          (SELECT count(*) FROM client_products) AS products,
+                          (SELECT count(DISTINCT phone) FROM campaign_tasks) AS clients,
+                          (SELECT count(*) FROM operators) AS users""")
+            return dict(row)
+
+        try:
+            code, out = await cli(own, "seed-demo")
+            assert code == 0, out
+            first = await counts()
+            assert first == {"campaigns": 1, "tasks": 20, "queued": 20, "products": 20, "clients": 20, "users": 4}
+
+            code, out = await cli(own, "seed-demo")  # a restart before any call
+            assert code == 0, out
+            assert await counts() == first
+
+            # The demo operator called every client (as the simulator does), then the run command restarted.
+            await db.execute("UPDATE campaign_tasks SET task_state = 'DONE'")
+            code, out = await cli(own, "seed-demo")
+            assert code == 0, out
+            assert await counts() == {**first, "queued": 0}
+        finally:
+            await db.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
