@@ -71,7 +71,7 @@ class Poller:
             ctx.metrics.succeeded()
             polled_at = datetime.now(UTC)
             fresh = [e for e in in_order(page.events) if e.id > active.cursor]
-            rejected = [r for r in page.rejected if r.id is None or r.id > active.cursor]
+            rejected = active.unseen_rejects(page.rejected)
             if not fresh and not rejected:
                 return
             dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
