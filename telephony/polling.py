@@ -24,7 +24,7 @@ from telephony import queries
 from telephony.context import Active, Context
 from telephony.parsing import in_order, to_call_event
 from telephony.provider import ProviderError
-from telephony.sessions import Sessions
+from telephony.sessions import Sessions, availability
 
 log = logging.getLogger("telephony")
 
@@ -112,7 +112,7 @@ class Poller:
             return
         for row in await queries.operator_states(ctx.pool, list(ctx.active)):
             active = ctx.active.get(row["operator_id"])
-            wanted = "READY" if row["state"] == "READY" else "BUSY"
+            wanted = availability(row["state"])
             if active is None or active.reported == wanted:
                 continue
             try:

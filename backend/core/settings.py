@@ -151,6 +151,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     call_check_seconds: Annotated[float, _m(
         "A call still on after this many seconds is checked with the provider every this many seconds: a "
         "lost hang-up is noticed within it.", ge=1, le=3600)] = 60.0
+    task_check_seconds: Annotated[float, _m(
+        "A dial task the provider accepted is checked with it every this many seconds; one it lost (e.g. in a "
+        "restart) is queued again.", ge=5, le=86400)] = 60.0
     max_call_seconds: Annotated[float, _m(
         "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
         ge=1, le=86400)] = 3600.0
