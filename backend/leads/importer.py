@@ -13,10 +13,11 @@ import asyncio
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import asyncpg
 import polars as pl
@@ -24,10 +25,11 @@ import polars as pl
 from backend.core.db import Conn
 from backend.core.settings import Settings
 from backend.leads import queries
-from backend.leads.formatcheck import ERROR_COLUMNS, FileRejected, Layout, check_chunk, read_header
+from backend.leads.formatcheck import ERROR_COLUMNS, ChunkResult, FileRejected, Layout, check_chunk, read_header
 from backend.leads.reader import HEAD, Chunk, CsvChunks, XlsxChunks
 
 log = logging.getLogger("backend.leads")
+T = TypeVar("T")
 SAMPLE = 20  # bad values kept in the record for the API
 PROGRESS_EVERY = 0.5  # seconds between progress updates
 
@@ -129,11 +131,14 @@ class _Source:
         self.layout: Layout = chunks.layout
         self._iter = iter(chunks)
 
-    def step(self) -> tuple[Chunk, Any] | None:
+    def step(self) -> tuple[Chunk, ChunkResult, tuple[pl.DataFrame, bytes] | None] | None:
+        """The next chunk, checked, and (when it has no bad row) its COPY text prepared."""
         chunk = next(self._iter, None)
         if chunk is None:
             return None
-        return chunk, check_chunk(self.layout, chunk.raw, chunk.first_line)
+        result = check_chunk(self.layout, chunk.raw, chunk.first_line)
+        clean = result.bad_rows == 0 and not chunk.overlong and result.valid.height > 0
+        return chunk, result, _prepare(self.job, result.valid) if clean else None
 
     def close(self) -> None:
         if self._file is not None:
@@ -151,9 +156,22 @@ Place = Callable[[str, bool], tuple[str | None, str | None]]
 Progress = Callable[[Outcome], None]
 
 
-async def _store(conn: Conn, job: Job, valid: pl.DataFrame) -> tuple[int, int]:
-    """COPY the rows that are new snapshots; (new, already known)."""
+def _prepare(job: Job, valid: pl.DataFrame) -> tuple[pl.DataFrame, bytes]:
+    """(rows, their COPY text): one row per application and change time (the first of the chunk)."""
     rows = valid.unique(subset=["application_no", "changed_at"], keep="first", maintain_order=True)
+    return rows, _copy_text(job, rows)
+
+
+def _copy_text(job: Job, rows: pl.DataFrame) -> bytes:
+    data = rows.select(pl.lit(job.import_id, dtype=pl.Int64).alias("import_id"), pl.lit(job.stream).alias("stream"),
+                       pl.all())
+    buffer = io.BytesIO()
+    data.write_csv(buffer, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S+00", date_format="%Y-%m-%d")
+    return buffer.getvalue()
+
+
+async def _store(conn: Conn, job: Job, valid: pl.DataFrame, rows: pl.DataFrame, text: bytes) -> tuple[int, int]:
+    """COPY the rows that are new snapshots; (new, already known). ``rows``/``text`` come from ``_prepare``."""
     known = await queries.latest_changes(conn, rows.get_column("application_no").to_list())
     if known:
         seen = pl.DataFrame({"application_no": [r["application_no"] for r in known],
@@ -162,16 +180,24 @@ async def _store(conn: Conn, job: Job, valid: pl.DataFrame) -> tuple[int, int]:
         rows = rows.join(seen, on="application_no", how="left", maintain_order="left").filter(
             pl.col("known_us").is_null() | (pl.col("changed_at").dt.epoch("us") > pl.col("known_us"))
         ).drop("known_us")
+        text = await _in_thread(_copy_text, job, rows) if rows.height else b""
     if rows.height:
-        data = rows.select(pl.lit(job.import_id, dtype=pl.Int64).alias("import_id"),
-                           pl.lit(job.stream).alias("stream"), pl.all())
-        buffer = io.BytesIO()
-        await asyncio.to_thread(data.write_csv, buffer, include_header=False,
-                                datetime_format="%Y-%m-%d %H:%M:%S+00", date_format="%Y-%m-%d")
-        buffer.seek(0)
-        await conn.copy_to_table("lead_snapshots", source=buffer, columns=list(queries.SNAPSHOT_COLUMNS),
+        await conn.copy_to_table("lead_snapshots", source=_once(text), columns=list(queries.SNAPSHOT_COLUMNS),
                                  format="csv")
     return rows.height, valid.height - rows.height
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """COPY's data as an async iterable: asyncpg then reads no file in its thread pool."""
+    yield data
+
+
+# Chunks are checked in one thread: polars' and malloc's per-thread memory stays in one place.
+_CHECKER = ThreadPoolExecutor(1, thread_name_prefix="leads-check")
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_CHECKER, func, *args)
 
 
 async def run(conn: Conn, pool: asyncpg.Pool, settings: Settings, job: Job, *, report_tmp: Path, place: Place,
@@ -184,7 +210,7 @@ async def run(conn: Conn, pool: asyncpg.Pool, settings: Settings, job: Job, *, r
     source: _Source | None = None
     try:
         try:
-            source = await asyncio.to_thread(_Source, job, settings)
+            source = await _in_thread(_Source, job, settings)
         except FileRejected as exc:
             raise _Reject(exc.reason, exc.message) from None
         except (OSError, ValueError) as exc:
@@ -216,14 +242,14 @@ async def _import(conn: Conn, pool: asyncpg.Pool, job: Job, source: _Source, out
     """The transaction; raises _Reject("BAD_ROWS") to roll it back when the file is to be rejected whole."""
     last_progress = time.monotonic()
     async with conn.transaction():
-        pending = asyncio.ensure_future(asyncio.to_thread(source.step))
+        pending = asyncio.ensure_future(_in_thread(source.step))
         try:
             while True:
                 item = await pending
                 if item is None:
                     break
-                pending = asyncio.ensure_future(asyncio.to_thread(source.step))  # check the next while we write
-                chunk, result = item
+                pending = asyncio.ensure_future(_in_thread(source.step))  # check the next while we write
+                chunk, result, prepared = item
                 overlong = len(chunk.overlong)
                 out.rows_total += result.rows + overlong
                 out.rows_rejected += result.bad_rows + overlong
@@ -232,7 +258,10 @@ async def _import(conn: Conn, pool: asyncpg.Pool, job: Job, source: _Source, out
                     report.add(pl.DataFrame(chunk.overlong, schema=list(ERROR_COLUMNS), orient="row"))
                 report.add(result.errors)
                 if result.valid.height and (job.import_valid_rows or out.rows_rejected == 0):
-                    new, unchanged = await _store(conn, job, result.valid)
+                    if prepared is None:
+                        prepared = await _in_thread(_prepare, job, result.valid)
+                    rows, text = prepared
+                    new, unchanged = await _store(conn, job, result.valid, rows, text)
                     out.rows_accepted += result.valid.height
                     out.snapshots_new += new
                     out.snapshots_unchanged += unchanged

@@ -8,17 +8,15 @@ from typing import Any
 import asyncpg
 
 from backend.core.db import Executor
+from backend.leads.formatcheck import OUTPUT
 
 _IMPORT = """id, stream, source, file_name, source_path, file_format, content_hash, size_bytes, import_valid_rows,
              state, reason, message, duplicate_of, encoding, delimiter, rows_total, rows_accepted, rows_rejected,
              snapshots_new, snapshots_unchanged, bytes_done, errors_sample, report_rows, report_path, stored_path,
              attempts, created_by, created_at, started_at, finished_at, moved_at"""
 
-SNAPSHOT_COLUMNS = ("import_id", "stream", "line_no", "application_no", "created_at", "changed_at",
-                    "application_status", "loan_changed_at", "loan_status", "scoring_result", "client_type", "phone",
-                    "face_id", "citizenship", "passport_series", "passport_number", "last_name", "first_name",
-                    "middle_name", "birth_date", "sex", "device_os", "app_version", "device_id", "requested_amount",
-                    "approved_amount", "product_type", "term", "term_unit", "grace", "grace_unit")
+# import_id and stream, then the typed columns of format control in their order.
+SNAPSHOT_COLUMNS = ("import_id", "stream", *OUTPUT)
 
 
 async def get(db: Executor, import_id: int) -> asyncpg.Record | None:
@@ -134,5 +132,5 @@ async def listing(db: Executor, *, stream: str | None, state: str | None, source
 
 
 async def snapshot_count(db: Executor, import_id: int) -> int:
-    """lead_snapshots_import_idx"""
+    """lead_snapshots_pkey (import_id, line_no)"""
     return int(await db.fetchval("SELECT count(*) FROM lead_snapshots WHERE import_id = $1", import_id))
