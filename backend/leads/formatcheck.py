@@ -73,6 +73,7 @@ class Layout:
     delimiter: str
     codes: tuple[str, ...]  # column code at each position
     header_bytes: int  # where the first data line starts
+    max_line_bytes: int = 65536
     product_types: frozenset[str] = frozenset()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -118,6 +119,8 @@ def read_header(first: bytes, *, max_line_bytes: int, product_types: frozenset[s
                                           "(a binary file?)")
         end = len(first)
     raw = first[:end].rstrip(b"\r")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRejected("ENCODING", "the file is UTF-16: save it as UTF-8 or Windows-1251")
     if b"\x00" in raw:
         raise FileRejected("NOT_CSV", "the header holds NUL bytes: a binary file, or UTF-16 text")
     text, encoding = _decode_header(raw)
@@ -131,6 +134,9 @@ def read_header(first: bytes, *, max_line_bytes: int, product_types: frozenset[s
     known, delimiter, cells = best
     problems: list[str] = []
     if known == 0:
+        controls = sum(1 for b in first[:4096] if b < 9 or 13 < b < 32)
+        if b"\x00" in first or controls > len(first[:4096]) // 20:
+            raise FileRejected("NOT_CSV", "a binary file (NUL or control bytes), not CSV text")
         shown = text[:120].encode("unicode_escape").decode("ascii") if not text.isprintable() else text[:120]
         raise FileRejected("HEADER", "the first line is not a header with the documented column names "
                                      f"(it begins: {shown!r})")
@@ -147,7 +153,8 @@ def read_header(first: bytes, *, max_line_bytes: int, product_types: frozenset[s
     if problems:
         raise FileRejected("HEADER", "; ".join(problems))
     return Layout(encoding=encoding, delimiter=delimiter, codes=tuple(codes),
-                  header_bytes=end + 1 if end < len(first) else end, product_types=product_types)
+                  header_bytes=end + 1 if end < len(first) else end, max_line_bytes=max_line_bytes,
+                  product_types=product_types)
 
 
 @dataclass
@@ -192,19 +199,21 @@ def _decide(layout: Layout, raw: bytes) -> None:
 def _line_problem(layout: Layout, line: bytes) -> tuple[str | None, str]:
     """(reason or None, the line as text) for one line of a chunk that needs a closer look."""
     enc = layout.encoding or UTF8
+    if len(line) > layout.max_line_bytes:
+        return (f"the line is longer than {layout.max_line_bytes} bytes",
+                line[:80].decode(UTF8 if enc != CP1251 else CP1251, "replace") + "…")
     if b"\x00" in line:
         return "the row holds a NUL byte (binary data?)", line.replace(b"\x00", b"").decode(enc, "replace")
+    if enc == CP1251 and not line.isascii() and _UTF8_CYRILLIC.search(line):
+        try:
+            return "the row is UTF-8 text in a Windows-1251 file (mixed encodings)", line.decode(UTF8)
+        except UnicodeDecodeError:
+            pass
     try:
         text = line.decode(UTF8 if enc == UTF8_BOM else enc)
     except UnicodeDecodeError:
         return (f"the row is not valid {'UTF-8' if enc != CP1251 else 'Windows-1251'} text (mixed encodings? "
                 f"the file is read as {layout.label})"), line.decode(enc if enc != UTF8_BOM else UTF8, "replace")
-    if enc == CP1251 and not line.isascii() and _UTF8_CYRILLIC.search(line):
-        try:
-            line.decode(UTF8)
-            return "the row is UTF-8 text in a Windows-1251 file (mixed encodings)", text
-        except UnicodeDecodeError:
-            pass
     return None, text
 
 
@@ -261,8 +270,12 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
         if problem is not None:
             errors.append((number, "", shown(text), problem))
             continue
-        cells = next(csv.reader([text], delimiter=layout.delimiter, strict=True), None) if '"' in text \
-            else text.split(layout.delimiter)
+        try:
+            cells = next(csv.reader([text], delimiter=layout.delimiter, strict=True), None) if '"' in text \
+                else text.split(layout.delimiter)
+        except csv.Error as exc:
+            errors.append((number, "", shown(text), f"malformed quotes: {exc}"))
+            continue
         if cells is None or len(cells) != width:
             count = 0 if cells is None else len(cells)
             errors.append((number, "", shown(text), f"{count} fields where the header has {width}"))
@@ -282,7 +295,9 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
         frames.append(frame.with_columns(pl.Series("line_no", odd_lines, dtype=pl.Int64)))
     if not frames:
         return pl.DataFrame(schema={**schema, "line_no": pl.Int64}), errors, rows
-    return pl.concat(frames), errors, rows
+    if len(frames) == 1:
+        return frames[0], errors, rows
+    return pl.concat(frames).sort("line_no"), errors, rows
 
 
 def _checks(column: Column, x: pl.Expr, product_types: frozenset[str]) -> tuple[pl.Expr, pl.Expr]:

@@ -210,6 +210,10 @@ async def run(conn: Conn, pool: asyncpg.Pool, settings: Settings, job: Job, *, r
     source: _Source | None = None
     try:
         try:
+            size = (await asyncio.to_thread(job.path.stat)).st_size
+            if size > settings.leads_max_file_bytes:
+                raise _Reject("TOO_LARGE", f"the file has {size} bytes, more than LEADS_MAX_FILE_BYTES "
+                                           f"({settings.leads_max_file_bytes}): split it")
             source = await _in_thread(_Source, job, settings)
         except FileRejected as exc:
             raise _Reject(exc.reason, exc.message) from None
