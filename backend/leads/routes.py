@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import typing
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import asyncpg
+import msgspec
 import multipart
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, Parameter
@@ -117,6 +120,30 @@ class _Upload:
         return value
 
 
+def _one_of(value: str | None, kind: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    allowed = typing.get_args(kind)
+    if value not in allowed:
+        raise BadRequest(f"Must be one of: {', '.join(allowed)}", field=field)
+    return value
+
+
+def _moment(value: str | None, field: str) -> datetime | None:
+    """An ISO 8601 time with its zone, within the sane range of core.types."""
+    if value is None:
+        return None
+    try:
+        moment = msgspec.convert(value, AwareDatetime)
+        check_datetime(moment, field)
+    except (msgspec.ValidationError, ValueError) as exc:
+        message = str(exc).split(" - at ")[0]
+        if "timezone" in message.lower() or "Invalid" in message:
+            message = "Must be an ISO 8601 time with a zone, e.g. 2024-06-01T00:00:00+03:00"
+        raise BadRequest(message, field=field) from None
+    return moment
+
+
 class LeadImportsController(Controller):
     path = "/api/admin/v1/lead-imports"
     tags = ["lead intake"]
@@ -169,27 +196,24 @@ class LeadImportsController(Controller):
             raise
         return ImportResponse(import_out(record))
 
-    @get("/", summary="Imports, newest first, with paging and filters")
+    @get("/", summary="Imports, newest first, with paging and filters (stream, state, source, createdFrom, createdTo)")
     async def list_imports(
         self, request: Request[Any, Any, Any],
         stream: FromQuery[Annotated[Str, Parameter(max_length=64)] | None] = None,
-        state: FromQuery[ImportState | None] = None,
-        source: FromQuery[ImportSource | None] = None,
-        created_from: FromQuery[Annotated[AwareDatetime | None, Parameter(query="createdFrom")]] = None,
-        created_to: FromQuery[Annotated[AwareDatetime | None, Parameter(query="createdTo")]] = None,
+        import_state: FromQuery[Annotated[Str | None, Parameter(query="state", max_length=16)]] = None,
+        source: FromQuery[Annotated[Str | None, Parameter(max_length=16)]] = None,
+        created_from: FromQuery[Annotated[Str | None, Parameter(query="createdFrom", max_length=64)]] = None,
+        created_to: FromQuery[Annotated[Str | None, Parameter(query="createdTo", max_length=64)]] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=500)]] = 50,
         offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> ImportListResponse:
         pool, settings, _ = _state(request)
-        for name, value in (("createdFrom", created_from), ("createdTo", created_to)):
-            try:
-                check_datetime(value, name)
-            except ValueError as exc:
-                raise BadRequest(str(exc).split(" - at ")[0], field=name) from None
+        state = _one_of(import_state, ImportState, "state")
+        kind = _one_of(source, ImportSource, "source")
+        since, until = _moment(created_from, "createdFrom"), _moment(created_to, "createdTo")
         stream_name = require(settings, stream).name if stream else None
-        total, rows = await queries.listing(pool, stream=stream_name, state=state, source=source,
-                                            created_from=created_from, created_to=created_to, limit=limit,
-                                            offset=offset)
+        total, rows = await queries.listing(pool, stream=stream_name, state=state, source=kind, created_from=since,
+                                            created_to=until, limit=limit, offset=offset)
         return ImportListResponse(ImportPage([import_out(r) for r in rows], total, limit, offset))
 
     @get("/{import_id:int}", summary="One import: state, progress (rows and bytes done), outcome")

@@ -14,8 +14,8 @@ import pytest
 
 from tests.harness import unique
 from tests.integration.leads.helpers import (
-    FAST,
     CODES,
+    FAST,
     csv_bytes,
     drop,
     lead_rows,
@@ -105,7 +105,8 @@ async def test_a_newer_change_is_a_new_snapshot_and_the_same_one_is_not(db, work
     newer = list(x)
     changed = datetime.strptime(f"{x[CODES.index('changed_date')]} {x[CODES.index('changed_time')]}",
                                 "%d.%m.%Y %H:%M:%S") + timedelta(minutes=5)
-    newer[CODES.index("changed_date")], newer[CODES.index("changed_time")] = f"{changed:%d.%m.%Y}", f"{changed:%H:%M:%S}"
+    newer[CODES.index("changed_date")] = f"{changed:%d.%m.%Y}"
+    newer[CODES.index("changed_time")] = f"{changed:%H:%M:%S}"
     newer[CODES.index("application_status")], newer[CODES.index("scoring_result")] = "canceled", ""
     second = unique("snap2-") + ".csv"
     drop(leads_dir / "mobile_loans", second, csv_bytes([newer, y]))
