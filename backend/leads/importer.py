@@ -170,21 +170,44 @@ def _copy_text(job: Job, rows: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-async def _store(conn: Conn, job: Job, valid: pl.DataFrame, rows: pl.DataFrame, text: bytes) -> tuple[int, int]:
-    """COPY the rows that are new snapshots; (new, already known). ``rows``/``text`` come from ``_prepare``."""
-    known = await queries.latest_changes(conn, rows.get_column("application_no").to_list())
-    if known:
+class _Known:
+    """Which applications may have a snapshot already. Application numbers are given out in increasing order,
+    so a chunk whose smallest number is above every number stored before this import began, and above every
+    number of this file so far, holds new applications only: no lookup. Otherwise each number is looked up
+    (on the import's connection, which also sees this file's earlier chunks)."""
+
+    def __init__(self, stored_max: int | None) -> None:
+        self.above = stored_max if stored_max is not None else -1
+
+    async def filter(self, conn: Conn, rows: pl.DataFrame) -> pl.DataFrame:
+        numbers = rows.get_column("application_no")
+        lowest, highest = numbers.min(), numbers.max()
+        assert isinstance(lowest, int) and isinstance(highest, int)
+        fresh = lowest > self.above
+        self.above = max(self.above, highest)
+        if fresh:
+            return rows
+        known = await queries.latest_changes(conn, numbers.to_list())
+        if not known:
+            return rows
         seen = pl.DataFrame({"application_no": [r["application_no"] for r in known],
                              "known_us": [r["known_us"] for r in known]},
                             schema={"application_no": pl.Int64, "known_us": pl.Int64})
-        rows = rows.join(seen, on="application_no", how="left", maintain_order="left").filter(
+        return rows.join(seen, on="application_no", how="left", maintain_order="left").filter(
             pl.col("known_us").is_null() | (pl.col("changed_at").dt.epoch("us") > pl.col("known_us"))
         ).drop("known_us")
-        text = await _in_thread(_copy_text, job, rows) if rows.height else b""
-    if rows.height:
+
+
+async def _store(conn: Conn, job: Job, known: _Known, valid: pl.DataFrame, rows: pl.DataFrame,
+                 text: bytes) -> tuple[int, int]:
+    """COPY the rows that are new snapshots; (new, already known). ``rows``/``text`` come from ``_prepare``."""
+    kept = await known.filter(conn, rows)
+    if kept.height != rows.height:
+        text = await _in_thread(_copy_text, job, kept) if kept.height else b""
+    if kept.height:
         await conn.copy_to_table("lead_snapshots", source=_once(text), columns=list(queries.SNAPSHOT_COLUMNS),
                                  format="csv")
-    return rows.height, valid.height - rows.height
+    return kept.height, valid.height - kept.height
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
@@ -246,6 +269,7 @@ async def _import(conn: Conn, pool: asyncpg.Pool, job: Job, source: _Source, out
     """The transaction; raises _Reject("BAD_ROWS") to roll it back when the file is to be rejected whole."""
     last_progress = time.monotonic()
     async with conn.transaction():
+        known = _Known(await queries.highest_application(conn))
         pending = asyncio.ensure_future(_in_thread(source.step))
         try:
             while True:
@@ -265,7 +289,7 @@ async def _import(conn: Conn, pool: asyncpg.Pool, job: Job, source: _Source, out
                     if prepared is None:
                         prepared = await _in_thread(_prepare, job, result.valid)
                     rows, text = prepared
-                    new, unchanged = await _store(conn, job, result.valid, rows, text)
+                    new, unchanged = await _store(conn, job, known, result.valid, rows, text)
                     out.rows_accepted += result.valid.height
                     out.snapshots_new += new
                     out.snapshots_unchanged += unchanged

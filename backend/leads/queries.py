@@ -116,6 +116,12 @@ async def latest_changes(db: Executor, application_nos: list[int]) -> list[async
         application_nos)
 
 
+async def highest_application(db: Executor) -> int | None:
+    """The highest application number with a snapshot (lead_snapshots_application_idx, read backwards: one row)."""
+    value = await db.fetchval("SELECT max(application_no) FROM lead_snapshots")
+    return int(value) if value is not None else None
+
+
 async def listing(db: Executor, *, stream: str | None, state: str | None, source: str | None,
                   created_from: datetime | None, created_to: datetime | None, limit: int,
                   offset: int) -> tuple[int, list[asyncpg.Record]]:

@@ -249,3 +249,22 @@ async def test_two_workers_import_each_file_once(db, worker, leads_dir):
         assert await db.fetchval("SELECT count(*) FROM lead_imports WHERE content_hash = $1", r["content_hash"]) == 1
         assert await snapshots(db, r["id"]) == 2000
     assert sorted(os.listdir(incoming / "success")) == sorted(names)
+
+
+async def test_an_application_repeated_within_a_file(db, worker, leads_dir):
+    """Across chunks (LEADS_BATCH_ROWS=100): the same snapshot twice is stored once; a newer change of the same
+    application later in the file is a snapshot of its own."""
+    worker(LEADS_BATCH_ROWS="100")
+    rows = lead_rows(300, now=datetime.now(UTC) - timedelta(days=1))
+    rows[250] = list(rows[5])
+    newer = list(rows[6])
+    changed = datetime.strptime(f"{newer[CODES.index('changed_date')]} {newer[CODES.index('changed_time')]}",
+                                "%d.%m.%Y %H:%M:%S") + timedelta(seconds=30)
+    newer[CODES.index("changed_date")] = f"{changed:%d.%m.%Y}"
+    newer[CODES.index("changed_time")] = f"{changed:%H:%M:%S}"
+    rows[260] = newer
+    name = unique("repeats-") + ".csv"
+    drop(leads_dir / "mobile_loans", name, csv_bytes(rows))
+    record = await wait_import(db, name)
+    assert (record["state"], record["snapshots_new"], record["snapshots_unchanged"]) == ("done", 299, 1)
+    assert await db.fetchval("SELECT count(*) FROM lead_snapshots WHERE application_no = $1", int(newer[0])) == 2
