@@ -130,6 +130,7 @@ class _Source:
                                max_line=settings.leads_max_line_bytes)
         self.layout: Layout = chunks.layout
         self._iter = iter(chunks)
+        self.storing = True  # false once a file to be rejected whole has shown a bad row: nothing more to write
 
     def step(self) -> tuple[Chunk, ChunkResult, tuple[pl.DataFrame, bytes] | None] | None:
         """The next chunk, checked, and (when it has no bad row) its COPY text prepared."""
@@ -137,8 +138,9 @@ class _Source:
         if chunk is None:
             return None
         result = check_chunk(self.layout, chunk.raw, chunk.first_line)
-        clean = result.bad_rows == 0 and not chunk.overlong and result.valid.height > 0
-        return chunk, result, _prepare(self.job, result.valid) if clean else None
+        bad = result.bad_rows > 0 or bool(chunk.overlong)
+        storing = result.valid.height > 0 and self.storing and (self.job.import_valid_rows or not bad)
+        return chunk, result, _prepare(self.job, result.valid) if storing else None
 
     def close(self) -> None:
         if self._file is not None:
@@ -281,6 +283,8 @@ async def _import(conn: Conn, pool: asyncpg.Pool, job: Job, source: _Source, out
                 overlong = len(chunk.overlong)
                 out.rows_total += result.rows + overlong
                 out.rows_rejected += result.bad_rows + overlong
+                if out.rows_rejected and not job.import_valid_rows:
+                    source.storing = False
                 out.bytes_done = chunk.position
                 if overlong:
                     report.add(pl.DataFrame(chunk.overlong, schema=list(ERROR_COLUMNS), orient="row"))
