@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 import multipart
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from litestar.response import File
 
 from backend.auth.guards import SUPERVISOR
@@ -200,10 +200,10 @@ class LeadImportsController(Controller):
     async def list_imports(
         self, request: Request[Any, Any, Any],
         stream: FromQuery[Annotated[Str, Parameter(max_length=64)] | None] = None,
-        import_state: FromQuery[Annotated[Str | None, Parameter(query="state", max_length=16)]] = None,
+        import_state: Annotated[Str | None, QueryParameter(name="state", max_length=16)] = None,
         source: FromQuery[Annotated[Str | None, Parameter(max_length=16)]] = None,
-        created_from: FromQuery[Annotated[Str | None, Parameter(query="createdFrom", max_length=64)]] = None,
-        created_to: FromQuery[Annotated[Str | None, Parameter(query="createdTo", max_length=64)]] = None,
+        created_from: Annotated[Str | None, QueryParameter(name="createdFrom", max_length=64)] = None,
+        created_to: Annotated[Str | None, QueryParameter(name="createdTo", max_length=64)] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=500)]] = 50,
         offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> ImportListResponse:
