@@ -224,21 +224,24 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
     sep = layout.delimiter.encode()
     schema = {f"c{i}": pl.String for i in range(width)}
     enc = layout.encoding
-    plain = (b"\x00" not in raw and b'"' not in raw and b"\n\n" not in raw and not raw.startswith(b"\n"))
-    if plain:
-        try:
-            text = raw.decode(CP1251 if enc == CP1251 else UTF8)
-            plain = not (enc == CP1251 and not raw.isascii() and _UTF8_CYRILLIC.search(raw))
-        except UnicodeDecodeError:
-            plain = False
     lines_total = raw.count(b"\n")
-    if plain and raw.count(sep) == (width - 1) * lines_total:
-        data = text.encode(UTF8) if enc == CP1251 else raw
-        try:
-            frame = pl.read_csv(io.BytesIO(data), separator=layout.delimiter, has_header=False, schema=schema,
-                                quote_char=None, infer_schema=False)
-        except pl.exceptions.ComputeError:
-            frame = None  # a row with more fields: look at each line
+    # Plain: no NUL, no quotes, and width-1 delimiters per line in total (a blank or short line makes the total
+    # fall short unless a longer line makes up for it, and polars refuses a line with more fields). polars
+    # also refuses text that is not UTF-8: then every line is looked at.
+    if b"\x00" not in raw and b'"' not in raw and raw.count(sep) == (width - 1) * lines_total:
+        data: bytes | None = raw
+        if enc == CP1251:
+            try:
+                data = None if _UTF8_CYRILLIC.search(raw) else raw.decode(CP1251).encode(UTF8)
+            except UnicodeDecodeError:
+                data = None
+        frame: pl.DataFrame | None = None
+        if data is not None:
+            try:
+                frame = pl.read_csv(data, separator=layout.delimiter, has_header=False, schema=schema,
+                                    quote_char=None, infer_schema=False)
+            except pl.exceptions.ComputeError:
+                frame = None  # a row with more fields, or bytes that are not UTF-8
         if frame is not None and frame.height == lines_total:
             return frame.with_columns(pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64)
                                       .alias("line_no")), [], lines_total

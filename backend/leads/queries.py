@@ -109,7 +109,7 @@ async def moved(db: Executor, import_id: int) -> None:
 
 async def latest_changes(db: Executor, application_nos: list[int]) -> list[asyncpg.Record]:
     """The newest stored change time (epoch microseconds) of each of these applications that has a snapshot
-    (lead_snapshots_application_idx: one index probe per number)."""
+    (lead_snapshots_pkey (application_no, changed_at): one index probe per number)."""
     return await db.fetch(
         """SELECT application_no, (extract(epoch FROM max(changed_at)) * 1000000)::bigint AS known_us
              FROM lead_snapshots WHERE application_no = ANY($1::bigint[]) GROUP BY application_no""",
@@ -117,7 +117,7 @@ async def latest_changes(db: Executor, application_nos: list[int]) -> list[async
 
 
 async def highest_application(db: Executor) -> int | None:
-    """The highest application number with a snapshot (lead_snapshots_application_idx, read backwards: one row)."""
+    """The highest application number with a snapshot (lead_snapshots_pkey, read backwards: one row)."""
     value = await db.fetchval("SELECT max(application_no) FROM lead_snapshots")
     return int(value) if value is not None else None
 
@@ -138,5 +138,5 @@ async def listing(db: Executor, *, stream: str | None, state: str | None, source
 
 
 async def snapshot_count(db: Executor, import_id: int) -> int:
-    """lead_snapshots_pkey (import_id, line_no)"""
+    """lead_snapshots_import_idx (BRIN)"""
     return int(await db.fetchval("SELECT count(*) FROM lead_snapshots WHERE import_id = $1", import_id))

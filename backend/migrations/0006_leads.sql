@@ -55,7 +55,7 @@ CREATE INDEX lead_imports_state_idx ON lead_imports (state, id DESC);
 -- with a newer significant-change time is a new snapshot; the same time again is not stored. Consumers (the
 -- filter cascade) read the snapshots of imports that are done: an import commits its snapshots at once.
 -- Written by COPY in batches: the values were checked by format control, so the table repeats no CHECK
--- (each costs COPY time on a million rows) and has two indexes only.
+-- (each costs COPY time on a million rows) and has one B-tree only.
 CREATE TABLE lead_snapshots (
     import_id           bigint      NOT NULL,  -- lead_imports.id (no FK: checked per row it slows COPY down)
     line_no             bigint      NOT NULL,  -- the row's line in the file (the sheet's row in an XLSX)
@@ -89,9 +89,10 @@ CREATE TABLE lead_snapshots (
     grace               integer,
     grace_unit          text,                  -- day | month
     received_at         timestamptz NOT NULL DEFAULT now(),
-    -- A consumer reads one import's snapshots by this key.
-    PRIMARY KEY (import_id, line_no)
+    -- A snapshot is an application as of its significant change: one per application and change time. The
+    -- importer's "known already?" lookup (queries.latest_changes: application_no = ANY(...)) reads it too.
+    PRIMARY KEY (application_no, changed_at)
 );
--- One snapshot per application and change time; the importer's "known already?" lookup
--- (queries.latest_changes: application_no = ANY(...)) reads it too.
-CREATE UNIQUE INDEX lead_snapshots_application_idx ON lead_snapshots (application_no, changed_at);
+-- A consumer reads one import's snapshots (import_id = $1): an import's rows are written together, so a
+-- BRIN index finds them at almost no cost per COPYed row (a B-tree here costs about 10 % of COPY time).
+CREATE INDEX lead_snapshots_import_idx ON lead_snapshots USING brin (import_id) WITH (pages_per_range = 32);
