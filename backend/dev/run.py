@@ -106,9 +106,10 @@ def main() -> int:
             print(f"\n  Workstation: {url}/  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
                   f"  Telephony:   simulator at {env['PROVIDER_URL']} (/_state, /_call); health "
                   f"http://127.0.0.1:{env.get('TELEPHONY_PORT', '8010')}/health\n"
-                  f"  Leads:       LEADS_DIR={env['LEADS_DIR']}: drop CSV files into its mobile_loans/ or "
-                  "pos_reject/\n               (a demo file was just dropped; results in success/ and error/), or "
-                  f"upload: POST {url}/api/admin/v1/lead-imports\n"
+                  f"  Leads:       LEADS_DIR={env['LEADS_DIR']}\n"
+                  "               drop CSV or XLSX files into its mobile_loans/ or pos_reject/ (a 200-row demo file\n"
+                  "               was just dropped into mobile_loans/; results land in success/ and error/),\n"
+                  f"               or upload: POST {url}/api/admin/v1/lead-imports (as supervisor1 or admin1)\n"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
                   "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
                   "  Ctrl-C stops everything.\n", flush=True)
