@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from backend.core.db import Executor
+from backend.core.db import Conn, Executor
 from backend.leads.formatcheck import OUTPUT
 
 _IMPORT = """id, stream, source, file_name, source_path, file_format, content_hash, size_bytes, import_valid_rows,
@@ -17,6 +17,15 @@ _IMPORT = """id, stream, source, file_name, source_path, file_format, content_ha
 
 # import_id and stream, then the typed columns of format control in their order.
 SNAPSHOT_COLUMNS = ("import_id", "stream", *OUTPUT)
+
+
+async def try_lock(conn: Conn, key: int) -> bool:
+    """The session-level advisory lock of one file: held by the importing connection, lost with it."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
+
+
+async def unlock(conn: Conn, key: int) -> None:
+    await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
 async def get(db: Executor, import_id: int) -> asyncpg.Record | None:

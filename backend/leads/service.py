@@ -121,14 +121,14 @@ class LeadIntake:
         """A connection holding the file's lock, or None when another process holds it."""
         key = lock_key(source_path)
         async with self.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            if not await queries.try_lock(conn, key):
                 yield None
                 return
             try:
                 yield conn
             finally:
                 with contextlib.suppress(*DEPENDENCY_ERRORS, asyncpg.PostgresError):
-                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+                    await queries.unlock(conn, key)
 
     async def take(self, stream: Stream, path: Path) -> None:
         assert self.root is not None
