@@ -19,6 +19,7 @@ from tests.integration.leads.helpers import (
     csv_bytes,
     drop,
     lead_rows,
+    moscow,
     read_report,
     wait_import,
 )
@@ -181,27 +182,38 @@ async def test_bad_input_never_crashes_the_worker(db, worker, leads_dir):
 
 
 async def test_kill_9_mid_import_then_restart_imports_exactly_once(db, worker, leads_dir):
-    slow = {"LEADS_BATCH_ROWS": "1000"}  # many small batches: the import takes long enough to be killed
-    first = worker(**slow)
+    """The worker is held mid-import (its COPY waits on a row this test is inserting, uncommitted, with the key
+    of line 40,002) and killed with SIGKILL there; a new worker imports the file exactly once."""
+    first = worker(LEADS_BATCH_ROWS="1000")
     name = unique("big-") + ".csv"
-    rows = 60000
-    drop(leads_dir / "mobile_loans", name, csv_bytes(lead_rows(rows)))
-    deadline = time.monotonic() + 60
-    while True:
+    rows = lead_rows(60000)
+    blocker = rows[40000]
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute(
+            """INSERT INTO lead_snapshots (import_id, line_no, stream, application_no, created_at, changed_at,
+                                           application_status, client_type, phone)
+               VALUES (0, 0, 'TEST', $1, $2, $2, 'created', 'pioneer', '79990000000')""",
+            int(blocker[0]), moscow(blocker[CODES.index("changed_date")], blocker[CODES.index("changed_time")]))
+        drop(leads_dir / "mobile_loans", name, csv_bytes(rows))
+        deadline = time.monotonic() + 60
+        while not await db.fetchval("""SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                                          AND query LIKE 'COPY %lead_snapshots%'"""):
+            assert time.monotonic() < deadline, "the import never reached the held row"
+            await asyncio.sleep(0.05)
         record = await db.fetchrow("SELECT * FROM lead_imports WHERE file_name = $1", name)
-        if record is not None and record["state"] == "importing" and record["rows_total"] > 0:
-            break
-        assert time.monotonic() < deadline and (record is None or record["state"] in ("queued", "importing"))
-        await asyncio.sleep(0.05)
-    first.kill()  # SIGKILL: no shutdown handlers
+        assert record["state"] == "importing"
+        first.kill()  # SIGKILL mid-import: 40 chunks written, uncommitted; no shutdown handlers run
+        await tx.rollback()
     import_id = record["id"]
     assert await snapshots(db, import_id) == 0  # its transaction died with it
     assert (leads_dir / "mobile_loans" / name).is_file()
 
-    worker(**slow)
+    worker()
     record = await wait_import(db, name, timeout=120)
     assert record["id"] == import_id and record["state"] == "done" and record["attempts"] == 2
-    assert record["rows_accepted"] == rows and await snapshots(db, import_id) == rows
+    assert record["rows_accepted"] == 60000 and await snapshots(db, import_id) == 60000
     assert await db.fetchval("SELECT count(*) FROM lead_imports WHERE content_hash = $1", record["content_hash"]) == 1
     assert (leads_dir / "mobile_loans" / "success" / name).is_file()
     assert not (leads_dir / "mobile_loans" / name).exists()
