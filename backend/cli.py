@@ -1,6 +1,7 @@
 """Operator management and release tasks from the command line (`tm-admin` or `python -m backend.cli`).
 
-Needs only DATABASE_URL. Passwords are never taken from arguments (they would show in `ps` and shell
+Needs only DATABASE_URL; unset, it takes the run command's (.data/run.env, written while `python3 dev.py run`
+runs) and says so. Passwords are never taken from arguments (they would show in `ps` and shell
 history): they are prompted for, or read from standard input with --password-stdin.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +24,7 @@ from backend.core.db import init_connection
 from backend.core.errors import AppError
 from backend.core.migrate import migrate
 from backend.core.settings import load_or_exit
+from backend.dev.embedded import RUN_ENV, read_run_env
 from backend.operators import queries, service
 from backend.operators.schemas import CreateOperatorRequest
 
@@ -46,7 +49,18 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
+def _run_command_database() -> None:
+    """DATABASE_URL unset: use the one of a running `python3 dev.py run` (its embedded database), saying so."""
+    if os.environ.get("DATABASE_URL"):
+        return
+    url = read_run_env().get("DATABASE_URL")
+    if url:
+        os.environ["DATABASE_URL"] = url
+        print(f"DATABASE_URL is not set: using the run command's database (from {RUN_ENV})", file=sys.stderr)
+
+
 async def _connect() -> asyncpg.Pool:
+    _run_command_database()
     settings = load_or_exit(require=("DATABASE_URL",))
     try:
         return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,

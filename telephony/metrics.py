@@ -35,6 +35,8 @@ class Metrics:
                                     registry=r)
         self.calls_hung_up = Counter("telephony_calls_hung_up", "Calls hung up for exceeding MAX_CALL_SECONDS",
                                      registry=r)
+        self.tasks_requeued = Counter("telephony_tasks_requeued", "Dial tasks the provider lost, queued again",
+                                      registry=r)
         self.poll_cycles = Counter("telephony_poll_cycles", "Polling cycles over all operators", registry=r)
         self.last_event_lag = Gauge("telephony_last_event_lag_milliseconds",
                                     "Provider event time to stream append, last event", registry=r)

@@ -24,7 +24,7 @@ from telephony import queries
 from telephony.context import Active, Context
 from telephony.parsing import in_order, to_call_event
 from telephony.provider import ProviderError
-from telephony.sessions import Sessions
+from telephony.sessions import Sessions, availability
 
 log = logging.getLogger("telephony")
 
@@ -71,7 +71,7 @@ class Poller:
             ctx.metrics.succeeded()
             polled_at = datetime.now(UTC)
             fresh = [e for e in in_order(page.events) if e.id > active.cursor]
-            rejected = [r for r in page.rejected if r.id is None or r.id > active.cursor]
+            rejected = active.unseen_rejects(page.rejected)
             if not fresh and not rejected:
                 return
             dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
@@ -112,7 +112,7 @@ class Poller:
             return
         for row in await queries.operator_states(ctx.pool, list(ctx.active)):
             active = ctx.active.get(row["operator_id"])
-            wanted = "READY" if row["state"] == "READY" else "BUSY"
+            wanted = availability(row["state"])
             if active is None or active.reported == wanted:
                 continue
             try:

@@ -1,8 +1,10 @@
-"""Wire formats of the campaign domain."""
+"""Wire formats of the campaign domain: the client fields checked on entry, and the admin API's answers
+(its request bodies are in routes.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -35,3 +37,47 @@ class ClientInfo(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
                                             description="dd.MM.yyyy or yyyy-MM-dd")] | None = None
     do_id: Short | None = None
     application_id: Short | None = None
+
+
+TaskState = Literal["NEW", "IN_PROGRESS", "DONE"]
+
+
+class TaskCounts(msgspec.Struct, rename={"new": "NEW", "in_progress": "IN_PROGRESS", "done": "DONE"}):
+    new: int = 0
+    in_progress: int = 0
+    done: int = 0
+
+
+class CampaignOut(msgspec.Struct, rename="camel", omit_defaults=True):
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    tasks: TaskCounts | None = None  # in GET /{id} only
+
+
+class CampaignResponse(msgspec.Struct):
+    data: CampaignOut
+    status: str = "OK"
+
+
+class CampaignListResponse(msgspec.Struct):
+    data: list[CampaignOut]
+    status: str = "OK"
+
+
+class TaskOut(msgspec.Struct, rename="camel"):
+    id: int
+    campaign_id: int
+    phone: str
+    client_info: dict[str, Any]
+    task_time: datetime
+    task_state: TaskState
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskListResponse(msgspec.Struct):
+    data: list[TaskOut]
+    status: str = "OK"

@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: Annotated[int, _m(
         "Port the web process listens on.", ge=1, le=65535)] = 8000
     jwt_secret: Annotated[str, _m(
-        "HMAC key that signs access tokens (HS256); at least 32 characters. Required.", required=True)] = ""
+        "HMAC key that signs access tokens (HS256). Required.", required=True)] = ""
     jwt_issuer: Annotated[str, _m(
         "`iss` claim put in and required of tokens.")] = "telemarketing"
     jwt_audience: Annotated[str, _m(
@@ -94,7 +94,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_origins: Annotated[tuple[str, ...], _m(
         "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin).")] = ()
     log_level: Annotated[str, _m(
-        "DEBUG, INFO, WARNING or ERROR.", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        "How much every process logs.", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
         hint="must be one of DEBUG, INFO, WARNING, ERROR")] = "INFO"
     telephony_webhook_secret: Annotated[str, _m(
         "Shared HMAC-SHA256 key of POST /api/telephony/v1/events; unset: that endpoint answers 503.")] = ""
@@ -152,6 +152,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     call_check_seconds: Annotated[float, _m(
         "A call still on after this many seconds is checked with the provider every this many seconds: a "
         "lost hang-up is noticed within it.", ge=1, le=3600)] = 60.0
+    task_check_seconds: Annotated[float, _m(
+        "A dial task the provider accepted is checked with it every this many seconds; one it lost (e.g. in a "
+        "restart) is queued again.", ge=5, le=86400)] = 60.0
     max_call_seconds: Annotated[float, _m(
         "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
         ge=1, le=86400)] = 3600.0
@@ -325,8 +328,35 @@ def markdown_table() -> str:
             shown = "(unset)"
         else:
             shown = f"`{_num(default) if isinstance(default, float) else default}`"
-        rows.append(f"| `{var}` | {shown} | {meta.description} |")
+        limits = _limits(name, meta)
+        rows.append(f"| `{var}` | {shown} | {meta.description}{f' *Limits:* {limits}.' if limits else ''} |")
     return "\n".join(rows)
+
+
+# The rules of _CHECKS and from_env, as README states them.
+_CHECK_TEXT = {
+    "jwt_secret": "at least 32 characters", "telephony_webhook_secret": "at least 32 characters when set",
+    "operator_timezone": "an IANA time zone name such as Europe/Moscow",
+    "db_pool_min_size": "at most DB_POOL_MAX_SIZE", "session_idle_timeout": "at most SESSION_ABSOLUTE_TIMEOUT",
+    "trusted_proxies": "each an IP address or network such as 10.0.0.0/8",
+}
+
+
+def _limits(name: str, meta: Meta) -> str:
+    """The field's bounds in words: ge/le, the pattern (or its hint), and the checks msgspec cannot express."""
+    parts: list[str] = []
+    if meta.ge is not None and meta.le is not None:
+        parts.append(f"{_num(meta.ge)} to {_num(meta.le)}")
+    elif meta.ge is not None:
+        parts.append(f"at least {_num(meta.ge)}")
+    elif meta.le is not None:
+        parts.append(f"at most {_num(meta.le)}")
+    if meta.pattern is not None:
+        hint = str((meta.extra or {}).get("hint") or "")
+        parts.append(hint.removeprefix("must be ") if hint else f"matches `{meta.pattern}`")
+    if name in _CHECK_TEXT:
+        parts.append(_CHECK_TEXT[name])
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,20 @@ from litestar.params import JSONBody
 
 from backend.auth.guards import OPERATOR, SUPERVISOR
 from backend.auth.service import Principal
-from backend.core.errors import BadRequest, NotFound
+from backend.core.errors import NotFound
+from backend.core.openapi import errors
 from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
 from backend.workstation.presence import Presence
-from backend.workstation.schemas import CommunicationIdRequest, DraftRequest, PauseRequest, SaveRequest, iso_utc
+from backend.workstation.schemas import (
+    CommunicationIdRequest,
+    DraftRequest,
+    PauseRequest,
+    SaveResultRequest,
+    iso_utc,
+)
 from backend.workstation.service import Workstation
 
 
@@ -27,6 +34,11 @@ def _ws(request: Request[Any, Any, Any]) -> Workstation:
 def _presence(request: Request[Any, Any, Any]) -> Presence:
     presence: Presence = request.app.state.presence
     return presence
+
+
+_NOT_FOUND = {404: "COMMUNICATION_NOT_FOUND: unknown, or another operator's (the same answer)"}
+_SAVE_ERRORS = {400: "VALIDATION_ERROR (with the field), MALFORMED_JSON, or PHONE_MISMATCH (field clientPhone)",
+                **_NOT_FOUND, 409: "RESULT_ALREADY_FIXED: the result is saved and cannot be changed"}
 
 
 class WorkstationController(Controller):
@@ -63,7 +75,8 @@ class WorkstationController(Controller):
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
                                    "the call has ended (for a page reloaded inside the window) and the lastSeq "
-                                   "it was read at")
+                                   "it was read at",
+         responses=errors({404: "NO_CURRENT_COMMUNICATION: no call in progress (data.lastSeq)"}))
     async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
         seq, current = await _ws(request).snapshot(request.user.operator_id)
         if current is None:
@@ -74,7 +87,7 @@ class WorkstationController(Controller):
         return DataResponse(data)
 
     @post("/getClientCardByCommunicationId", status_code=200,
-          summary="The card of one of the operator's communications (appendix Л)")
+          summary="The card of one of the operator's communications (appendix Л)", responses=errors(_NOT_FOUND))
     async def get_client_card_by_id(self, request: Request[Principal, str, Any],
                                     data: JSONBody[CommunicationIdRequest]) -> DataResponse:
         card = await _ws(request).card(data.communication_id, request.user.operator_id)
@@ -82,7 +95,9 @@ class WorkstationController(Controller):
 
     @post("/saveCommunicationDraft", status_code=200,
           summary="Save a draft; every version is kept (appendix И). With draftVersion (the version last seen), "
-                  "a save from another version gets 409 DRAFT_VERSION_CONFLICT with the current draft")
+                  "a save from another version gets 409 DRAFT_VERSION_CONFLICT with the current draft",
+          responses=errors({**_SAVE_ERRORS, 409: "RESULT_ALREADY_FIXED, or DRAFT_VERSION_CONFLICT (data: the "
+                                                 "current draft)"}))
     async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[DraftRequest]) -> DataResponse:
         details = data.communication_result.as_details() if data.communication_result else {}
         version = await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone,
@@ -90,11 +105,11 @@ class WorkstationController(Controller):
         return DataResponse({"draftVersion": version})
 
     @post("/saveCommunicationResult", status_code=200,
-          summary="Fix the result: within the window, or later from the rework list (appendix К)")
-    async def save_result(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
-        details = data.communication_result.as_details() if data.communication_result else {}
-        if not details.get("result"):
-            raise BadRequest("The call's result is required", field="communicationResult.result")
+          summary="Fix the result: within the window, or later from the rework list (appendix К); "
+                  "communicationResult.result is required", responses=errors(_SAVE_ERRORS))
+    async def save_result(self, request: Request[Principal, str, Any],
+                          data: JSONBody[SaveResultRequest]) -> StatusOnly:
+        details = data.communication_result.as_details()
         await _ws(request).save_result(request.user.operator_id, data.communication_id, data.client_phone, details)
         return StatusOnly()
 

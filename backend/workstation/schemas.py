@@ -28,6 +28,20 @@ class SaveRequest(msgspec.Struct, rename="camel"):
     communication_result: CommunicationResult | None = None
 
 
+# The seed's appendix К marks no field of the result block required, but a fixed result without one means
+# nothing and the server has always refused it (400, field communicationResult.result): the schema says so.
+class FinalResult(CommunicationResult, kw_only=True):
+    """The result block of saveCommunicationResult: `result` is required."""
+
+    result: Annotated[Text, msgspec.Meta(min_length=1)]
+
+
+class SaveResultRequest(msgspec.Struct, rename="camel"):
+    communication_id: CommunicationId
+    client_phone: Phone
+    communication_result: FinalResult
+
+
 class DraftRequest(SaveRequest, rename="camel"):
     """A draft save may carry the version of the draft the client last saw (from the card or its previous
     save); one that is not the stored version is refused with 409. Without it, the last write wins."""

@@ -139,6 +139,7 @@ class Workstation:
                     event.campaign_task_id, event.operator_id, event.call_id, event.occurred_at)
                 await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1",
                                    event.campaign_task_id)
+                await self._supersede(conn, frames, event.operator_id, comm_id)
                 await queries.set_state(conn, event.operator_id, "ON_CALL", comm_id, None)
                 card = await self.card(comm_id, None, conn)
                 await self._emit(conn, frames, event.operator_id, "CLIENT_CARD_READY",
@@ -176,6 +177,19 @@ class Workstation:
                 await conn.execute("UPDATE call_events SET outcome = 'IGNORED' WHERE event_id = $1", event.event_id)
         await publish(self._redis, self._settings, frames)
         return Outcome(status, comm_id)
+
+    async def _supersede(self, conn: Any, frames: list[Frame], operator_id: int, new_id: int) -> None:
+        """A new call reached an operator we still have on another call: that call has ended (an operator
+        takes one call at a time) and its end was lost, e.g. the provider restarted and rang the operator
+        before learning they were busy. The earlier communication goes to rework, never left NEW forever.
+        (One already in its result window keeps its window: the expiry turns it into a draft on time.)"""
+        _, current = await queries.current_communication(conn, operator_id)
+        if current is None or current == new_id:
+            return
+        open_call = await conn.fetchval(
+            "SELECT state = 'NEW' AND call_ended_at IS NULL FROM communications WHERE id = $1", current)
+        if open_call:
+            await self.close_to_rework(conn, frames, operator_id, current, reason="SUPERSEDED_BY_NEW_CALL")
 
     async def _repeated(self, conn: Any, event: CallEvent) -> Outcome:
         """A known event id: the same event again is a duplicate (a re-read, a redelivery); different
@@ -270,7 +284,8 @@ class Workstation:
 
     # -- the operator's sessions ended mid-call ----------------------------------------------------------
 
-    async def close_to_rework(self, conn: Any, frames: list[Frame], operator_id: int, communication_id: int) -> bool:
+    async def close_to_rework(self, conn: Any, frames: list[Frame], operator_id: int, communication_id: int,
+                              reason: str = "SESSION_ENDED") -> bool:
         """The operator's last session ended while this communication was open (on the call or inside its
         result window): it goes to their rework list as a DRAFT with whatever draft they saved, as when a
         window expires. The caller frees the operator. A CALL_ENDED arriving later is recorded and reopens
@@ -283,9 +298,8 @@ class Workstation:
         await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", communication_id)
         await queries.add_version(conn, communication_id, None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
         await self._emit(conn, frames, operator_id, "RESULT_WINDOW_EXPIRED",
-                         {"communicationId": communication_id, "reason": "SESSION_ENDED"})
+                         {"communicationId": communication_id, "reason": reason})
         await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                          {"reworkCount": await queries.rework_count(conn, operator_id)})
-        log.info("communication %s of operator %s closed into rework: the operator's sessions ended",
-                 communication_id, operator_id)
+        log.info("communication %s of operator %s closed into rework (%s)", communication_id, operator_id, reason)
         return True

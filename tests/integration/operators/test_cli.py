@@ -7,6 +7,7 @@ import sys
 
 import asyncpg
 
+from backend.dev.embedded import read_run_env, write_run_env
 from tests.conftest import bearer
 from tests.harness import REPO, Services, unique, with_database
 
@@ -58,6 +59,31 @@ async def test_cli_lifecycle(http, web, services):
     assert code != 0 and "at least 8" in out
     code, out = await cli(services, "lock", unique("nobody_"))
     assert code != 0 and "no operator" in out
+
+
+async def test_cli_finds_the_run_commands_database(services, tmp_path, make_user):
+    """No DATABASE_URL: tm-admin reads the URL the run command wrote to .data/run.env, and says so."""
+    user = await make_user("operator")
+    run_env = tmp_path / "run.env"
+    write_run_env({"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}, run_env)
+    assert run_env.stat().st_mode & 0o777 == 0o600  # the URL may carry a password
+    assert read_run_env(run_env) == {"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url}
+    env = {k: v for k, v in services.web_env().items() if k != "DATABASE_URL"}
+    code = ("import sys, backend.cli as c, backend.dev.embedded as e; from pathlib import Path; "
+            "c.RUN_ENV = e.RUN_ENV = Path(sys.argv[1]); "
+            "c.read_run_env = lambda: e.read_run_env(c.RUN_ENV); c.main(['list-users'])")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, str(run_env), env=env, cwd=REPO,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert user.login in out.decode()
+    assert f"using the run command's database (from {run_env})" in err.decode()
+
+    run_env.unlink()  # the run command stopped: a clear configuration error, as before
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, str(run_env), env=env, cwd=REPO,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2 and "DATABASE_URL is not set" in err.decode()
 
 
 async def test_seed_demo_is_idempotent_and_never_requeues_called_clients(service_urls):
