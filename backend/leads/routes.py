@@ -8,6 +8,7 @@ import hashlib
 import re
 import typing
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -16,12 +17,14 @@ import asyncpg
 import msgspec
 import multipart
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from litestar.response import File
 
 from backend.auth.guards import SUPERVISOR
 from backend.auth.service import Principal
 from backend.core.errors import BadRequest, NotFound, PayloadTooLarge
+from backend.core.openapi import errors
 from backend.core.settings import Settings
 from backend.core.types import BIGINT_MAX, AwareDatetime, Str, check_datetime
 from backend.leads import queries
@@ -144,12 +147,34 @@ def _moment(value: str | None, field: str) -> datetime | None:
     return moment
 
 
+NOT_FOUND = {404: "IMPORT_NOT_FOUND: no such import"}
+
+
+@dataclass
+class _UploadOperation(Operation):
+    """The upload reads its body as a stream (never whole in memory), so Litestar cannot see it: the
+    multipart form is documented here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={"multipart/form-data": OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.OBJECT, required=["stream", "file"], properties={
+                "stream": Schema(type=OpenAPIType.STRING, max_length=64,
+                                 description="MOBILE_LOANS or POS_REJECT (or the folder name: mobile_loans)"),
+                "file": Schema(type=OpenAPIType.STRING, content_media_type="application/octet-stream",
+                               description="The CSV (UTF-8 or Windows-1251, ; or ,) or XLSX file"),
+            }))})
+
+
 class LeadImportsController(Controller):
     path = "/api/admin/v1/lead-imports"
     tags = ["lead intake"]
     guards = [SUPERVISOR]
 
-    @post("/", status_code=202, request_max_body_size=None,
+    @post("/", status_code=202, request_max_body_size=None, operation_class=_UploadOperation,
+          responses=errors({400: "VALIDATION_ERROR, UNKNOWN_STREAM, MULTIPART_REQUIRED, MALFORMED_MULTIPART, "
+                                 "EMPTY_FILE or FILE_NAME_REQUIRED (with the field at fault)",
+                            409: "DUPLICATE_FILE: the same content was imported before (data.importId)",
+                            413: "PAYLOAD_TOO_LARGE: the file exceeds LEADS_UPLOAD_MAX_BYTES"}),
           summary="Upload a lead file (multipart: `stream`, `file` — CSV or XLSX); answers at once with the import")
     async def upload(self, request: Request[Principal, Any, Any]) -> ImportResponse:
         _, settings, leads = _state(request)
@@ -216,7 +241,8 @@ class LeadImportsController(Controller):
                                             created_to=until, limit=limit, offset=offset)
         return ImportListResponse(ImportPage([import_out(r) for r in rows], total, limit, offset))
 
-    @get("/{import_id:int}", summary="One import: state, progress (rows and bytes done), outcome")
+    @get("/{import_id:int}", summary="One import: state, progress (rows and bytes done), outcome",
+         responses=errors(NOT_FOUND))
     async def get_import(self, request: Request[Any, Any, Any], import_id: ImportId) -> ImportResponse:
         pool, _, _ = _state(request)
         row = await queries.get(pool, import_id)
@@ -225,7 +251,8 @@ class LeadImportsController(Controller):
         return ImportResponse(import_out(row))
 
     @get("/{import_id:int}/errors.csv", summary="The import's error report: row;column;value;reason",
-         media_type="text/csv")
+         media_type="text/csv",
+         responses=errors({404: "IMPORT_NOT_FOUND (no such import) or NO_ERROR_REPORT (the import has none)"}))
     async def error_report(self, request: Request[Any, Any, Any], import_id: ImportId) -> Response[Any]:
         pool, _, leads = _state(request)
         row = await queries.get(pool, import_id)
