@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -246,29 +245,34 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
             return frame.with_columns(pl.int_range(first_line, first_line + frame.height, dtype=pl.Int64)
                                       .alias("line_no")), [], lines_total
 
+    # Some line is not plain. Plain lines still go to polars together; the others are looked at one by one.
     errors: list[tuple[int, str, str, str]] = []
     good: list[bytes] = []
     good_lines: list[int] = []
-    odd_rows: list[list[str]] = []
-    odd_lines: list[int] = []
-    rows = 0
+    odd: list[tuple[int, bytes]] = []
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    fields = width - 1
     for offset, line in enumerate(lines):
-        number = first_line + offset
-        if not line.strip():
-            continue  # a blank line is not a row
-        rows += 1
-        simple = b'"' not in line and line.count(sep) == width - 1 and b"\x00" not in line
-        if simple and (line.isascii() or enc == UTF8 or enc == UTF8_BOM):
-            try:
-                line.decode(UTF8)
-                good.append(line)
-                good_lines.append(number)
-                continue
-            except UnicodeDecodeError:
-                pass
+        if line.count(sep) == fields and b'"' not in line and b"\x00" not in line:
+            good.append(line)
+            good_lines.append(first_line + offset)
+        elif line.strip():
+            odd.append((first_line + offset, line))
+        # else: a blank line is not a row
+    rows = len(good) + len(odd)
+    frames = []
+    if good:
+        frame = _read_plain(layout, good, schema)
+        if frame is None:  # some of them are not text in the file's encoding: sort them out line by line
+            odd = sorted(odd + list(zip(good_lines, good, strict=True)))
+            good, good_lines = [], []
+        else:
+            frames.append(frame.with_columns(pl.Series("line_no", good_lines, dtype=pl.Int64)))
+    odd_rows: list[list[str]] = []
+    odd_lines: list[int] = []
+    for number, line in odd:
         problem, text = _line_problem(layout, line)
         if problem is not None:
             errors.append((number, "", shown(text), problem))
@@ -285,14 +289,6 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
             continue
         odd_rows.append(cells)
         odd_lines.append(number)
-    frames = []
-    if good:
-        joined = b"\n".join(good) + b"\n"
-        if enc == CP1251:
-            joined = joined.decode(CP1251).encode(UTF8)
-        frame = pl.read_csv(io.BytesIO(joined), separator=layout.delimiter, has_header=False, schema=schema,
-                            quote_char=None, infer_schema=False)
-        frames.append(frame.with_columns(pl.Series("line_no", good_lines, dtype=pl.Int64)))
     if odd_rows:
         frame = pl.DataFrame(odd_rows, schema=schema, orient="row")
         frames.append(frame.with_columns(pl.Series("line_no", odd_lines, dtype=pl.Int64)))
@@ -301,6 +297,24 @@ def _parse(layout: Layout, raw: bytes, first_line: int) -> tuple[pl.DataFrame, l
     if len(frames) == 1:
         return frames[0], errors, rows
     return pl.concat(frames).sort("line_no"), errors, rows
+
+
+def _read_plain(layout: Layout, lines: list[bytes], schema: dict[str, type[pl.String]]) -> pl.DataFrame | None:
+    """Lines with the right number of delimiters, no quotes, no NUL: one polars read; None when some line is
+    not text in the file's encoding (or, in a Windows-1251 file, looks like UTF-8)."""
+    joined = b"\n".join(lines) + b"\n"
+    if layout.encoding == CP1251:
+        if _UTF8_CYRILLIC.search(joined):
+            return None
+        try:
+            joined = joined.decode(CP1251).encode(UTF8)
+        except UnicodeDecodeError:
+            return None
+    try:
+        return pl.read_csv(joined, separator=layout.delimiter, has_header=False, schema=schema, quote_char=None,
+                           infer_schema=False)
+    except pl.exceptions.ComputeError:
+        return None
 
 
 def _checks(column: Column, x: pl.Expr, product_types: frozenset[str]) -> tuple[pl.Expr, pl.Expr]:
