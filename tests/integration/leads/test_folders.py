@@ -22,6 +22,7 @@ from tests.integration.leads.helpers import (
     moscow,
     read_report,
     wait_import,
+    xlsx_bytes,
 )
 
 
@@ -280,3 +281,12 @@ async def test_an_application_repeated_within_a_file(db, worker, leads_dir):
     record = await wait_import(db, name)
     assert (record["state"], record["snapshots_new"], record["snapshots_unchanged"]) == ("done", 299, 1)
     assert await db.fetchval("SELECT count(*) FROM lead_snapshots WHERE application_no = $1", int(newer[0])) == 2
+
+
+async def test_an_xlsx_file_dropped_into_a_folder(db, worker, leads_dir):
+    worker()
+    name = unique("sheet-") + ".xlsx"
+    drop(leads_dir / "pos_reject", name, xlsx_bytes([list(r) for r in lead_rows(25)], header="en"))
+    record = await wait_import(db, name)
+    assert (record["state"], record["file_format"], record["rows_accepted"]) == ("done", "xlsx", 25)
+    assert (leads_dir / "pos_reject" / "success" / name).is_file()
