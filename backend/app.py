@@ -28,6 +28,8 @@ from backend.core.openapi import BEARER, AllowMiddleware, SwaggerUI, document_ro
 from backend.core.settings import Settings, load_or_exit
 from backend.events.hub import Hub
 from backend.health.routes import health, ready
+from backend.leads.routes import LeadImportsController, LeadStreamsController
+from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
 from backend.workstation.presence import Presence
 from backend.workstation.routes import OperatorStateController, WorkstationController
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             workstation=workstation,
             call_sink=workstation,
             hub=hub,
+            leads=LeadIntake(pool, settings),
         )
         await hub.start()
         try:
@@ -89,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ArmAuthController,
             OperatorsController,
             CampaignsController,
+            LeadImportsController,
+            LeadStreamsController,
             WorkstationController,
             OperatorStateController,
             operator_socket,

@@ -188,6 +188,18 @@ async def cmd_end_sessions(pool: asyncpg.Pool, args: argparse.Namespace) -> None
     print(f"{ended} session(s) of {args.login} ended")
 
 
+async def cmd_import_leads(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    from backend.leads.cli import import_leads
+
+    await import_leads(pool, load_or_exit(require=("DATABASE_URL",)), args)
+
+
+async def cmd_gen_leads(pool: asyncpg.Pool | None, args: argparse.Namespace) -> None:
+    from backend.leads.cli import gen_leads
+
+    gen_leads(load_or_exit(require=()), args)
+
+
 async def cmd_list_users(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     for row in await queries.list_all(pool, role=None, limit=10000, offset=0):
         flag = " LOCKED" if row["locked"] else ""
@@ -223,10 +235,28 @@ def build_parser() -> argparse.ArgumentParser:
     add("set-password", cmd_set_password, "set a new password and end the sessions", login=True, password=True)
     add("end-sessions", cmd_end_sessions, "end every session of an account", login=True)
     add("list-users", cmd_list_users, "list accounts")
+    imp = add("import-leads", cmd_import_leads, "import a lead file (CSV or XLSX) now, with a progress bar")
+    imp.add_argument("file", help="the CSV or XLSX file; it stays where it is, its error report is written beside it")
+    imp.add_argument("--stream", required=True, help="the stream (MOBILE_LOANS or its folder name mobile_loans)")
+    imp.add_argument("--import-valid-rows", action="store_true",
+                     help="import the valid rows of a file with bad rows (default: the stream's setting)")
+    gen = add("gen-leads", cmd_gen_leads, "write a realistic lead file (Russian names, valid phones and dates)")
+    gen.set_defaults(needs_db=False)
+    gen.add_argument("count", type=int, help="rows")
+    gen.add_argument("--bad-fraction", type=float, default=0.0, help="fraction of rows with one fault each (0..1)")
+    gen.add_argument("--out", help="file to write (default leads-<count>.csv here)")
+    gen.add_argument("--into-stream", help="drop it into this stream's folder under LEADS_DIR instead")
+    gen.add_argument("--delimiter", choices=[";", ","], default=";")
+    gen.add_argument("--encoding", choices=["utf-8", "utf-8-sig", "windows-1251"], default="utf-8")
+    gen.add_argument("--header", choices=["ru", "en"], default="ru", help="Russian titles or English codes")
+    gen.add_argument("--seed", type=int, help="random seed (the same seed, the same file)")
     return parser
 
 
 async def _run(args: argparse.Namespace) -> None:
+    if not getattr(args, "needs_db", True):
+        await args.func(None, args)
+        return
     pool = await _connect()
     try:
         func: Any = args.func

@@ -1,7 +1,8 @@
 """The `worker` process: consumes call events from the Redis Stream, expires result windows on time,
-keeps operator presence (AWAY without a socket, OFFLINE once sessions lapsed), and prunes what is past
-its retention. Several workers may run: the consumer group and SKIP LOCKED share the work without doing
-anything twice; pruning runs on one of them at a time, under a leader lock in Redis."""
+keeps operator presence (AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
+stream folders and uploads, and prunes what is past its retention. Several workers may run: the consumer
+group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
+PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from backend.core.logging import configure_logging
 from backend.core.retry import every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
+from backend.leads.service import LeadIntake
 from backend.workstation import queries as workstation_queries
 from backend.workstation.presence import Presence
 from backend.workstation.service import Workstation
@@ -120,6 +122,12 @@ async def run(settings: Settings) -> None:
     presence = Presence(pool, redis, settings, workstation)
     housekeeping = Housekeeping(pool, redis, settings)
     consumer = CallEventConsumer(redis, pool, settings, workstation)
+    leads = LeadIntake(pool, settings)
+    if leads.root is None:
+        log.info("lead intake from folders is off: LEADS_DIR is not set")
+    else:
+        log.info("lead intake: watching %s (%s)", leads.root,
+                 ", ".join(f"{s.name}={s.folder}/" for s in leads.streams.values()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -131,7 +139,8 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("housekeeping", housekeeping.tick_seconds, housekeeping.tick),
                                  name="housekeeping"),
              asyncio.create_task(every("campaigns", settings.campaign_engine_interval,
-                                       lambda: campaigns_pass(pool, redis, settings)), name="campaigns")]
+                                       lambda: campaigns_pass(pool, redis, settings)), name="campaigns"),
+             asyncio.create_task(every("leads", settings.leads_poll_seconds, leads.tick), name="leads")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -58,6 +58,11 @@ class Conflict(AppError):
     code = "CONFLICT"
 
 
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
 class TooManyRequests(AppError):
     status_code = 429
     code = "TOO_MANY_REQUESTS"

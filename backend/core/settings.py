@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 import typing
 from collections.abc import Callable, Mapping
@@ -157,6 +158,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_call_seconds: Annotated[float, _m(
         "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
         ge=1, le=86400)] = 3600.0
+    leads_dir: Annotated[str, _m(
+        "Base folder of lead intake: one folder per stream (with success/ and error/ beside the incoming files), "
+        "and .uploads/ for files sent over HTTP; web and worker processes must see the same folder. Unset: no "
+        "folder intake and no uploads (the run command uses .data/leads).")] = ""
+    leads_streams: Annotated[tuple[str, ...], _m(
+        "Comma-separated lead streams as NAME=folder (a folder under LEADS_DIR).")] = (
+        "MOBILE_LOANS=mobile_loans", "POS_REJECT=pos_reject")
+    leads_import_valid_rows: Annotated[tuple[str, ...], _m(
+        "Comma-separated streams whose files with bad rows still import their valid rows (the bad ones are "
+        "reported); other streams reject such a file whole, as the seed says.")] = ()
+    leads_product_types: Annotated[tuple[str, ...], _m(
+        "Comma-separated product types (column 4.3) format control accepts.")] = (
+        "express", "consumer", "overdraft", "securedByCar", "onlineCreditTransfer", "webExpress")
+    leads_poll_seconds: Annotated[float, _m(
+        "Seconds between the worker's looks into the stream folders and at queued uploads.", ge=0.05, le=3600)] = 2.0
+    leads_stable_seconds: Annotated[float, _m(
+        "Seconds a file must stay unchanged (size and modification time) before it is imported; files named "
+        "*.part or *.tmp are never picked up.", ge=0, le=3600)] = 2.0
+    leads_max_file_bytes: Annotated[int, _m(
+        "Largest lead file imported; a larger one is rejected whole.", ge=1024, le=1099511627776)] = 1073741824
+    leads_upload_max_bytes: Annotated[int, _m(
+        "Largest lead file accepted by POST /api/admin/v1/lead-imports (413 beyond it).", ge=1024,
+        le=1099511627776)] = 104857600
+    leads_batch_rows: Annotated[int, _m(
+        "Rows checked and written (COPY) per batch; memory grows with it.", ge=100, le=1000000)] = 20000
+    leads_max_line_bytes: Annotated[int, _m(
+        "Longest line of a lead file; a longer one is a bad row (and is never held in memory whole).",
+        ge=1024, le=16777216)] = 65536
+    leads_max_reported_errors: Annotated[int, _m(
+        "Bad values listed in one error report; the report says how many more there were.", ge=1,
+        le=100000000)] = 1000000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
@@ -179,6 +211,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("DB_POOL_MIN_SIZE is invalid: must not exceed DB_POOL_MAX_SIZE")
         if settings.session_idle_timeout > settings.session_absolute_timeout:
             raise SettingsError("SESSION_IDLE_TIMEOUT is invalid: must not exceed SESSION_ABSOLUTE_TIMEOUT")
+        names = {item.split("=", 1)[0] for item in settings.leads_streams}
+        if unknown := [n for n in settings.leads_import_valid_rows if n not in names]:
+            raise SettingsError(f"LEADS_IMPORT_VALID_ROWS is invalid: {', '.join(unknown)} not in LEADS_STREAMS")
         return settings
 
 
@@ -194,6 +229,24 @@ def _secret(raw: str) -> None:
         raise ValueError(_KEY_HINT)
 
 
+_STREAM = re.compile(r"^[A-Z][A-Z0-9_]{0,63}=[a-z0-9_][a-z0-9_.-]{0,63}$")
+
+
+def _streams(raw: tuple[str, ...]) -> None:
+    names: set[str] = set()
+    folders: set[str] = set()
+    for item in raw:
+        if not _STREAM.match(item):
+            raise ValueError(f"{item!r} must look like MOBILE_LOANS=mobile_loans (NAME=folder)")
+        name, folder = item.split("=", 1)
+        if folder in ("success", "error") or name in names or folder in folders:
+            raise ValueError(f"{item!r}: stream names and folders must be unique, folders not success/error")
+        names.add(name)
+        folders.add(folder)
+    if not raw:
+        raise ValueError("at least one stream is needed")
+
+
 def _networks(raw: tuple[str, ...]) -> None:
     for item in raw:
         try:
@@ -205,7 +258,7 @@ def _networks(raw: tuple[str, ...]) -> None:
 # What msgspec's constraints cannot say.
 _CHECKS: dict[str, Callable[[Any], None]] = {
     "operator_timezone": _zone, "jwt_secret": _secret, "telephony_webhook_secret": _secret,
-    "trusted_proxies": _networks,
+    "trusted_proxies": _networks, "leads_streams": _streams,
 }
 
 

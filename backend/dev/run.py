@@ -89,6 +89,7 @@ def main() -> int:
         env.setdefault("HOST", "127.0.0.1")
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("LEADS_DIR", str(DATA / "leads"))
 
         procfile = read_procfile()
         release = subprocess.run(["/bin/sh", "-c", procfile.pop("release", "true")], env=env, cwd=REPO,  # noqa: S603
@@ -97,6 +98,9 @@ def main() -> int:
             print("release failed; not starting", file=sys.stderr)
             return release.returncode
         subprocess.run([sys.executable, "-m", "backend.cli", "seed-demo"], env=env, cwd=REPO, check=True)
+        # A small lead file in a stream folder: the worker imports it within seconds (see its log lines).
+        subprocess.run([sys.executable, "-m", "backend.cli", "gen-leads", "200", "--bad-fraction", "0",
+                        "--into-stream", "MOBILE_LOANS"], env=env, cwd=REPO, check=False)
 
         procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
         url = f"http://127.0.0.1:{env['PORT']}"
@@ -104,6 +108,10 @@ def main() -> int:
             print(f"\n  Workstation: {url}/  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
                   f"  Telephony:   simulator at {env['PROVIDER_URL']} (/_state, /_call); health "
                   f"http://127.0.0.1:{env.get('TELEPHONY_PORT', '8010')}/health\n"
+                  f"  Leads:       LEADS_DIR={env['LEADS_DIR']}\n"
+                  "               drop CSV or XLSX files into its mobile_loans/ or pos_reject/ (a 200-row demo file\n"
+                  "               was just dropped into mobile_loans/; results land in success/ and error/),\n"
+                  f"               or upload: POST {url}/api/admin/v1/lead-imports (as supervisor1 or admin1)\n"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
                   "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
                   "  Ctrl-C stops everything.\n", flush=True)

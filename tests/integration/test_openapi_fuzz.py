@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -76,6 +78,7 @@ async def fuzz_target(services: Services) -> AsyncIterator[FuzzTarget]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(services.admin_url, name)
     proc: WebProcess | None = None
+    leads_dir = tempfile.mkdtemp(prefix="tm-fuzz-leads-")  # uploads are written here (no worker imports them)
     try:
         conn = await asyncpg.connect(url)
         try:
@@ -88,6 +91,7 @@ async def fuzz_target(services: Services) -> AsyncIterator[FuzzTarget]:
         finally:
             await conn.close()
         proc = WebProcess(services.web_env(DATABASE_URL=url, REDIS_KEY_PREFIX=services.redis_prefix + "fuzz:",
+                                           LEADS_DIR=leads_dir,
                                            LOGIN_MAX_FAILURES_PER_LOGIN="10000",
                                            LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
                                            LOG_LEVEL=os.environ.get("TM_FUZZ_LOG_LEVEL", "WARNING")),
@@ -104,6 +108,7 @@ async def fuzz_target(services: Services) -> AsyncIterator[FuzzTarget]:
     finally:
         if proc is not None:
             proc.stop()
+        shutil.rmtree(leads_dir, ignore_errors=True)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
