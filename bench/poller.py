@@ -12,7 +12,7 @@ session for each and polls it every POLL_INTERVAL_SECONDS), then
 2. calls: with --call-operators (1,000) logged in and connected by WebSocket, rings operators through the
    simulator (`POST /_call`, round robin over operators, a 1 s call) at 10/30/60 calls/s for --seconds each,
    and measures provider call start (just before `/_call`) -> CLIENT_CARD_READY on that operator's socket:
-   p50/p95/p99/max, calls started, cards received, duplicate cards.
+   p50/p95/p99/max, calls started, cards received (waiting up to 15 s after the last call), duplicate cards.
 
 Each run is a fresh stack; with --runs 3 (the default) the tables show each cell's median over the runs.
 Usage: .venv/bin/python -m bench.poller [--runs 3] [--seconds 10] [--operators 100,500,1000,2000]
@@ -38,6 +38,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import redis.asyncio as aioredis
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -182,8 +183,26 @@ async def idle_phase(http: aiohttp.ClientSession, stack: Stack, n: int, seconds:
             "telephony_cpu_pct": cpu["telephony"], "simulator_cpu_pct": cpu["simulator"]}
 
 
+async def appended_lag(services: Services, phones: set[str]) -> dict[str, float]:
+    """Provider call start (the event's occurredAt) -> appended to the call-event stream (appendedAt), from
+    the stream itself: the poller's share of the latency."""
+    redis = aioredis.Redis.from_url(services.redis_url)
+    try:
+        entries = await redis.xrange(services.redis_prefix + "call-events")
+    finally:
+        await redis.aclose()
+    lags = []
+    for _, fields in entries:
+        event = json.loads(fields[b"event"])
+        if event["type"] == "CALL_STARTED" and event["phone"] in phones:
+            lags.append((datetime.fromisoformat(event["appendedAt"]) -
+                         datetime.fromisoformat(event["occurredAt"])).total_seconds())
+    return summary(lags)
+
+
 async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Operator],
-                      tasks: list[tuple[int, str]], rates: list[float], seconds: float) -> list[dict[str, Any]]:
+                      tasks: list[tuple[int, str]], rates: list[float], seconds: float,
+                      services: Services) -> list[dict[str, Any]]:
     cards: defaultdict[str, list[float]] = defaultdict(list)
     ws_url = stack.procs["web"].url.replace("http://", "ws://") + "/api/arm/v1/ws"
     sockets = []
@@ -209,7 +228,7 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
         for rate in rates:
             started: dict[str, float] = {}
             refused = 0
-            cpu0 = {name: cpu_seconds(stack.pid(name)) for name in ("telephony", "simulator")}
+            cpu0 = {name: cpu_seconds(stack.pid(name)) for name in stack.procs}
             t0 = time.perf_counter()
             calls = int(rate * seconds)
             pending = []
@@ -235,13 +254,17 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
             await asyncio.gather(*pending)
             elapsed = time.perf_counter() - t0
             cpu = {name: round(100 * (cpu_seconds(stack.pid(name)) - c) / elapsed, 1) for name, c in cpu0.items()}
-            await asyncio.sleep(5)  # the last cards arrive; calls end and their 2 s windows expire
+            drain = time.perf_counter() + 15  # the last cards arrive (late is not lost: wait up to 15 s)
+            while time.perf_counter() < drain and any(not cards.get(p) for p in started):
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3)  # calls end and their 2 s windows expire before the next rate
             latencies = [cards[p][0] - t for p, t in started.items() if cards.get(p)]
             results.append({"rate_per_s": rate, "started": len(started), "refused": refused,
                             "received": len(latencies),
                             "duplicates": sum(len(cards[p]) - 1 for p in started if cards.get(p)),
-                            "latency": summary(latencies), "telephony_cpu_pct": cpu["telephony"],
-                            "simulator_cpu_pct": cpu["simulator"]})
+                            "latency": summary(latencies), "to_stream": await appended_lag(services, set(started)),
+                            "telephony_cpu_pct": cpu["telephony"], "simulator_cpu_pct": cpu["simulator"],
+                            "worker_cpu_pct": cpu["worker"], "web_cpu_pct": cpu["web"]})
             print(f"  calls {rate:g}/s: {results[-1]}", flush=True)
     finally:
         for ws in sockets:
@@ -269,11 +292,11 @@ async def one_run(args: argparse.Namespace) -> dict[str, Any]:
                     idle.append(await idle_phase(http, stack, n, args.seconds))
                     print(f"  idle {n}: {idle[-1]}", flush=True)
                     if n == args.call_operators and args.rates:
-                        calls = await call_phases(http, stack, ops[:n], tasks, args.rates, args.seconds)
+                        calls = await call_phases(http, stack, ops[:n], tasks, args.rates, args.seconds, services)
                 if args.rates and not calls:
                     await set_logged_in(db, http, stack, ops, args.call_operators)
                     calls = await call_phases(http, stack, ops[:args.call_operators], tasks, args.rates,
-                                              args.seconds)
+                                              args.seconds, services)
         finally:
             await db.close()
             stack.stop()

@@ -26,22 +26,30 @@ def provider_of(state: State) -> Provider:
     return provider
 
 
-def error(status: int, code: str) -> Response[dict[str, str]]:
+def error(status: int, code: str) -> Response[Any]:
     return Response({"code": code}, status_code=status)
 
 
-async def _faulty(request: Req, provider: Provider) -> Response[dict[str, str]] | None:
-    """Recorded and fault-injected: every provider API request passes here first."""
+async def _faulty(request: Req, provider: Provider) -> Response[Any] | None:
+    """Recorded and fault-injected: every provider API request passes here first. The record is a tuple
+    (rendered by GET /_requests), so logging costs next to nothing per request."""
+    scope = request.scope
+    method, path = scope["method"], scope["path"]
     body: Any = None
-    if request.method in ("POST", "PUT"):
+    key = None
+    if method in ("POST", "PUT"):
         with contextlib.suppress(Exception):
             body = await request.json()
-    provider.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
-                              "body": body, "headers": _recorded_headers(request), "at": time.time()})
+        key = request.headers.get("idempotency-key")
+    provider.requests.append((method, path, scope["query_string"], body, key, time.time()))
     faults = provider.faults
     if faults.delay_seconds:
         await asyncio.sleep(faults.delay_seconds)
-    if request.url.path in faults.fail_paths:
+    if faults.delay_paths and (delay := _by_suffix(faults.delay_paths, path)):
+        await asyncio.sleep(delay)
+    if faults.throttle_paths and (wait := _by_suffix(faults.throttle_paths, path)) is not None:
+        return Response({"code": "TOO_MANY_REQUESTS"}, status_code=429, headers={"Retry-After": f"{wait:g}"})
+    if path in faults.fail_paths:
         return error(503, "UNAVAILABLE")
     if faults.fail_next > 0:
         faults.fail_next -= 1
@@ -51,9 +59,11 @@ async def _faulty(request: Req, provider: Provider) -> Response[dict[str, str]] 
     return None
 
 
-def _recorded_headers(request: Req) -> dict[str, str]:
-    key = request.headers.get("idempotency-key")
-    return {"Idempotency-Key": key} if key is not None else {}
+def _by_suffix(table: dict[str, float], path: str) -> float | None:
+    for suffix, value in table.items():
+        if path.endswith(suffix):
+            return value
+    return None
 
 
 @post("/api/v1/sessions", status_code=201)

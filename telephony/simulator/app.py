@@ -27,8 +27,9 @@ epoch, a short token (the start second in base 36 and 16 random bits, e.g. "t1x2
 call and task id: "s-<epoch>-1", "call-<epoch>-7", "t-<epoch>-3". Event ids are integers counted up from the
 start's wall-clock millisecond x 1000 (about 1.7e15, below 2**53): strictly increasing within a start, above
 every earlier start's (a reset continues above the last id; a restart cannot collide unless a start averaged
-over 1000 events a millisecond). A session lists only its last 1,000 events; the request log keeps the last
-10,000 requests; the oldest finished tasks and ended calls beyond 50,000 are forgotten (with their keys).
+over 1000 events a millisecond). A session lists only its last 1,000 events; the request log is a ring buffer
+of the last 10,000 requests (SIM_REQUEST_LOG, Config.max_requests); the oldest finished tasks and ended calls
+beyond 50,000 are forgotten (with their keys).
 
 Control endpoints (tests and demos):
   POST /_call   {"login","phone"?,"externalId"?,"talkSeconds"?} -> {"callId","taskId","sessionId"}; rings the
@@ -41,7 +42,10 @@ Control endpoints (tests and demos):
                 "autoDial"}
   POST /_faults {"failNext":N,"failRate":p,"delaySeconds":s,"duplicateEvents":b,"reorderEvents":b,
                 "malformedNext":N,"dropEndOf":callId|[callId],"dropSessions":true,
-                "taskAnswerDelaySeconds":s,"failPaths":[path],"refusePhones":[phone]} -> the faults now.
+                "taskAnswerDelaySeconds":s,"failPaths":[path],"refusePhones":[phone],
+                "throttlePaths":{suffix:s},"delayPaths":{suffix:s}} -> the faults now.
+                throttlePaths: requests to paths ending so answer 429 {"code":"TOO_MANY_REQUESTS"} with
+                Retry-After: s (a provider's rate limit); delayPaths: those requests wait s seconds first.
                 failPaths: requests to exactly these paths answer 503. refusePhones: POST /api/v1/tasks
                 for these numbers answers 422 NUMBER_BLOCKED (a final refusal). taskAnswerDelaySeconds:
                 POST /api/v1/tasks creates the task at once but answers that late (the caller times out).
