@@ -54,6 +54,13 @@ INTERVAL = 0.5
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine so far (/proc/stat), for its share of busy CPU."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -229,6 +236,8 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
             started: dict[str, float] = {}
             refused = 0
             cpu0 = {name: cpu_seconds(stack.pid(name)) for name in stack.procs}
+            cpu0["bench"] = cpu_seconds(os.getpid())
+            busy0 = machine_busy()
             t0 = time.perf_counter()
             calls = int(rate * seconds)
             pending = []
@@ -253,7 +262,10 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
                     await asyncio.sleep(delay)
             await asyncio.gather(*pending)
             elapsed = time.perf_counter() - t0
-            cpu = {name: round(100 * (cpu_seconds(stack.pid(name)) - c) / elapsed, 1) for name, c in cpu0.items()}
+            pids = {**{name: stack.pid(name) for name in stack.procs}, "bench": os.getpid()}
+            cpu = {name: round(100 * (cpu_seconds(pids[name]) - c) / elapsed, 1) for name, c in cpu0.items()}
+            busy1 = machine_busy()
+            cpu["machine"] = round(100 * os.cpu_count() * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1)
             drain = time.perf_counter() + 15  # the last cards arrive (late is not lost: wait up to 15 s)
             while time.perf_counter() < drain and any(not cards.get(p) for p in started):
                 await asyncio.sleep(0.2)
@@ -264,7 +276,8 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
                             "duplicates": sum(len(cards[p]) - 1 for p in started if cards.get(p)),
                             "latency": summary(latencies), "to_stream": await appended_lag(services, set(started)),
                             "telephony_cpu_pct": cpu["telephony"], "simulator_cpu_pct": cpu["simulator"],
-                            "worker_cpu_pct": cpu["worker"], "web_cpu_pct": cpu["web"]})
+                            "worker_cpu_pct": cpu["worker"], "web_cpu_pct": cpu["web"], "bench_cpu_pct": cpu["bench"],
+                            "machine_cpu_pct": cpu["machine"]})
             print(f"  calls {rate:g}/s: {results[-1]}", flush=True)
     finally:
         for ws in sockets:
