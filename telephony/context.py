@@ -21,6 +21,9 @@ class Active:
     session_id: str
     cursor: int
     reported: str | None = None
+    # Id-less garbage the provider lists after the cursor stays listed (the cursor cannot move past what has
+    # no id) until a later event comes: those of the last page, already dead-lettered, are not set aside again.
+    idless_seen: frozenset[bytes] = frozenset()
 
 
 @dataclass

@@ -155,11 +155,16 @@ class Poller:
             raise
         ctx.metrics.succeeded()
         if not page.events and not page.rejected:
+            if active.idless_seen:
+                active.idless_seen = frozenset()
             return
         polled_at = datetime.now(UTC)
         fresh = [e for e in in_order(page.events) if e.id > active.cursor]
-        rejected = [r for r in page.rejected if r.id is None or r.id > active.cursor]
+        rejected = [r for r in page.rejected if (r.id is None and r.raw not in active.idless_seen)
+                    or (r.id is not None and r.id > active.cursor)]
+        idless = frozenset(r.raw for r in page.rejected if r.id is None)
         if not fresh and not rejected:
+            active.idless_seen = idless
             return
         dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
         async with ctx.redis.pipeline(transaction=False) as pipe:
@@ -182,6 +187,7 @@ class Poller:
             for reason, raw in dead:
                 await call_queries.dead_letter(conn, "provider-event", reason, raw)
         active.cursor = cursor
+        active.idless_seen = idless
         if dead:
             ctx.metrics.dead_letters.inc(len(dead))
             log.error("%d provider event(s) of operator %s dead-lettered: %s", len(dead), active.operator_id,

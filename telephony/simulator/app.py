@@ -72,15 +72,29 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.types import Receive, Scope, Send
 
 from telephony.simulator import api, control
 from telephony.simulator.model import Config
 from telephony.simulator.state import Provider
 
-__all__ = ["Config", "Provider", "create_simulator"]
+__all__ = ["Config", "Provider", "Simulator", "create_simulator"]
 
 
-def create_simulator(config: Config | None = None) -> Litestar:
+class Simulator:
+    """The simulator's ASGI app: the event listing's fast path (``api.events_fast_path``) in front of the
+    Litestar app, whose ``state.provider`` is this simulator's provider."""
+
+    def __init__(self, app: Litestar, provider: Provider) -> None:
+        self.litestar = app
+        self.state = app.state
+        self._asgi = api.events_fast_path(app, provider)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_simulator(config: Config | None = None) -> Simulator:
     """An app with a provider of its own (``app.state.provider``), beginning a new epoch."""
     provider = Provider(config)
 
@@ -92,9 +106,10 @@ def create_simulator(config: Config | None = None) -> Litestar:
         finally:
             dialer.cancel()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*api.ROUTES, *control.ROUTES],
         dependencies={"provider": Provide(api.provider_of, sync_to_thread=False)},
         state=State({"provider": provider}),
         lifespan=[lifespan], openapi_config=None,
     )
+    return Simulator(app, provider)

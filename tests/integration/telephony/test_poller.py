@@ -168,3 +168,23 @@ async def test_availability_changes_are_sent_concurrently_and_off_the_poll_path(
     for times in polls.values():  # nobody's polling waited for the slow availability answers
         assert max(_gaps([since, *times, until])) < 2.5 * INTERVAL, times
     await st.sim(http, "POST", "/_faults", {"delayPaths": {}})
+
+
+async def test_garbage_without_an_id_at_the_end_of_the_list_is_set_aside_once(http, stack):
+    """The cursor cannot move past an event without an id, so the provider lists it at every poll until a
+    later event comes: it is dead-lettered once, not at every poll."""
+    st = await stack(POLL_INTERVAL_SECONDS=str(INTERVAL))
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    [(user, token, _)] = await _floor(http, st, 1)
+    await st.sim(http, "POST", "/_event", {"login": user.login, "raw": [1, 2, 3]})
+    await asyncio.sleep(10 * INTERVAL)
+    assert await st.db.fetchval("SELECT count(*) FROM dead_letters") == 1
+    ws = await Socket.open(st.web.url, token)
+    task = await seed_task(st.db)
+    await st.db.execute("UPDATE campaign_tasks SET task_state = 'IN_PROGRESS' WHERE id = $1", task["task"])
+    await st.sim(http, "POST", "/_call", {"login": user.login, "phone": task["phone"],
+                                          "externalId": str(task["task"]), "talkSeconds": 30})
+    assert (await ws.next(timeout=5))["type"] == "CLIENT_CARD_READY"
+    await asyncio.sleep(5 * INTERVAL)
+    assert await st.db.fetchval("SELECT count(*) FROM dead_letters") == 1
+    await ws.close()
