@@ -16,7 +16,9 @@ session for each and polls it every POLL_INTERVAL_SECONDS), then
 
 Each run is a fresh stack; with --runs 3 (the default) the tables show each cell's median over the runs.
 Usage: .venv/bin/python -m bench.poller [--runs 3] [--seconds 10] [--operators 100,500,1000,2000]
-                                        [--rates 10,30,60] [--call-operators 1000] [--json FILE]
+                                        [--rates 10,30,60] [--call-operators 1000] [--json FILE] [--show FILE]
+The call table also shows the poller's share (provider call start -> appended to the call-event stream, from
+the stream's own timestamps) and the whole machine's CPU (other work on a shared box shows there).
 """
 
 from __future__ import annotations
@@ -325,14 +327,15 @@ async def _up(http: aiohttp.ClientSession, url: str) -> bool:
 
 
 def median_of(runs: list[dict[str, Any]], key: str, index: int, field: str) -> float:
+    """The median over runs of one cell (a dotted field); NaN where the runs did not measure it."""
     values = []
     for run in runs:
-        row = run[key][index]
-        value = row
+        value: Any = run[key][index]
         for part in field.split("."):
-            value = value.get(part, 0) if isinstance(value, dict) else 0
-        values.append(float(value))
-    return round(statistics.median(values), 2)
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            values.append(float(value))
+    return round(statistics.median(values), 2) if values else float("nan")
 
 
 def tables(runs: list[dict[str, Any]]) -> str:
@@ -350,15 +353,17 @@ def tables(runs: list[dict[str, Any]]) -> str:
     if runs[0]["calls"]:
         out += ["", f"Calls: provider call start -> card on the operator's socket (median of {len(runs)} run(s)):",
                 "", "| calls/s | p50 ms | p95 ms | p99 ms | max ms | started | received | duplicates "
-                "| telephony CPU | simulator CPU |",
-                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                "| provider → stream p50 / p99 ms | telephony CPU | simulator CPU | whole machine CPU |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for i, row in enumerate(runs[0]["calls"]):
             def c(f: str, i: int = i) -> float:
                 return median_of(runs, "calls", i, f)
             out.append(f"| {row['rate_per_s']:g} | {c('latency.p50_ms'):.0f} | {c('latency.p95_ms'):.0f} "
                        f"| {c('latency.p99_ms'):.0f} | {c('latency.max_ms'):.0f} | {c('started'):.0f} "
-                       f"| {c('received'):.0f} | {c('duplicates'):.0f} | {c('telephony_cpu_pct'):.0f} % "
-                       f"| {c('simulator_cpu_pct'):.0f} % |")
+                       f"| {c('received'):.0f} | {c('duplicates'):.0f} "
+                       f"| {c('to_stream.p50_ms'):.0f} / {c('to_stream.p99_ms'):.0f} "
+                       f"| {c('telephony_cpu_pct'):.0f} % | {c('simulator_cpu_pct'):.0f} % "
+                       f"| {c('machine_cpu_pct'):.0f} % of {100 * (os.cpu_count() or 1)} |")
     return "\n".join(out)
 
 
@@ -371,7 +376,11 @@ async def main() -> None:
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",") if x], default=[10, 30, 60])
     parser.add_argument("--call-operators", type=int, default=1000)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--show", type=Path, help="print the tables of runs saved with --json, and stop")
     args = parser.parse_args()
+    if args.show:
+        print(tables(json.loads(args.show.read_text())["runs"]))
+        return
     runs = []
     for i in range(args.runs):
         print(f"run {i + 1}/{args.runs} (load {os.getloadavg()[0]:.2f})", flush=True)
