@@ -188,3 +188,18 @@ async def test_garbage_without_an_id_at_the_end_of_the_list_is_set_aside_once(ht
     await asyncio.sleep(5 * INTERVAL)
     assert await st.db.fetchval("SELECT count(*) FROM dead_letters") == 1
     await ws.close()
+
+
+async def test_the_global_rate_cap_slows_everyone_evenly_instead_of_overloading_the_provider(http, stack):
+    st = await stack(POLL_INTERVAL_SECONDS="0.1", PROVIDER_RATE_LIMIT="20")  # 4 operators want 40 polls/s
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    floor = await _floor(http, st, 4)
+    await asyncio.sleep(1.0)
+    since = await _now(http, st)
+    await asyncio.sleep(3.0)
+    until = await _now(http, st)
+    sent = [r for r in await st.sim(http, "GET", "/_requests?path=/api/v1/") if since <= r["at"] < until]
+    assert len(sent) <= 20 * (until - since) * 1.1 + 2, len(sent)  # everything this process sends, capped
+    polls = await _polls(http, st, since, until)
+    counts = [len(polls.get(sid, [])) for _, _, sid in floor]
+    assert min(counts) >= 0.6 * max(counts) > 0, counts  # each operator polled less often, nobody starved
