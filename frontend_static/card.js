@@ -9,7 +9,7 @@ import { beginCommunication, currentCommunication, endCommunication, showResultF
 export function showCard(card, mode) {
   const info = card.clientInfo;
   const comm = card.currentCommunication;
-  beginCommunication(comm.id, info.phone, mode);
+  beginCommunication(comm.id, info.phone, mode, comm.draftVersion);
   $("client-name-ru").textContent = fullName(info.fullNameRu);
   $("client-name-en").textContent = fullName(info.fullNameEn);
   $("client-phone").textContent = maskPhone(info.phone);
@@ -76,18 +76,23 @@ export function closeCard() {
   $("card").hidden = true;
 }
 
-// The call in progress, if any (after a login, a reload or a RESYNC).
+// The call in progress as a snapshot reports it ({clientCard, resultDeadlineEpochMs?, serverTimeEpochMs?}: the
+// socket's HELLO_OK "current" or getClientCard); a card already shown stays as it is, with the words typed.
+export function showCurrentCard(data) {
+  const card = data.clientCard;
+  const current = currentCommunication();
+  if (!current || current.communicationId !== card.currentCommunication.id) {
+    showCard(card, "call");
+  }
+  if (data.resultDeadlineEpochMs && currentCommunication() && currentCommunication().deadline === null) {
+    // A page (re)loaded after the call ended: the countdown continues from the server's deadline.
+    startCountdown(data.resultDeadlineEpochMs, data.serverTimeEpochMs);
+  }
+}
+
+// The call in progress, if any, over REST (after a RESYNC).
 export async function loadCurrentCard() {
   try {
-    const result = await api("GET", "/api/arm/v1/getClientCard");
-    const card = result.data.clientCard;
-    const current = currentCommunication();
-    if (!current || current.communicationId !== card.currentCommunication.id) {
-      showCard(card, "call");
-    }
-    if (result.data.resultDeadlineEpochMs && currentCommunication() && currentCommunication().deadline === null) {
-      // A page (re)loaded after the call ended: the countdown continues from the server's deadline.
-      startCountdown(result.data.resultDeadlineEpochMs, result.data.serverTimeEpochMs);
-    }
+    showCurrentCard((await api("GET", "/api/arm/v1/getClientCard")).data);
   } catch { /* no call in progress */ }
 }

@@ -1,12 +1,13 @@
 // The operator workstation's entry point: login and logout, the main screen, what each pushed frame does to
 // the page, and the wiring of the other modules. Plain ES modules, no build step, no external resources.
 import { api, clearToken, getToken, onUnauthorized, setToken } from "/api.js";
-import { closeCard, loadCurrentCard, showCard } from "/card.js";
+import { closeCard, loadCurrentCard, showCard, showCurrentCard } from "/card.js";
 import { $, setConnection, showStatus } from "/dom.js";
 import { currentLang, setLang, t } from "/i18n.js";
+import { initPresence, loadPresence, renderPresence } from "/presence.js";
 import { currentCommunication, initResultForm, renderCountdown, startCountdown } from "/result.js";
 import { loadRework } from "/rework.js";
-import { closeSocket, onSocketEvents, openSocket, restoreSeq } from "/socket.js";
+import { closeSocket, onSocketEvents, openSocket } from "/socket.js";
 
 // -- login / logout -----------------------------------------------------------------------------------------
 
@@ -71,7 +72,6 @@ async function enterMain() {
     if (err.status !== 401) showLogin(t("serverError"));
     return;
   }
-  restoreSeq(me.data.operatorId);
   $("login-view").hidden = true;
   $("main-view").hidden = false;
   $("logout").hidden = false;
@@ -79,8 +79,16 @@ async function enterMain() {
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
   showStatus("", "ok");
-  await Promise.all([loadRework(), loadCurrentCard()]);
-  openSocket();
+  loadRework();
+  loadPresence();
+  openSocket(); // the current call comes with HELLO_OK (onSnapshot), read in one step with its seq
+}
+
+// HELLO_OK of a page without state: the call in progress and the lastSeq it was read at, in one snapshot, so
+// every event after it comes as a frame and none before it twice. The rework list is read after it too.
+function onSnapshot(data) {
+  if (data.current) showCurrentCard(data.current);
+  loadRework();
 }
 
 function finishSaved(refreshList) {
@@ -98,13 +106,17 @@ function onFrame(frame) {
   switch (frame.type) {
     case "CLIENT_CARD_READY":
       showStatus("", "ok");
-      showCard(data.clientCard, "call");
+      // Shown already (after a RESYNC's reload): showing it again would clear the words being typed.
+      if (!(isCurrent && current.mode === "call")) showCard(data.clientCard, "call");
+      loadPresence();
       break;
     case "CALL_ENDED":
       if (isCurrent) startCountdown(data.resultDeadlineEpochMs, data.serverTimeEpochMs);
+      loadPresence();
       break;
     case "RESULT_SAVED":
       if (isCurrent && !current.fixed) finishSaved(current.mode === "rework");
+      loadPresence();
       break;
     case "RESULT_WINDOW_EXPIRED":
       if (isCurrent || !current) {
@@ -112,6 +124,10 @@ function onFrame(frame) {
         showStatus(t("expired"), "warn");
       }
       loadRework();
+      loadPresence();
+      break;
+    case "OPERATOR_STATE":
+      renderPresence(data);
       break;
     case "REWORK_CHANGED":
       loadRework();
@@ -119,6 +135,7 @@ function onFrame(frame) {
     case "RESYNC":
       loadRework();
       loadCurrentCard();
+      loadPresence();
       break;
     case "SESSION_ENDED":
       endSession(t("sessionEnded"));
@@ -132,7 +149,11 @@ function onFrame(frame) {
 
 function init() {
   onUnauthorized(() => endSession(t("sessionEnded")));
-  onSocketEvents({ onFrame, onConnection: setConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
+  const onConnection = (up) => {
+    setConnection(up);
+    if (up) loadPresence(); // AWAY may have begun while the socket was away
+  };
+  onSocketEvents({ onFrame, onSnapshot, onConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
   setLang(currentLang());
   $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
   $("lang-toggle").addEventListener("click", () => {
@@ -140,11 +161,13 @@ function init() {
     $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
     if ($("connection").dataset.state) setConnection($("connection").dataset.state === "connected");
     renderCountdown();
+    renderPresence();
     if (!$("main-view").hidden) loadRework();
   });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
   initResultForm(finishSaved);
+  initPresence();
   if (getToken()) enterMain(); else showLogin("");
 }
 

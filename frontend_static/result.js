@@ -1,24 +1,31 @@
 // The result block of the open communication: which communication it is (call or rework), the countdown
 // to the server's deadline, drafts autosaved while the operator types, and saving the result.
 // When a result is saved, the handler given to initResultForm is called (main.js closes the card).
+// Drafts carry the version last seen (draftVersion): the server refuses a save from another version (409),
+// so a late retry of older words never overwrites newer ones; the page then saves the operator's words
+// (newer by construction) again on the server's version. Only the newest save of a card may retry.
 import { api } from "/api.js";
 import { $, showStatus } from "/dom.js";
 import { currentLang, t } from "/i18n.js";
 
 const state = {
-  current: null, // {communicationId, phone, mode: "call"|"rework", deadline, offset, fixed}
+  current: null, // {communicationId, phone, mode: "call"|"rework", deadline, offset, fixed, draftVersion, draftSerial}
   countdownTimer: null,
   draftTimer: null,
   draftPending: false,
+  retryTimer: null,
 };
 let savedHandler = () => {};
 
 export function currentCommunication() { return state.current; }
 
 // A new communication takes the form: the previous one's last words are saved first.
-export function beginCommunication(communicationId, phone, mode) {
+export function beginCommunication(communicationId, phone, mode, draftVersion) {
   flushDraft();
-  state.current = { communicationId, phone, mode, deadline: null, offset: 0, fixed: false };
+  state.current = {
+    communicationId, phone, mode, deadline: null, offset: 0, fixed: false,
+    draftVersion: Number.isInteger(draftVersion) ? draftVersion : null, draftSerial: 0,
+  };
 }
 
 export function showResultForm(result) {
@@ -101,20 +108,41 @@ function flushDraft() {
   state.draftPending = false;
 }
 
-async function saveDraft(current, values) {
+async function saveDraft(current, values, resolving = false) {
   state.draftPending = false;
   if (!current || current.fixed) return;
+  // This save carries the newest words: a retry of older ones still waiting must not follow it.
+  if (state.current === current) clearTimeout(state.retryTimer);
+  current.draftSerial += 1;
+  const serial = current.draftSerial;
+  const body = { communicationId: current.communicationId, clientPhone: current.phone, communicationResult: values };
+  if (current.draftVersion !== null) body.draftVersion = current.draftVersion;
   try {
-    await api("POST", "/api/arm/v1/saveCommunicationDraft", {
-      communicationId: current.communicationId, clientPhone: current.phone, communicationResult: values,
-    });
-    if (state.current === current) {
-      $("draft-state").textContent = t("draftSaved", { t: new Date().toLocaleTimeString(currentLang()) });
+    const answer = await api("POST", "/api/arm/v1/saveCommunicationDraft", body);
+    const version = answer?.data?.draftVersion;
+    if (Number.isInteger(version)) current.draftVersion = Math.max(current.draftVersion ?? 0, version);
+    if (state.current === current && serial === current.draftSerial) {
+      const time = new Date().toLocaleTimeString(currentLang());
+      $("draft-state").textContent = t(resolving ? "draftConflict" : "draftSaved", { t: time });
     }
   } catch (err) {
+    const error = err.data?.error;
+    if (err.status === 409 && error?.code === "DRAFT_VERSION_CONFLICT") {
+      const stored = error.data?.draftVersion;
+      if (!Number.isInteger(stored)) return;
+      current.draftVersion = Math.max(current.draftVersion ?? 0, stored);
+      // A newer save of this card is on its way with newer words: this answer changes nothing more.
+      if (serial !== current.draftSerial || current.fixed) return;
+      // The stored draft is someone else's or older: the operator's words are newer, save them over it.
+      const words = state.current === current ? formResult() : values;
+      saveDraft(current, words, true);
+      return;
+    }
     if (err.status === 409 || err.status === 404 || err.status === 401) return;
+    if (serial !== current.draftSerial) return; // a newer save carries newer words: no retry of these
     if (state.current === current) $("draft-state").textContent = t("draftFailed");
-    setTimeout(() => saveDraft(current, values), 3000); // keep the operator's words: try again
+    const retry = setTimeout(() => { if (serial === current.draftSerial) saveDraft(current, values, resolving); }, 3000);
+    if (state.current === current) state.retryTimer = retry; // keep the operator's words: try again
   }
 }
 

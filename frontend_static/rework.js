@@ -5,9 +5,13 @@ import { $, cell, showStatus } from "/dom.js";
 import { maskPhone } from "/format.js";
 import { t } from "/i18n.js";
 
+let loads = 0;
+
 export async function loadRework() {
+  const load = ++loads;
   let items = [];
   try { items = (await api("GET", "/api/arm/v1/listCommunications")).data.communications; } catch { return; }
+  if (load !== loads) return; // a later load is on its way: an older list must not replace it
   const body = $("rework").querySelector("tbody");
   body.replaceChildren();
   for (const item of items) {

@@ -1,11 +1,11 @@
-// The push channel: a WebSocket that says HELLO with the token and the last seq seen (kept per operator in
-// sessionStorage), so the server can resume or ask for a RESYNC; drops frames already seen, answers PINGs,
-// closes itself after three silent heartbeats and reconnects with backoff. Frames for the page go to the
-// handlers registered with onSocketEvents. Imports nothing of the UI.
+// The push channel: a WebSocket that says HELLO with the token and the last seq seen, so the server can resume
+// or ask for a RESYNC; drops frames already seen, answers PINGs, closes itself after three silent heartbeats
+// and reconnects with backoff. A page that holds no state yet (just loaded) says HELLO without a seq and gets
+// the state in HELLO_OK ("current", read in one step with its lastSeq): every later event then comes exactly
+// once. Frames for the page go to the handlers registered with onSocketEvents. Imports nothing of the UI.
 import { getToken } from "/api.js";
 
 const state = {
-  operatorId: null,
   lastSeq: null,
   ws: null,
   wsWanted: false,
@@ -14,19 +14,14 @@ const state = {
   watchdog: null,
   heartbeat: 15,
 };
-let handlers = { onFrame() {}, onConnection() {}, onSessionEnded() {} };
+let handlers = { onFrame() {}, onSnapshot() {}, onConnection() {}, onSessionEnded() {} };
 
 export function onSocketEvents(next) { handlers = next; }
 
-// The operator whose last seen seq is restored from sessionStorage.
-export function restoreSeq(operatorId) {
-  state.operatorId = operatorId;
-  const stored = sessionStorage.getItem(`tm.lastSeq.${state.operatorId}`);
-  state.lastSeq = stored === null ? null : Number(stored);
-}
-
+// A page with no state yet: the first HELLO asks for the snapshot; reconnects resume from the last seq seen.
 export function openSocket() {
   state.wsWanted = true;
+  state.lastSeq = null;
   connect();
 }
 
@@ -71,7 +66,6 @@ function armWatchdog() {
 
 function rememberSeq(seq) {
   state.lastSeq = seq;
-  sessionStorage.setItem(`tm.lastSeq.${state.operatorId}`, String(seq));
 }
 
 function handleFrame(frame) {
@@ -86,6 +80,7 @@ function handleFrame(frame) {
       state.heartbeat = data.heartbeatSeconds || 15;
       if (state.lastSeq === null) rememberSeq(data.lastSeq);
       handlers.onConnection(true);
+      if ("current" in data) handlers.onSnapshot(data); // the state as of data.lastSeq (a HELLO without a seq)
       return;
     case "PING":
       if (state.ws) state.ws.send(JSON.stringify({ type: "PONG" }));

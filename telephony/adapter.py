@@ -17,7 +17,7 @@ from telephony.context import Context
 from telephony.polling import Poller
 from telephony.provider import Provider
 from telephony.sessions import Sessions
-from telephony.watch import CallWatch
+from telephony.watch import CallWatch, TaskWatch
 
 
 class Adapter:
@@ -27,6 +27,7 @@ class Adapter:
         self.poller = Poller(self.ctx, self.sessions)
         self.commands = Commands(self.ctx, self.sessions)
         self.watch = CallWatch(self.ctx)
+        self.task_watch = TaskWatch(self.ctx)
 
     @property
     def metrics(self) -> Any:
@@ -37,7 +38,8 @@ class Adapter:
             with attempt:
                 await self.sessions.load()
         await asyncio.gather(self.poller.poll_forever(), self.commands.run_forever(),
-                             self.sessions.reconcile_forever(), self.watch.run_forever())
+                             self.sessions.reconcile_forever(), self.watch.run_forever(),
+                             self.task_watch.run_forever())
 
     def health(self) -> dict[str, Any]:
         """503 while the provider is down or a loop keeps failing (it is restarted, never dead)."""

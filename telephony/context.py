@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 
 from backend.core.settings import Settings
 from telephony.metrics import Metrics
+from telephony.parsing import Rejected
 from telephony.provider import Provider
 
 
@@ -21,9 +23,22 @@ class Active:
     session_id: str
     cursor: int
     reported: str | None = None
-    # Id-less garbage the provider lists after the cursor stays listed (the cursor cannot move past what has
-    # no id) until a later event comes: those of the last page, already dead-lettered, are not set aside again.
-    idless_seen: frozenset[bytes] = frozenset()
+    garbage_seen: list[bytes] = field(default_factory=list)  # digests of id-less bad events already recorded
+
+    def unseen_rejects(self, rejected: list[Rejected]) -> list[Rejected]:
+        """Bad events past the cursor, each once: one without an id cannot be passed by the cursor, and a
+        provider may list it again and again — it is dead-lettered the first time only."""
+        out = []
+        for r in rejected:
+            if r.id is not None:
+                if r.id > self.cursor:
+                    out.append(r)
+                continue
+            digest = hashlib.sha256(r.raw).digest()
+            if digest not in self.garbage_seen:
+                self.garbage_seen = [*self.garbage_seen[-99:], digest]
+                out.append(r)
+        return out
 
 
 @dataclass

@@ -24,7 +24,7 @@ def create_health_app(adapter: Adapter) -> Litestar:
     def metrics() -> bytes:
         return generate_latest(adapter.ctx.metrics.registry) + generate_latest(REGISTRY)
 
-    return Litestar([health, metrics], openapi_config=None, debug=False)
+    return Litestar([health, metrics], openapi_config=None, logging_config=None, debug=False)
 
 
 def health_server(adapter: Adapter, host: str, port: int) -> uvicorn.Server:

@@ -35,6 +35,8 @@ class Metrics:
                                     registry=r)
         self.calls_hung_up = Counter("telephony_calls_hung_up", "Calls hung up for exceeding MAX_CALL_SECONDS",
                                      registry=r)
+        self.tasks_requeued = Counter("telephony_tasks_requeued", "Dial tasks the provider lost, queued again",
+                                      registry=r)
         self.poll_cycles = Counter("telephony_poll_cycles", "Poll intervals in which some poll succeeded", registry=r)
         self.polls = Counter("telephony_polls", "Event polls sent to the provider", registry=r)
         self.throttled = Counter("telephony_provider_throttled", "Provider answers 429 (too many requests)",

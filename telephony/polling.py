@@ -32,7 +32,7 @@ from telephony import queries
 from telephony.context import Active, Context
 from telephony.parsing import in_order, to_call_event
 from telephony.provider import ProviderError
-from telephony.sessions import Sessions
+from telephony.sessions import Sessions, availability
 
 log = logging.getLogger("telephony")
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -47,11 +47,6 @@ def phase(operator_id: int, interval: float) -> float:
 def next_slot(after: float, offset: float, interval: float) -> float:
     """The first time on the grid ``offset + k * interval`` later than ``after``."""
     return after + interval - ((after - offset) % interval)
-
-
-def availability_of(state: str) -> str:
-    """What the provider is told for a workstation state: whether it may ring the operator."""
-    return "READY" if state in ("READY", "OFFLINE") else "BUSY"
 
 
 class PollFailure(Exception):
@@ -155,16 +150,11 @@ class Poller:
             raise
         ctx.metrics.succeeded()
         if not page.events and not page.rejected:
-            if active.idless_seen:
-                active.idless_seen = frozenset()
             return
         polled_at = datetime.now(UTC)
         fresh = [e for e in in_order(page.events) if e.id > active.cursor]
-        rejected = [r for r in page.rejected if (r.id is None and r.raw not in active.idless_seen)
-                    or (r.id is not None and r.id > active.cursor)]
-        idless = frozenset(r.raw for r in page.rejected if r.id is None)
+        rejected = active.unseen_rejects(page.rejected)
         if not fresh and not rejected:
-            active.idless_seen = idless
             return
         dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
         async with ctx.redis.pipeline(transaction=False) as pipe:
@@ -187,7 +177,6 @@ class Poller:
             for reason, raw in dead:
                 await call_queries.dead_letter(conn, "provider-event", reason, raw)
         active.cursor = cursor
-        active.idless_seen = idless
         if dead:
             ctx.metrics.dead_letters.inc(len(dead))
             log.error("%d provider event(s) of operator %s dead-lettered: %s", len(dead), active.operator_id,
@@ -197,15 +186,17 @@ class Poller:
                                  round((datetime.now(UTC) - fresh[-1].at).total_seconds() * 1000, 1))
 
     async def _sync_availability(self) -> None:
-        """Report READY/BUSY from the workstation's operator state: each change is sent in a task of its
-        own (at most COMMAND_CONCURRENCY at once), so a slow answer holds up neither polls nor the others;
-        one that fails is sent again at the next pass."""
+        """Report READY/BUSY from the workstation's operator state: READY only for READY. PAUSED (the
+        operator's choice), AWAY (no workstation socket), ON_CALL, WRAP_UP (the result window) and OFFLINE
+        (logged out; the session is about to close) are BUSY, so the provider routes them no call. Each
+        change is sent in a task of its own (at most COMMAND_CONCURRENCY at once), so a slow answer holds up
+        neither polls nor the others; one that fails is sent again at the next pass."""
         ctx = self._ctx
         if not ctx.active:
             return
         for row in await queries.operator_states(ctx.pool, list(ctx.active)):
             active = ctx.active.get(row["operator_id"])
-            wanted = availability_of(row["state"])
+            wanted = availability(row["state"])
             if active is None or active.reported == wanted or active.operator_id in self._sending:
                 continue
             self._sending.add(active.operator_id)

@@ -47,6 +47,7 @@ async def save_cursor(db: Executor, operator_id: int, session_id: str, cursor: i
             WHERE operator_id = $1 AND provider_session_id = $3""",
         operator_id, str(cursor), session_id)
     if ended_task_ids:
+        # telephony_tasks_provider_idx
         await db.execute(
             """UPDATE telephony_tasks SET task_state = 'DONE'
                 WHERE task_type = 'ADD' AND provider_task_id = ANY($1::text[])""", ended_task_ids)
@@ -91,15 +92,44 @@ async def campaign_task_of(db: Executor, telephony_task_id: int) -> int | None:
 
 
 async def calls_to_check(db: Executor, older_than_seconds: float) -> list[asyncpg.Record]:
-    """Calls still on (the operator ON_CALL with it) for longer than this: their hang-up may be lost."""
+    """Every call still open with us (communication NEW, no end) for longer than this, current for its
+    operator or not: its hang-up may be lost (communications_open_call_idx)."""
     return await db.fetch(
         """SELECT c.call_id, c.operator_id, c.campaign_task_id, t.phone, c.call_started_at,
                   extract(epoch FROM now() - c.call_started_at) AS seconds
-             FROM operator_states s
-             JOIN communications c ON c.id = s.communication_id
+             FROM communications c
              JOIN campaign_tasks t ON t.id = c.campaign_task_id
-            WHERE s.state = 'ON_CALL' AND c.call_ended_at IS NULL AND c.call_id IS NOT NULL
-              AND c.call_started_at < now() - make_interval(secs => $1)""", older_than_seconds)
+            WHERE c.state = 'NEW' AND c.call_ended_at IS NULL AND c.call_id IS NOT NULL
+              AND c.call_started_at < now() - make_interval(secs => $1)
+            ORDER BY c.call_started_at LIMIT 500""", older_than_seconds)
+
+
+async def held_tasks(db: Executor, older_than_seconds: float, limit: int) -> list[asyncpg.Record]:
+    """Dial tasks the provider should be holding, least recently checked first (telephony_tasks_held_idx)."""
+    return await db.fetch(
+        """SELECT tt.id, tt.campaign_task_id, tt.provider_task_id FROM telephony_tasks tt
+             JOIN campaign_tasks ct ON ct.id = tt.campaign_task_id AND ct.task_state = 'IN_PROGRESS'
+            WHERE tt.task_type = 'ADD' AND tt.task_state = 'IN_PROGRESS' AND tt.provider_task_id IS NOT NULL
+              AND coalesce(tt.checked_at, tt.updated_at) < now() - make_interval(secs => $1)
+            ORDER BY coalesce(tt.checked_at, tt.updated_at) LIMIT $2""", older_than_seconds, limit)
+
+
+async def task_checked(db: Executor, telephony_task_id: int) -> None:
+    await db.execute("UPDATE telephony_tasks SET checked_at = now() WHERE id = $1", telephony_task_id)
+
+
+async def task_lost(db: Executor, telephony_task_id: int, campaign_task_id: int, why: str) -> int | None:
+    """The provider no longer holds a task it accepted (it restarted, or dropped it): this ADD ends and a new
+    one (a new idempotency key) is queued for the same campaign task. None if meanwhile it moved on."""
+    done = await db.fetchval(
+        """UPDATE telephony_tasks SET task_state = 'DONE', last_error = $2
+            WHERE id = $1 AND task_state = 'IN_PROGRESS' RETURNING id""", telephony_task_id, why[:1000])
+    if done is None:
+        return None
+    value = await db.fetchval(
+        "INSERT INTO telephony_tasks (campaign_task_id, task_type) VALUES ($1, 'ADD') RETURNING id", campaign_task_id)
+    return int(value)
+
 
 
 async def delete_task(db: Executor, telephony_task_id: int) -> asyncpg.Record | None:

@@ -15,6 +15,12 @@ log = logging.getLogger("telephony")
 RECONCILE_SECONDS = 3.0
 
 
+def availability(state: str) -> str:
+    """What the provider is told of an operator in this workstation state: READY only for READY (not on a
+    pause, away, in a call or its result window, or logged out)."""
+    return "READY" if state == "READY" else "BUSY"
+
+
 class Sessions:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -34,8 +40,14 @@ class Sessions:
             return
         session_id = await ctx.provider.open_session(creds["login"], creds["secret"])
         ctx.metrics.succeeded()
+        # A new session is READY at the provider: unless the operator is READY with us, say BUSY before
+        # anything else, or a (re)started provider rings an operator who is on a call or in a window.
+        states = await queries.operator_states(ctx.pool, [operator_id])
+        reported = availability(states[0]["state"] if states else "OFFLINE")
+        if reported != "READY":
+            await ctx.provider.set_status(session_id, reported)
         await queries.save_session(ctx.pool, operator_id, session_id)
-        ctx.active[operator_id] = Active(operator_id, session_id, 0)
+        ctx.active[operator_id] = Active(operator_id, session_id, 0, reported)
         ctx.metrics.sessions_opened.inc()
         ctx.metrics.active_sessions.set(len(ctx.active))
         log.info("provider session opened for operator %s", operator_id)

@@ -1,8 +1,15 @@
-"""Calls that outstay their welcome. A call still on after CALL_CHECK_SECONDS is checked with the provider
-every CALL_CHECK_SECONDS: if the provider says it ended (its hang-up event was lost) or no longer knows
-it (restarted), a CALL_ENDED is put on the stream for it, so the operator's result window opens and they
-are not stuck on a call forever; if it is still on after MAX_CALL_SECONDS, it is hung up (the provider's
-own hang-up event then follows; if that is lost too, the next check finds the call ended)."""
+"""What the provider may have lost, checked against what it says.
+
+* Calls (``CallWatch``): a call still open with us after CALL_CHECK_SECONDS — current for its operator or
+  not — is checked with the provider every CALL_CHECK_SECONDS: if the provider says it ended a while ago
+  (its hang-up event was lost) or no longer knows it (restarted), a CALL_ENDED is put on the stream for
+  it, so the result window opens and nobody is stuck on a call forever; if it is still on after
+  MAX_CALL_SECONDS, it is hung up (the provider's own hang-up event follows; if that is lost too, the
+  next check finds the call ended).
+* Dial tasks (``TaskWatch``): a task the provider accepted is checked every TASK_CHECK_SECONDS (the
+  stalest first, a bounded number per pass); one it no longer holds (it restarted) or cancelled on its
+  own is queued again as a new ADD, so a client is not silently never called.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from backend.calls import commands
 from backend.calls.streams import events_stream
 from backend.core.retry import every
 from telephony import queries
@@ -36,6 +44,8 @@ class CallWatch:
         self._ctx = ctx
         self._stream = events_stream(ctx.settings)
         self._checked: dict[str, float] = {}  # call id -> when we last asked the provider
+        # How long an end the provider reports may take to reach us by polling before we call it lost.
+        self._grace = max(5.0, 4 * ctx.settings.poll_interval_seconds)
 
     async def run_forever(self) -> None:
         interval = min(5.0, self._ctx.settings.call_check_seconds / 2)
@@ -62,7 +72,12 @@ class CallWatch:
                 continue
             ctx.metrics.succeeded()
             if call.status == "ENDED":
-                await self._ended(row, call.endedAt or datetime.now(UTC), "its hang-up event was lost")
+                ended_at = call.endedAt or datetime.now(UTC)
+                if (datetime.now(UTC) - ended_at).total_seconds() < self._grace:
+                    # Just ended: its event is probably on its way (polling runs late, Redis was away).
+                    self._checked[call_id] = now - settings.call_check_seconds + self._grace
+                    continue
+                await self._ended(row, ended_at, "its hang-up event was lost")
             elif float(row["seconds"]) > settings.max_call_seconds:
                 log.warning("call %s of operator %s is on after %.0f s: hanging up", call_id, row["operator_id"],
                             float(row["seconds"]))
@@ -79,3 +94,39 @@ class CallWatch:
         await self._ctx.redis.xadd(self._stream, {"event": msgspec.json.encode(ended_event(row, ended_at))},
                                    maxlen=1_000_000, approximate=True)
         self._ctx.metrics.lost_hangups.inc()
+
+
+TASKS_PER_PASS = 50
+
+
+class TaskWatch:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def run_forever(self) -> None:
+        interval = min(10.0, self._ctx.settings.task_check_seconds / 3)
+        await every("task watch", interval, self.check)
+
+    async def check(self) -> None:
+        ctx = self._ctx
+        for row in await queries.held_tasks(ctx.pool, ctx.settings.task_check_seconds, TASKS_PER_PASS):
+            try:
+                task = await ctx.provider.get_task(row["provider_task_id"])
+                ctx.metrics.succeeded()
+                lost = None if task.status in ("NEW", "IN_PROGRESS", "DONE") else "cancelled by the provider"
+            except ProviderError as exc:
+                ctx.metrics.failed(exc)
+                if exc.status != 404:
+                    return  # the provider is away: try again next pass
+                lost = "no longer known to the provider"
+            if lost is None:
+                await queries.task_checked(ctx.pool, row["id"])
+                continue
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                again = await queries.task_lost(conn, row["id"], row["campaign_task_id"], lost)
+            if again is not None:
+                log.warning("dial task %s (campaign task %s) %s: queued again as %s", row["provider_task_id"],
+                            row["campaign_task_id"], lost, again)
+                ctx.metrics.tasks_requeued.inc()
+                await commands.send(ctx.redis, ctx.settings, [
+                    {"type": "ADD_TASK", "telephonyTaskId": again, "campaignTaskId": row["campaign_task_id"]}])

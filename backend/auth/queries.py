@@ -85,3 +85,16 @@ async def revoke_operator_sessions(db: Executor, operator_id: int, reason: str) 
     return [r["id"] for r in rows]
 
 
+
+
+async def prune_sessions(db: Executor, days: int, batch: int) -> int:
+    """One batch of sessions that ended (revoked, or past either expiry) more than ``days`` ago. A scan of
+    operator_sessions, bounded by this very retention, once per housekeeping pass: an index on the end
+    time would be rewritten by every slide of the idle expiry."""
+    result = await db.execute(
+        """DELETE FROM operator_sessions WHERE id IN (
+               SELECT id FROM operator_sessions
+                WHERE coalesce(revoked_at, least(idle_expires_at, absolute_expires_at))
+                      < now() - make_interval(days => $1)
+                LIMIT $2)""", days, batch)
+    return int(result.split()[-1])

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 
+from backend.auth.client import client_address
 from backend.auth.guards import ANY_ROLE, PUBLIC
 from backend.auth.schemas import (
     AccessData,
@@ -28,7 +29,7 @@ from backend.auth.service import AuthService, LoginResult, Principal
 
 
 def _address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_address(request, request.app.state.settings.trusted_proxies)
 
 
 async def _login(request: Request[Any, Any, Any], data: LoginRequest) -> LoginResult:

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import msgspec
 
-Credential = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+from backend.core.types import Str
+
+Credential = Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
+Token = Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=False):

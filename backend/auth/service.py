@@ -56,16 +56,15 @@ class AuthService:
         self._slide_granularity = max(1, min(60, settings.session_idle_timeout // 10))
 
     async def login(self, login: str, password: str, *, client_addr: str, user_agent: str | None) -> LoginResult:
-        await self._throttle.check(login, client_addr)
+        await self._throttle.reserve(login, client_addr)  # counted before the password is checked
         row = await queries.credentials(self._pool, login)
         ok = await self._passwords.verify(row["password_hash"] if row else None, password)
         if not ok or row is None:
-            await self._throttle.record_failure(login, client_addr)
             log.info("login failed from %s", client_addr)
             raise Unauthorized("Wrong login or password", code="INVALID_CREDENTIALS")
         if row["locked"]:
             raise Forbidden("This account is locked; contact your supervisor", code="ACCOUNT_LOCKED")
-        await self._throttle.record_success(login, client_addr)
+        await self._throttle.succeeded(login, client_addr)
         if self._passwords.needs_rehash(row["password_hash"]):
             new_hash = await self._passwords.hash(password)
             await queries.set_password_hash(self._pool, row["id"], new_hash)

@@ -1,62 +1,82 @@
 """Failed-login throttling shared by every process through Redis.
 
-Two fixed-window counters: per login name (guessing one account's password) and per client address
-(spraying many accounts). A call-centre puts many operators behind one address, so the per-address
-limit is much higher. Attempts are refused *before* the password is checked, so a throttled attacker
-learns nothing, and the answer is the same whether the login exists or not.
+Three fixed-window counters, checked and counted *before* the password is verified, in one Redis script,
+so the limits hold however many attempts race (60 parallel guesses get at most the limit through):
+
+* per (login, address) — `LOGIN_MAX_FAILURES_PER_LOGIN`: guessing one account's password from one place
+  slows to a stop there, but an attacker elsewhere cannot lock an operator out of their own office;
+* per login, from anywhere — `LOGIN_MAX_FAILURES_PER_ACCOUNT`, a higher ceiling against guessing spread
+  over many addresses;
+* per address — `LOGIN_MAX_FAILURES_PER_ADDRESS`, against spraying many accounts (a call centre puts many
+  operators behind one address, so it is high).
+
+An attempt reserves one count on each; a correct password gives the reservations back (and clears the
+(login, address) counter). A throttled attempt is refused before its password is looked at, so it learns
+nothing, and the answer is the same whether the login exists or not.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from backend.core.errors import TooManyRequests
 from backend.core.settings import Settings
 
+# KEYS: pair, account, address. ARGV: their limits, then the window in seconds.
+# Returns {0, 0} when the attempt may go on (and counts it), else {which key blocked, its seconds left}.
+_RESERVE = """
+for i = 1, 3 do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n >= tonumber(ARGV[i]) then
+    return {i, redis.call('TTL', KEYS[i])}
+  end
+end
+for i = 1, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+end
+return {0, 0}
+"""
+# A correct password: the pair's counter is cleared, the account's and the address's reservations returned.
+_REFUND = """
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+_MESSAGES = {1: "Too many failed logins for this account from this address; try again later",
+             2: "Too many failed logins for this account; try again later",
+             3: "Too many failed logins from this address; try again later"}
+
 
 class LoginThrottle:
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._redis = redis
         self._window = settings.login_throttle_window
-        self._max_login = settings.login_max_failures_per_login
-        self._max_addr = settings.login_max_failures_per_address
+        self._limits = (settings.login_max_failures_per_login, settings.login_max_failures_per_account,
+                        settings.login_max_failures_per_address)
         self._prefix = settings.redis_key_prefix + "login-fail:"
+        self._reserve: Any = redis.register_script(_RESERVE)
+        self._refund: Any = redis.register_script(_REFUND)
 
-    def _keys(self, login: str, address: str) -> tuple[str, str]:
+    def _keys(self, login: str, address: str) -> list[str]:
         digest = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
-        return self._prefix + "login:" + digest, self._prefix + "addr:" + address
+        return [f"{self._prefix}pair:{digest}:{address}", f"{self._prefix}login:{digest}",
+                f"{self._prefix}addr:{address}"]
 
-    async def check(self, login: str, address: str) -> None:
-        """Raise 429 if either counter is at its limit (one round trip)."""
-        login_key, addr_key = self._keys(login, address)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in (login_key, addr_key):
-                pipe.get(key)
-                pipe.ttl(key)
-            login_count, login_ttl, addr_count, addr_ttl = await pipe.execute()
-        if login_count is not None and int(login_count) >= self._max_login:
-            raise TooManyRequests("Too many failed logins for this account; try again later",
-                                  retry_after=_ttl(login_ttl, self._window), code="LOGIN_THROTTLED")
-        if addr_count is not None and int(addr_count) >= self._max_addr:
-            raise TooManyRequests("Too many failed logins from this address; try again later",
-                                  retry_after=_ttl(addr_ttl, self._window), code="LOGIN_THROTTLED")
+    async def reserve(self, login: str, address: str) -> None:
+        """Count this attempt, or raise 429 if any counter is at its limit (one round trip, atomic)."""
+        which, ttl = await self._reserve(keys=self._keys(login, address), args=[*self._limits, self._window])
+        if int(which):
+            raise TooManyRequests(_MESSAGES[int(which)], retry_after=_ttl(ttl, self._window),
+                                  code="LOGIN_THROTTLED")
 
-    async def record_failure(self, login: str, address: str) -> None:
-        login_key, addr_key = self._keys(login, address)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            # SET NX EX then INCR: the window starts at the first failure (EXPIRE NX needs Redis 7).
-            for key in (login_key, addr_key):
-                pipe.set(key, 0, ex=self._window, nx=True)
-                pipe.incr(key)
-            await pipe.execute()
-
-    async def record_success(self, login: str, address: str) -> None:
-        """A correct password clears the account's counter, not the address's."""
-        login_key, _ = self._keys(login, address)
-        await self._redis.delete(login_key)
+    async def succeeded(self, login: str, address: str) -> None:
+        await self._refund(keys=self._keys(login, address), args=[])
 
 
-def _ttl(value: int, window: int) -> int:
+def _ttl(value: Any, window: int) -> int:
     return int(value) if value and int(value) > 0 else window

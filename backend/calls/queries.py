@@ -18,6 +18,15 @@ async def dead_letter(db: Executor, source: Source, reason: str, payload: bytes 
                      source, reason[:1000], text.replace("\x00", "\\u0000")[:100_000])
 
 
+async def prune_dead_letters(db: Executor, days: int, batch: int) -> int:
+    """One batch of dead letters older than the retention (dead_letters_created_idx)."""
+    result = await db.execute(
+        """DELETE FROM dead_letters WHERE id IN (
+               SELECT id FROM dead_letters WHERE created_at < now() - make_interval(days => $1) LIMIT $2)""",
+        days, batch)
+    return int(result.split()[-1])
+
+
 async def dead_letter_counts(db: Executor) -> list[asyncpg.Record]:
     """By source, with the newest (dead_letters_created_idx serves the recent listing)."""
     return await db.fetch(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import msgspec
 from litestar import Request, post
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 
 from backend.auth.guards import PUBLIC
 from backend.calls import signature
 from backend.calls.intake import CallEventSink
-from backend.calls.schemas import parse_event
+from backend.calls.schemas import CallEvent, parse_event
 from backend.core.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized
+from backend.core.openapi import errors
 from backend.core.types import DataResponse
 
 _AT = "at `$."
@@ -27,8 +32,36 @@ def _field_of(exc: Exception) -> str | None:
     return None
 
 
+_EVENT_SCHEMA = msgspec.json.schema(CallEvent)["$defs"]["CallEvent"]
+
+
+@dataclass
+class _SignedEventOperation(Operation):
+    """The body is read raw (the signature covers its bytes), so Litestar cannot see its type: say it here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, content={
+            "application/json": OpenAPIMediaType(schema=cast(Schema, _EVENT_SCHEMA))})
+        self.parameters = [
+            OpenAPIParameter(name="X-Telephony-Timestamp", param_in=ParamType.HEADER, required=True,
+                             schema=Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]{1,12}$"),
+                             description="Unix seconds; within TELEPHONY_WEBHOOK_TOLERANCE of the server's clock"),
+            OpenAPIParameter(name="X-Telephony-Signature", param_in=ParamType.HEADER, required=True,
+                             schema=Schema(type=OpenAPIType.STRING, pattern=r"^sha256=[0-9a-f]{64}$"),
+                             description='"sha256=" + hex HMAC-SHA256(TELEPHONY_WEBHOOK_SECRET, '
+                                         'timestamp + "." + body)'),
+        ]
+
+
 @post("/api/telephony/v1/events", opt=PUBLIC, status_code=200, tags=["telephony"],
-      summary="A normalised call event, signed: X-Telephony-Timestamp and X-Telephony-Signature (HMAC-SHA256)")
+      summary="A normalised call event, signed: X-Telephony-Timestamp and X-Telephony-Signature (HMAC-SHA256)",
+      operation_class=_SignedEventOperation, responses=errors({
+          400: "VALIDATION_ERROR (with the field) or MALFORMED_JSON; UNKNOWN_CAMPAIGN_TASK, UNKNOWN_OPERATOR, "
+               "PHONE_MISMATCH",
+          401: "SIGNATURE_MISSING, SIGNATURE_INVALID or SIGNATURE_EXPIRED",
+          409: "EVENT_ID_CONFLICT: this eventId was used by a different event (not applied)",
+          413: "PAYLOAD_TOO_LARGE",
+          503: "TELEPHONY_PUSH_DISABLED (TELEPHONY_WEBHOOK_SECRET unset) or SERVICE_UNAVAILABLE"}))
 async def post_call_event(request: Request[Any, Any, Any]) -> DataResponse:
     settings = request.app.state.settings
     if not settings.telephony_webhook_secret:

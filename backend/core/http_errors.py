@@ -69,6 +69,13 @@ _AT_FIELD = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """A parameter's name on the wire (``QueryParameter(name="state")``), not the handler's argument name."""
+    field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = getattr(field, "kwarg_definition", None)
+    return str(getattr(kwarg, "name", None) or getattr(kwarg, "query", None) or key)
+
+
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """Litestar's msgspec decode errors, reduced to one message and the JSON path of the bad field."""
     field: str | None = None
@@ -79,10 +86,13 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             raw = str(item.get("message", ""))
             at = _AT_FIELD.search(raw)
             missing = _MISSING.search(raw)
-            path = [p for p in ((at.group(1) if at else ""), (missing.group(1) if missing else "")) if p]
-            key = item.get("key")
-            field = ".".join(path) if path else (str(key) if key and key not in ("data", "body") else None)
+            key = str(item.get("key") or "")
+            # the object the error is in: msgspec's "at `$.x`" or Litestar's key (the body's root is "data")
+            parent = at.group(1) if at else (_wire_name(request, key) if key not in ("", "data", "body") else "")
+            field = ".".join(p for p in (parent, missing.group(1) if missing else "") if p) or None
             message = _AT_FIELD.sub("", raw).strip(" -") or message
+            if "\\x00" in message:  # the NUL-free Str pattern, said plainly
+                message = "Text must not contain NUL characters"
             break
     return _respond(request, 400, "VALIDATION_ERROR", message, field=field)
 
@@ -94,6 +104,10 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     code = _STATUS_CODES.get(status, "ERROR")
     message = exc.detail if status < 500 else "Service error"
     headers = dict(exc.headers or {})
+    if status == 405 and headers.get("allow") == "websocket":
+        # Litestar's Allow for a WebSocket-only path names no HTTP method: the answer is "upgrade".
+        return _respond(request, 426, "UPGRADE_REQUIRED", "This is a WebSocket endpoint: connect with "
+                        "Upgrade: websocket", headers={"Upgrade": "websocket"})
     return _respond(request, status, code, message, headers=headers)
 
 

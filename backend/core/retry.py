@@ -95,8 +95,8 @@ async def run_forever(name: str, body: Callable[[], Awaitable[Any]], *, healthy_
     status = LOOPS.setdefault(name, LoopStatus())
 
     def worth_retrying(exc: Exception) -> bool:
-        if not isinstance(exc, Exception):  # stamina asks about BaseExceptions too
-            return False  # cancellation (shutdown) ends the loop
+        if not isinstance(exc, Exception) or isinstance(exc, _Healthy):  # stamina asks about BaseExceptions too
+            return False  # cancellation (shutdown) ends the loop; _Healthy restarts the backoff (below)
         status.restarts += 1
         status.consecutive_failures += 1
         status.last_error, status.last_failure_at = f"{type(exc).__name__}: {exc}"[:300], time.time()

@@ -8,6 +8,7 @@ exists, a secret long enough, cross-field rules) follow in ``_CHECKS`` and ``fro
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import typing
@@ -50,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     port: Annotated[int, _m(
         "Port the web process listens on.", ge=1, le=65535)] = 8000
     jwt_secret: Annotated[str, _m(
-        "HMAC key that signs access tokens (HS256); at least 32 characters. Required.", required=True)] = ""
+        "HMAC key that signs access tokens (HS256). Required.", required=True)] = ""
     jwt_issuer: Annotated[str, _m(
         "`iss` claim put in and required of tokens.")] = "telemarketing"
     jwt_audience: Annotated[str, _m(
@@ -65,7 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     operator_timezone: Annotated[str, _m(
         "Time zone of the dd.MM.yyyy HH:mm times shown to operators.")] = "Europe/Moscow"
     login_max_failures_per_login: Annotated[int, _m(
-        "Failed logins for one login name within the window before further attempts get 429.", ge=1, le=10000)] = 5
+        "Failed logins for one login name from one address within the window before further attempts from "
+        "that address get 429 (an attacker elsewhere cannot lock an operator out of their office).",
+        ge=1, le=10000)] = 5
+    login_max_failures_per_account: Annotated[int, _m(
+        "Failed logins for one login name from all addresses within the window before any further attempt "
+        "gets 429 (guessing spread over many addresses).", ge=1, le=100000)] = 50
     login_max_failures_per_address: Annotated[int, _m(
         "Failed logins from one client address within the window before 429 (offices share one address).",
         ge=1, le=100000)] = 100
@@ -81,10 +87,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Most connections one process opens.", ge=1, le=500)] = 10
     dependency_timeout: Annotated[float, _m(
         "Seconds to wait for a PostgreSQL/Redis connection before answering 503.", ge=0.1, le=60)] = 3.0
+    trusted_proxies: Annotated[tuple[str, ...], _m(
+        "Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
+        "empty: the header is ignored and the peer address is the client's.")] = ()
     allowed_origins: Annotated[tuple[str, ...], _m(
         "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin).")] = ()
     log_level: Annotated[str, _m(
-        "DEBUG, INFO, WARNING or ERROR.", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
+        "How much every process logs.", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$",
         hint="must be one of DEBUG, INFO, WARNING, ERROR")] = "INFO"
     telephony_webhook_secret: Annotated[str, _m(
         "Shared HMAC-SHA256 key of POST /api/telephony/v1/events; unset: that endpoint answers 503.")] = ""
@@ -92,8 +101,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Seconds a signed telephony request's timestamp may differ from ours (replay window).", ge=1, le=3600)] = 300
     ws_heartbeat_seconds: Annotated[float, _m(
         "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
+    ws_max_sockets_per_operator: Annotated[int, _m(
+        "Open workstation sockets one operator may hold on one web process (tabs); one more is refused "
+        "with close code 4429.", ge=1, le=100)] = 5
+    presence_grace_seconds: Annotated[float, _m(
+        "Seconds an operator may have no open workstation socket (on any web process) nor hasChanges poll "
+        "before READY or PAUSED becomes AWAY and telephony reports them BUSY; login and setReady grant one such "
+        "period.",
+        ge=1, le=3600)] = 45.0
     event_retention_hours: Annotated[int, _m(
         "Hours operator events are kept for resuming; an older lastSeq is told to resync.", ge=1, le=2160)] = 72
+    session_retention_days: Annotated[int, _m(
+        "Days ended sessions (logged out, revoked or expired; they hold addresses and user agents) are kept.",
+        ge=1, le=3650)] = 30
+    call_event_retention_days: Annotated[int, _m(
+        "Days applied call events (idempotency records with the client's phone) are kept.", ge=1, le=3650)] = 30
+    stream_retention_hours: Annotated[int, _m(
+        "Hours entries of the call-event and telephony-command Redis Streams are kept (never an entry a "
+        "consumer group has not acknowledged).", ge=1, le=8760)] = 24
+    dead_letter_retention_days: Annotated[int, _m(
+        "Days dead letters (table dead_letters) are kept for investigation.", ge=1, le=3650)] = 14
+    housekeeping_interval_seconds: Annotated[float, _m(
+        "Seconds between the worker's pruning passes (one worker at a time, under a leader lock in Redis).",
+        ge=0.1, le=86400)] = 600.0
+    housekeeping_lock_seconds: Annotated[float, _m(
+        "Seconds the housekeeping leader lock lives unless its holder renews it: a dead leader's successor "
+        "takes over within this time.", ge=1, le=3600)] = 60.0
     provider_url: Annotated[str, _m(
         "Base URL of the telephony provider's API (the telephony process needs it; the run command "
         "starts the simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
@@ -125,6 +158,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     call_check_seconds: Annotated[float, _m(
         "A call still on after this many seconds is checked with the provider every this many seconds: a "
         "lost hang-up is noticed within it.", ge=1, le=3600)] = 60.0
+    task_check_seconds: Annotated[float, _m(
+        "A dial task the provider accepted is checked with it every this many seconds; one it lost (e.g. in a "
+        "restart) is queued again.", ge=5, le=86400)] = 60.0
     max_call_seconds: Annotated[float, _m(
         "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
         ge=1, le=86400)] = 3600.0
@@ -165,9 +201,18 @@ def _secret(raw: str) -> None:
         raise ValueError(_KEY_HINT)
 
 
+def _networks(raw: tuple[str, ...]) -> None:
+    for item in raw:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+
+
 # What msgspec's constraints cannot say.
-_CHECKS: dict[str, Callable[[str], None]] = {
+_CHECKS: dict[str, Callable[[Any], None]] = {
     "operator_timezone": _zone, "jwt_secret": _secret, "telephony_webhook_secret": _secret,
+    "trusted_proxies": _networks,
 }
 
 
@@ -237,8 +282,35 @@ def markdown_table() -> str:
             shown = "(unset)"
         else:
             shown = f"`{_num(default) if isinstance(default, float) else default}`"
-        rows.append(f"| `{var}` | {shown} | {meta.description} |")
+        limits = _limits(name, meta)
+        rows.append(f"| `{var}` | {shown} | {meta.description}{f' *Limits:* {limits}.' if limits else ''} |")
     return "\n".join(rows)
+
+
+# The rules of _CHECKS and from_env, as README states them.
+_CHECK_TEXT = {
+    "jwt_secret": "at least 32 characters", "telephony_webhook_secret": "at least 32 characters when set",
+    "operator_timezone": "an IANA time zone name such as Europe/Moscow",
+    "db_pool_min_size": "at most DB_POOL_MAX_SIZE", "session_idle_timeout": "at most SESSION_ABSOLUTE_TIMEOUT",
+    "trusted_proxies": "each an IP address or network such as 10.0.0.0/8",
+}
+
+
+def _limits(name: str, meta: Meta) -> str:
+    """The field's bounds in words: ge/le, the pattern (or its hint), and the checks msgspec cannot express."""
+    parts: list[str] = []
+    if meta.ge is not None and meta.le is not None:
+        parts.append(f"{_num(meta.ge)} to {_num(meta.le)}")
+    elif meta.ge is not None:
+        parts.append(f"at least {_num(meta.ge)}")
+    elif meta.le is not None:
+        parts.append(f"at most {_num(meta.le)}")
+    if meta.pattern is not None:
+        hint = str((meta.extra or {}).get("hint") or "")
+        parts.append(hint.removeprefix("must be ") if hint else f"matches `{meta.pattern}`")
+    if name in _CHECK_TEXT:
+        parts.append(_CHECK_TEXT[name])
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

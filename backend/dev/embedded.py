@@ -14,6 +14,34 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / ".data"
+# The URLs the run command's processes use, written while it runs, so that tm-admin (another terminal, no
+# DATABASE_URL) reaches the same, possibly embedded, database.
+RUN_ENV = DATA / "run.env"
+_RUN_ENV_NAMES = ("DATABASE_URL", "REDIS_URL")
+
+
+def write_run_env(env: dict[str, str], path: Path = RUN_ENV) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `python3 dev.py run` while it runs (removed when it stops); read by tm-admin when",
+             "# DATABASE_URL is unset. Not a configuration file: set the variables instead.",
+             *(f"{name}={env[name]}" for name in _RUN_ENV_NAMES if env.get(name))]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # URLs may carry a password
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def read_run_env(path: Path = RUN_ENV) -> dict[str, str]:
+    """NAME=value lines of the run command's file; {} when it is not running (no file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name in _RUN_ENV_NAMES and value:
+            values[name] = value
+    return values
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from backend.dev.embedded import DATA, REPO, services_from_env
+from backend.dev.embedded import DATA, REPO, RUN_ENV, services_from_env, write_run_env
 
 
 def read_procfile(path: Path = REPO / "Procfile") -> dict[str, str]:
@@ -75,6 +75,8 @@ def main() -> int:
                 print(f"{name} is not set: starting an embedded server with its data in .data/", flush=True)
         env["DATABASE_URL"], env["REDIS_URL"], started = services_from_env("run", "telemarketing")
         stops.extend(started)
+        write_run_env(env)  # for tm-admin in another terminal
+        stops.insert(0, lambda: RUN_ENV.unlink(missing_ok=True))  # stops run in reverse: removed last
         if not env.get("PROVIDER_URL"):
             # No real provider here: run the simulator as it (dev only; not a Procfile process).
             sim_port = env.get("SIM_PORT", "8020")

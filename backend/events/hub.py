@@ -8,6 +8,9 @@
   lock, CLI, expiry) and hands each socket a "catch up to seq N" marker when the database has events
   it has not sent: this delivers whatever Pub/Sub lost. Once a minute it slides the idle expiry of
   sessions that hold an open socket (a waiting operator is active).
+* Socket liveness for presence: every third of ``PRESENCE_GRACE_SECONDS`` (and at the sweep after a socket
+  opens) the sweep records in PostgreSQL that the operators of its live sockets are present until now +
+  the grace period, so the state holds across web processes and lapses when the last socket is gone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -77,6 +81,8 @@ class Hub:
         self._local: dict[int, set[Connection]] = defaultdict(set)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed_once = False
+        self._seen_every = max(SWEEP_SECONDS, settings.presence_grace_seconds / 3)
+        self._seen_at = 0.0  # monotonic time liveness was last recorded; 0: at the next sweep
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._subscribe_forever(), name="hub-subscriber"),
@@ -96,6 +102,7 @@ class Hub:
 
     def register(self, conn: Connection) -> None:
         self._local[conn.operator_id].add(conn)
+        self._seen_at = 0.0  # a socket (re)opened: record the operator as present at the next sweep
 
     def unregister(self, conn: Connection) -> None:
         conns = self._local.get(conn.operator_id)
@@ -103,6 +110,9 @@ class Hub:
             conns.discard(conn)
             if not conns:
                 del self._local[conn.operator_id]
+
+    def connections_of(self, operator_id: int) -> int:
+        return len(self._local.get(operator_id, ()))
 
     def connection_count(self) -> int:
         return sum(len(c) for c in self._local.values())
@@ -213,6 +223,11 @@ class Hub:
                           AND s.idle_expires_at > now() AND s.absolute_expires_at > now()""", sessions)
             seqs = await queries.last_seqs(db, list(self._local))
         alive = {r["id"] for r in alive_rows}
+        if time.monotonic() - self._seen_at >= self._seen_every:
+            present = [c.operator_id for c in conns if c.session_id in alive and not c.ended]
+            if present:
+                await queries.sockets_seen(self._pool, present, self._settings.presence_grace_seconds)
+            self._seen_at = time.monotonic()
         for conn in conns:
             if conn.session_id not in alive:
                 conn.offer(Item("end", text="session ended"))

@@ -58,9 +58,22 @@ async def event_types_since(conn: Executor, operator_id: int, after: int,
     )
 
 
-async def prune(conn: Executor, hours: int) -> int:
-    # operator_events_created_idx
+async def prune(conn: Executor, hours: int, batch: int = 10_000) -> int:
+    """One batch of events older than the retention (operator_events_created_idx); they hold client cards."""
     result = await conn.execute(
-        "DELETE FROM operator_events WHERE created_at < now() - make_interval(hours => $1::int)", hours
+        """DELETE FROM operator_events WHERE (operator_id, seq) IN (
+               SELECT operator_id, seq FROM operator_events
+                WHERE created_at < now() - make_interval(hours => $1::int) LIMIT $2)""", hours, batch
     )
     return int(result.split()[-1])
+
+
+async def sockets_seen(conn: Executor, operator_ids: list[int], grace_seconds: float) -> None:
+    """These operators have an open workstation socket: present for another grace period (primary key of
+    operator_liveness). In id order, so that two web processes writing at once cannot deadlock."""
+    await conn.execute(
+        """INSERT INTO operator_liveness (operator_id, seen_until)
+           SELECT id, now() + make_interval(secs => $2) FROM unnest($1::bigint[]) AS id ORDER BY id
+           ON CONFLICT (operator_id) DO UPDATE
+              SET seen_until = greatest(operator_liveness.seen_until, EXCLUDED.seen_until)""",
+        sorted(set(operator_ids)), grace_seconds)

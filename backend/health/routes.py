@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from backend.auth.guards import PUBLIC
 from backend.core.errors import DEPENDENCY_ERRORS
@@ -34,8 +36,15 @@ async def _check_redis(client: aioredis.Redis) -> str:
     return "ok"
 
 
-@get("/ready", opt=PUBLIC, tags=["health"], summary="PostgreSQL and Redis reachable, migrations current")
-async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+class Readiness(msgspec.Struct):
+    status: Literal["OK", "NOT_READY"]
+    checks: dict[str, str]  # database, redis: "ok" or why not
+
+
+@get("/ready", opt=PUBLIC, tags=["health"], summary="PostgreSQL and Redis reachable, migrations current",
+     responses={503: ResponseSpec(Readiness, description="Not ready: checks say which service and why",
+                                  generate_examples=False)})
+async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
     state = request.app.state
     timeout = state.settings.dependency_timeout
     checks: dict[str, str] = {}
@@ -46,4 +55,4 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         except DEPENDENCY_ERRORS as exc:
             checks[name] = f"unreachable ({type(exc).__name__})"
     ok = all(v == "ok" for v in checks.values())
-    return Response({"status": "OK" if ok else "NOT_READY", "checks": checks}, status_code=200 if ok else 503)
+    return Response(Readiness("OK" if ok else "NOT_READY", checks), status_code=200 if ok else 503)

@@ -13,6 +13,8 @@ from backend.auth.hooks import SessionHooks
 from backend.auth.passwords import PasswordService
 from backend.auth.service import Principal
 from backend.core.errors import Conflict
+from backend.core.openapi import errors
+from backend.core.types import BIGINT_MAX
 from backend.operators import queries, service
 from backend.operators.schemas import (
     CreateOperatorRequest,
@@ -25,7 +27,8 @@ from backend.operators.schemas import (
     SetPasswordRequest,
 )
 
-OperatorId = FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1)]]
+OperatorId = FromPath[Annotated[int, Parameter(ge=1, le=BIGINT_MAX)]]
+NOT_FOUND = {404: "OPERATOR_NOT_FOUND: no such operator"}
 
 
 def _out(row: asyncpg.Record) -> OperatorOut:
@@ -60,16 +63,17 @@ class OperatorsController(Controller):
         self, request: Request[Any, Any, Any],
         role: FromQuery[Role | None] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 200,
-        offset: FromQuery[Annotated[int, Parameter(ge=0)]] = 0,
+        offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> OperatorListResponse:
         rows = await queries.list_all(_pool(request), role=role, limit=limit, offset=offset)
         return OperatorListResponse([_out(r) for r in rows])
 
-    @get("/{operator_id:int}", guards=[SUPERVISOR], summary="One operator")
+    @get("/{operator_id:int}", guards=[SUPERVISOR], summary="One operator", responses=errors(NOT_FOUND))
     async def get_operator(self, request: Request[Any, Any, Any], operator_id: OperatorId) -> OperatorResponse:
         return OperatorResponse(_out(await service.get(_pool(request), operator_id)))
 
-    @post("/", guards=[ADMIN], status_code=201, summary="Create an operator, supervisor or admin")
+    @post("/", guards=[ADMIN], status_code=201, summary="Create an operator, supervisor or admin",
+          responses=errors({409: "LOGIN_TAKEN: the login is taken (case-insensitively)"}))
     async def create_operator(self, request: Request[Any, Any, Any],
                               data: JSONBody[CreateOperatorRequest]) -> OperatorResponse:
         password_hash = await _passwords(request).hash(data.password)
@@ -78,20 +82,21 @@ class OperatorsController(Controller):
         return OperatorResponse(_out(row))
 
     @post("/{operator_id:int}/lock", guards=[ADMIN], status_code=200,
-          summary="Lock: refuses logins and ends every session at once")
+          summary="Lock: refuses logins and ends every session at once",
+          responses=errors({**NOT_FOUND, 409: "CANNOT_LOCK_SELF: an admin cannot lock their own account"}))
     async def lock(self, request: Request[Principal, Any, Any], operator_id: OperatorId) -> OperatorResponse:
         if operator_id == request.user.operator_id:
             raise Conflict("You cannot lock your own account", code="CANNOT_LOCK_SELF", field="operatorId")
         row, _ = await service.set_locked(_pool(request), operator_id, True, _hooks(request))
         return OperatorResponse(_out(row))
 
-    @post("/{operator_id:int}/unlock", guards=[ADMIN], status_code=200, summary="Unlock")
+    @post("/{operator_id:int}/unlock", guards=[ADMIN], status_code=200, summary="Unlock", responses=errors(NOT_FOUND))
     async def unlock(self, request: Request[Any, Any, Any], operator_id: OperatorId) -> OperatorResponse:
         row, _ = await service.set_locked(_pool(request), operator_id, False)
         return OperatorResponse(_out(row))
 
     @post("/{operator_id:int}/password", guards=[ADMIN], status_code=200,
-          summary="Set a new password; ends the operator's sessions")
+          summary="Set a new password; ends the operator's sessions", responses=errors(NOT_FOUND))
     async def set_password(self, request: Request[Any, Any, Any], operator_id: OperatorId,
                            data: JSONBody[SetPasswordRequest]) -> OperatorResponse:
         password_hash = await _passwords(request).hash(data.password)
@@ -99,7 +104,7 @@ class OperatorsController(Controller):
         return OperatorResponse(_out(row))
 
     @post("/{operator_id:int}/end-sessions", guards=[ADMIN], status_code=200,
-          summary="End all sessions of an operator at once")
+          summary="End all sessions of an operator at once", responses=errors(NOT_FOUND))
     async def end_sessions(self, request: Request[Any, Any, Any], operator_id: OperatorId) -> EndSessionsResponse:
         ended = await service.end_sessions(_pool(request), operator_id, _hooks(request))
         return EndSessionsResponse(EndedSessions(ended))

@@ -7,11 +7,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from backend.core.types import Str
+
 Role = Literal["operator", "supervisor", "admin"]
 Login = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@-]{1,64}$", max_length=64,
                                     description="Letters, digits and . _ @ -; case-insensitive")]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Password = Annotated[Str, msgspec.Meta(min_length=8, max_length=1024)]
+Name = Annotated[Str, msgspec.Meta(min_length=1, max_length=32)]
 
 
 class CreateOperatorRequest(msgspec.Struct, rename="camel"):

@@ -127,9 +127,13 @@ def build_card(row: dict[str, Any], zone: ZoneInfo, today: date) -> dict[str, An
     for h in history_rows:
         h["created_at"] = _ts(h.get("created_at"))
         h["call_started_at"] = _ts(h.get("call_started_at"))
+    current = communication(row, zone)
+    if "draft_version" in row:
+        # The version of the draft in "result": a draft saved from another version is refused (409).
+        current["draftVersion"] = int(row["draft_version"])
     return {
         "clientInfo": client_info(row["phone"], info, today),
-        "currentCommunication": communication(row, zone),
+        "currentCommunication": current,
         "productList": [product(p, zone) for p in row.get("products") or []],
         "history": [communication(h, zone) for h in history_rows],
     }

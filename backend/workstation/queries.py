@@ -13,7 +13,7 @@ from backend.core.db import Executor
 # products (client_products_phone_idx) and its other communications (campaign_tasks_phone_idx, then
 # communications_task_idx), newest first.
 _CARD = """
-SELECT c.id, c.state, c.result_details, c.call_started_at, c.created_at, c.operator_id,
+SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.created_at, c.operator_id,
        t.phone, t.client_info, cp.name AS campaign_name, cp.description AS campaign_description,
        o.first_name, o.last_name,
        (SELECT coalesce(json_agg(p ORDER BY p.start_time DESC), '[]'::json)
@@ -66,7 +66,7 @@ async def rework_count(db: Executor, operator_id: int) -> int:
 
 async def lock_communication(db: Executor, communication_id: int, operator_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(
-        """SELECT c.id, c.state, c.result_details, c.result_deadline, c.call_ended_at, t.phone
+        """SELECT c.id, c.state, c.result_details, c.draft_version, c.result_deadline, c.call_ended_at, t.phone
              FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
             WHERE c.id = $1 AND c.operator_id = $2
               FOR UPDATE OF c""",
@@ -83,69 +83,187 @@ async def add_version(db: Executor, communication_id: int, operator_id: int | No
     )
 
 
-async def current_communication(db: Executor, operator_id: int) -> int | None:
-    value = await db.fetchval(
-        """SELECT communication_id FROM operator_states
-            WHERE operator_id = $1 AND state IN ('ON_CALL', 'WRAP_UP')""", operator_id)
-    return int(value) if value is not None else None
+async def store_draft(db: Executor, communication_id: int, details: dict[str, Any]) -> int:
+    """The latest draft and its new version (the row is locked by the caller)."""
+    return int(await db.fetchval(
+        """UPDATE communications SET result_details = $2, draft_version = draft_version + 1
+            WHERE id = $1 RETURNING draft_version""", communication_id, details))
+
+
+async def current_communication(db: Executor, operator_id: int) -> tuple[int, int | None]:
+    """The operator's event watermark (last seq) and current communication, read from one row: the
+    operator's state and seq change together, so a snapshot read with them is consistent with the seq."""
+    row = await db.fetchrow(
+        """SELECT last_seq, CASE WHEN state IN ('ON_CALL', 'WRAP_UP') THEN communication_id END AS communication_id
+             FROM operator_states WHERE operator_id = $1""", operator_id)  # primary key
+    if row is None:
+        return 0, None
+    return int(row["last_seq"]), row["communication_id"]
+
+
+async def open_deadline(db: Executor, communication_id: int) -> tuple[datetime | None, datetime]:
+    """The result deadline (if the window is open) and the database's clock it runs in (primary key)."""
+    row = await db.fetchrow(
+        """SELECT (SELECT result_deadline FROM communications WHERE id = $1 AND state = 'NEW') AS deadline,
+                  clock_timestamp() AS now""", communication_id)
+    assert row is not None
+    return row["deadline"], row["now"]
 
 
 async def set_state(db: Executor, operator_id: int, state: str, communication_id: int | None,
                     deadline: datetime | None) -> None:
+    """ON_CALL or WRAP_UP (primary key). A call that reaches a PAUSED operator (routed before the provider
+    heard BUSY) leaves the pause to resume when it ends."""
     await db.execute(
         """INSERT INTO operator_states (operator_id, state, communication_id, wrap_up_deadline)
            VALUES ($1, $2, $3, $4)
            ON CONFLICT (operator_id) DO UPDATE
-              SET state = $2, communication_id = $3, wrap_up_deadline = $4, updated_at = now()""",
+              SET state = $2, communication_id = $3, wrap_up_deadline = $4, updated_at = now(), reason = NULL,
+                  pause_requested = CASE WHEN operator_states.state = 'PAUSED' THEN operator_states.reason
+                                         ELSE operator_states.pause_requested END""",
         operator_id, state, communication_id, deadline,
     )
 
 
-async def release_if_current(db: Executor, operator_id: int, communication_id: int) -> None:
-    """The operator is free again, unless a newer call already made another communication current."""
-    await db.execute(
-        """UPDATE operator_states SET state = 'READY', communication_id = NULL, wrap_up_deadline = NULL,
-                  updated_at = now()
-            WHERE operator_id = $1 AND communication_id = $2 AND state IN ('ON_CALL', 'WRAP_UP')""",
+async def release_if_current(db: Executor, operator_id: int, communication_id: int) -> asyncpg.Record | None:
+    """The operator is free again, unless a newer call already made another communication current: PAUSED
+    if they asked for a pause during the call, else READY while a workstation socket is alive
+    (operator_liveness primary key), else AWAY. Returns the new state (None when nothing changed)."""
+    return await db.fetchrow(
+        """UPDATE operator_states st
+              SET state = CASE WHEN st.pause_requested IS NOT NULL THEN 'PAUSED'
+                               WHEN EXISTS (SELECT 1 FROM operator_liveness l
+                                             WHERE l.operator_id = st.operator_id AND l.seen_until > now())
+                               THEN 'READY' ELSE 'AWAY' END,
+                  reason = st.pause_requested, pause_requested = NULL,
+                  communication_id = NULL, wrap_up_deadline = NULL, updated_at = now()
+            WHERE operator_id = $1 AND communication_id = $2 AND state IN ('ON_CALL', 'WRAP_UP')
+        RETURNING state, reason, state_since, pause_requested""",
         operator_id, communication_id,
     )
 
 
+# -- presence ---------------------------------------------------------------------------------------------
+
+
+async def lock_presence(db: Executor, operator_id: int) -> None:
+    """Serialises one operator's login, logout and lapse checks (until the transaction ends), so a login
+    racing a logout never leaves a logged-in operator OFFLINE."""
+    await db.execute("SELECT pg_advisory_xact_lock(hashtextextended('presence:' || $1::bigint::text, 0))", operator_id)
+
+
+async def has_live_session(db: Executor, operator_id: int) -> bool:
+    # operator_sessions_live_idx
+    return bool(await db.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM operator_sessions s WHERE s.operator_id = $1 AND s.revoked_at IS NULL
+                             AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""", operator_id))
+
+
+async def grant_grace(db: Executor, operator_id: int, seconds: float) -> None:
+    """Count the operator as present for one grace period (login, setReady), as an open socket does."""
+    await db.execute(
+        """INSERT INTO operator_liveness (operator_id, seen_until) VALUES ($1, now() + make_interval(secs => $2))
+           ON CONFLICT (operator_id) DO UPDATE
+              SET seen_until = greatest(operator_liveness.seen_until, EXCLUDED.seen_until)""",
+        operator_id, seconds)
+
+
 async def mark_online(db: Executor, operator_id: int) -> None:
+    """Login: an OFFLINE operator becomes READY (any other state is theirs to change)."""
     await db.execute(
         """INSERT INTO operator_states (operator_id, state) VALUES ($1, 'READY')
-           ON CONFLICT (operator_id) DO UPDATE SET state = 'READY', updated_at = now()
+           ON CONFLICT (operator_id) DO UPDATE
+              SET state = 'READY', reason = NULL, pause_requested = NULL, updated_at = now()
             WHERE operator_states.state = 'OFFLINE'""", operator_id)
 
 
-async def mark_offline_if_no_sessions(db: Executor, operator_id: int) -> bool:
-    """True when the operator has no live session left (and is now OFFLINE unless on a call)."""
-    await db.execute(
-        """UPDATE operator_states SET state = 'OFFLINE', updated_at = now()
-            WHERE operator_id = $1 AND state = 'READY'
-              AND NOT EXISTS (SELECT 1 FROM operator_sessions s
-                               WHERE s.operator_id = $1 AND s.revoked_at IS NULL
-                                 AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""",
-        operator_id)
-    return not await db.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM operator_sessions s WHERE s.operator_id = $1 AND s.revoked_at IS NULL
-                             AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""", operator_id)
-
-
-async def mark_offline_without_sessions(db: Executor) -> int:
-    """Operators whose sessions all ended without a logout (idle or absolute expiry) go OFFLINE."""
+async def mark_offline(db: Executor, operator_id: int, communication_id: int | None) -> bool:
+    """OFFLINE, unless a call that began meanwhile made another communication current (primary key)."""
     result = await db.execute(
-        """UPDATE operator_states st SET state = 'OFFLINE', updated_at = now()
-            WHERE st.state = 'READY'
+        """UPDATE operator_states SET state = 'OFFLINE', reason = NULL, pause_requested = NULL,
+                  communication_id = NULL, wrap_up_deadline = NULL, updated_at = now()
+            WHERE operator_id = $1 AND communication_id IS NOT DISTINCT FROM $2""",
+        operator_id, communication_id)
+    return result != "UPDATE 0" or await db.fetchval(
+        "SELECT NOT EXISTS (SELECT 1 FROM operator_states WHERE operator_id = $1)", operator_id)
+
+
+async def operators_without_sessions(db: Executor) -> list[int]:
+    """Operators not OFFLINE whose sessions all ended without a logout (idle or absolute expiry, or a lock
+    by the CLI). A scan of operator_states (one row per operator) with operator_sessions_live_idx."""
+    rows = await db.fetch(
+        """SELECT st.operator_id FROM operator_states st
+            WHERE st.state <> 'OFFLINE'
               AND NOT EXISTS (SELECT 1 FROM operator_sessions s
                                WHERE s.operator_id = st.operator_id AND s.revoked_at IS NULL
                                  AND s.idle_expires_at > now() AND s.absolute_expires_at > now())""")
+    return [r["operator_id"] for r in rows]
+
+
+async def operator_state(db: Executor, operator_id: int) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT state, reason, state_since, pause_requested FROM operator_states WHERE operator_id = $1", operator_id)
+
+
+async def set_ready(db: Executor, operator_id: int) -> asyncpg.Record | None:
+    """READY now, or (during a call) drop a requested pause. None when nothing changed."""
+    return await db.fetchrow(
+        """INSERT INTO operator_states (operator_id, state) VALUES ($1, 'READY')
+            ON CONFLICT (operator_id) DO UPDATE
+               SET state = CASE WHEN operator_states.state IN ('ON_CALL', 'WRAP_UP') THEN operator_states.state
+                                ELSE 'READY' END,
+                   reason = NULL, pause_requested = NULL, updated_at = now()
+             WHERE operator_states.state NOT IN ('READY', 'ON_CALL', 'WRAP_UP')
+                OR operator_states.pause_requested IS NOT NULL
+         RETURNING state, reason, state_since, pause_requested""", operator_id)
+
+
+async def set_pause(db: Executor, operator_id: int, reason: str) -> asyncpg.Record | None:
+    """PAUSED with the reason now, or (during a call) once the call and its result window are over.
+    None when nothing changed."""
+    return await db.fetchrow(
+        """INSERT INTO operator_states (operator_id, state, reason) VALUES ($1, 'PAUSED', $2::text)
+            ON CONFLICT (operator_id) DO UPDATE
+               SET state = CASE WHEN operator_states.state IN ('ON_CALL', 'WRAP_UP') THEN operator_states.state
+                                ELSE 'PAUSED' END,
+                   reason = CASE WHEN operator_states.state IN ('ON_CALL', 'WRAP_UP') THEN NULL ELSE $2::text END,
+                   pause_requested = CASE WHEN operator_states.state IN ('ON_CALL', 'WRAP_UP') THEN $2::text END,
+                   updated_at = now()
+             WHERE NOT (operator_states.state = 'PAUSED' AND operator_states.reason = $2::text)
+               AND NOT (operator_states.state IN ('ON_CALL', 'WRAP_UP')
+                        AND operator_states.pause_requested IS NOT DISTINCT FROM $2::text)
+         RETURNING state, reason, state_since, pause_requested""", operator_id, reason)
+
+
+async def mark_away(db: Executor, limit: int = 500) -> list[asyncpg.Record]:
+    """READY or PAUSED operators with no live socket for the grace period become AWAY. A scan of
+    operator_states (one row per operator) and operator_liveness by primary key; SKIP LOCKED so that a
+    row busy with a call event is simply taken at the next pass."""
+    return await db.fetch(
+        """WITH gone AS (
+                SELECT st.operator_id FROM operator_states st
+                 WHERE st.state IN ('READY', 'PAUSED')
+                   AND NOT EXISTS (SELECT 1 FROM operator_liveness l
+                                    WHERE l.operator_id = st.operator_id AND l.seen_until > now())
+                 ORDER BY st.operator_id LIMIT $1 FOR UPDATE OF st SKIP LOCKED)
+            UPDATE operator_states st SET state = 'AWAY', reason = NULL, updated_at = now()
+              FROM gone WHERE st.operator_id = gone.operator_id
+         RETURNING st.operator_id, st.state, st.reason, st.state_since, st.pause_requested""", limit)
+
+
+async def prune_call_events(db: Executor, days: int, batch: int) -> int:
+    """One batch of call events older than the retention (call_events_received_idx)."""
+    result = await db.execute(
+        """DELETE FROM call_events WHERE event_id IN (
+               SELECT event_id FROM call_events WHERE received_at < now() - make_interval(days => $1)
+                LIMIT $2)""", days, batch)
     return int(result.split()[-1])
 
 
 async def operator_states(db: Executor) -> list[asyncpg.Record]:
     return await db.fetch(
         """SELECT o.id AS operator_id, o.login, o.first_name, o.last_name,
-                  coalesce(s.state, 'OFFLINE') AS state, s.communication_id, s.wrap_up_deadline, s.updated_at
+                  coalesce(s.state, 'OFFLINE') AS state, s.reason, s.state_since, s.pause_requested,
+                  s.communication_id, s.wrap_up_deadline, s.updated_at
              FROM operators o LEFT JOIN operator_states s ON s.operator_id = o.id
             WHERE o.role = 'operator' AND NOT o.locked ORDER BY o.id""")

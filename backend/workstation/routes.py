@@ -9,18 +9,36 @@ from litestar.params import JSONBody
 
 from backend.auth.guards import OPERATOR, SUPERVISOR
 from backend.auth.service import Principal
-from backend.core.errors import BadRequest, NotFound
+from backend.core.errors import NotFound
+from backend.core.openapi import errors
 from backend.core.types import DataResponse, StatusOnly
 from backend.events import queries as events
 from backend.workstation import queries
 from backend.workstation.card import communication, fmt_time
-from backend.workstation.schemas import CommunicationIdRequest, SaveRequest
-from backend.workstation.service import Workstation, deadline_data
+from backend.workstation.presence import Presence
+from backend.workstation.schemas import (
+    CommunicationIdRequest,
+    DraftRequest,
+    PauseRequest,
+    SaveResultRequest,
+    iso_utc,
+)
+from backend.workstation.service import Workstation
 
 
 def _ws(request: Request[Any, Any, Any]) -> Workstation:
     workstation: Workstation = request.app.state.workstation
     return workstation
+
+
+def _presence(request: Request[Any, Any, Any]) -> Presence:
+    presence: Presence = request.app.state.presence
+    return presence
+
+
+_NOT_FOUND = {404: "COMMUNICATION_NOT_FOUND: unknown, or another operator's (the same answer)"}
+_SAVE_ERRORS = {400: "VALIDATION_ERROR (with the field), MALFORMED_JSON, or PHONE_MISMATCH (field clientPhone)",
+                **_NOT_FOUND, 409: "RESULT_ALREADY_FIXED: the result is saved and cannot be changed"}
 
 
 class WorkstationController(Controller):
@@ -52,45 +70,66 @@ class WorkstationController(Controller):
                 changes.append(row["event_type"])
         if rows:
             await state.redis.set(key, rows[-1]["seq"], ex=state.settings.session_absolute_timeout)
+        await _presence(request).polled(user.operator_id)  # a polling workstation is present, as a socket is
         return DataResponse({"hasChanges": bool(changes), "changes": changes})
 
     @get("/getClientCard", summary="The card of the current call (appendix З), with the result deadline once "
-                                   "the call has ended (for a page reloaded inside the window)")
+                                   "the call has ended (for a page reloaded inside the window) and the lastSeq "
+                                   "it was read at",
+         responses=errors({404: "NO_CURRENT_COMMUNICATION: no call in progress (data.lastSeq)"}))
     async def get_client_card(self, request: Request[Principal, str, Any]) -> DataResponse:
-        pool = request.app.state.pool
-        current = await queries.current_communication(pool, request.user.operator_id)
+        seq, current = await _ws(request).snapshot(request.user.operator_id)
         if current is None:
-            raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION")
-        workstation = _ws(request)
-        data: dict[str, Any] = {"clientCard": await workstation.card(current, request.user.operator_id)}
-        deadline = await pool.fetchval(
-            "SELECT result_deadline FROM communications WHERE id = $1 AND state = 'NEW'", current)
-        if deadline is not None:
-            window = request.app.state.settings.result_window_seconds
-            data.update({k: v for k, v in deadline_data(current, deadline, window).items() if k != "communicationId"})
+            raise NotFound("No call in progress", code="NO_CURRENT_COMMUNICATION", data={"lastSeq": seq})
+        # lastSeq: the watermark this state was read at; a socket that says HELLO with it gets every later event.
+        data = {k: v for k, v in current.items() if k != "communicationId"}
+        data["lastSeq"] = seq
         return DataResponse(data)
 
     @post("/getClientCardByCommunicationId", status_code=200,
-          summary="The card of one of the operator's communications (appendix Л)")
+          summary="The card of one of the operator's communications (appendix Л)", responses=errors(_NOT_FOUND))
     async def get_client_card_by_id(self, request: Request[Principal, str, Any],
                                     data: JSONBody[CommunicationIdRequest]) -> DataResponse:
         card = await _ws(request).card(data.communication_id, request.user.operator_id)
         return DataResponse({"clientCard": card})
 
-    @post("/saveCommunicationDraft", status_code=200, summary="Save a draft; every version is kept (appendix И)")
-    async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
+    @post("/saveCommunicationDraft", status_code=200,
+          summary="Save a draft; every version is kept (appendix И). With draftVersion (the version last seen), "
+                  "a save from another version gets 409 DRAFT_VERSION_CONFLICT with the current draft",
+          responses=errors({**_SAVE_ERRORS, 409: "RESULT_ALREADY_FIXED, or DRAFT_VERSION_CONFLICT (data: the "
+                                                 "current draft)"}))
+    async def save_draft(self, request: Request[Principal, str, Any], data: JSONBody[DraftRequest]) -> DataResponse:
         details = data.communication_result.as_details() if data.communication_result else {}
-        await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone, details)
-        return StatusOnly()
+        version = await _ws(request).save_draft(request.user.operator_id, data.communication_id, data.client_phone,
+                                                details, data.draft_version)
+        return DataResponse({"draftVersion": version})
 
     @post("/saveCommunicationResult", status_code=200,
-          summary="Fix the result: within the window, or later from the rework list (appendix К)")
-    async def save_result(self, request: Request[Principal, str, Any], data: JSONBody[SaveRequest]) -> StatusOnly:
-        details = data.communication_result.as_details() if data.communication_result else {}
-        if not details.get("result"):
-            raise BadRequest("The call's result is required", field="communicationResult.result")
+          summary="Fix the result: within the window, or later from the rework list (appendix К); "
+                  "communicationResult.result is required", responses=errors(_SAVE_ERRORS))
+    async def save_result(self, request: Request[Principal, str, Any],
+                          data: JSONBody[SaveResultRequest]) -> StatusOnly:
+        details = data.communication_result.as_details()
         await _ws(request).save_result(request.user.operator_id, data.communication_id, data.client_phone, details)
         return StatusOnly()
+
+
+    # -- presence: the operator's own availability ------------------------------------------------------
+
+    @get("/operatorState", summary="The operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, WRAP_UP; "
+                                   "since when; a pause asked for during a call (pendingPause)")
+    async def operator_state(self, request: Request[Principal, str, Any]) -> DataResponse:
+        return DataResponse(await _presence(request).state(request.user.operator_id))
+
+    @post("/setReady", status_code=200, summary="Ready for calls (from PAUSED or AWAY; during a call: cancels a "
+                                                "requested pause)")
+    async def set_ready(self, request: Request[Principal, str, Any]) -> DataResponse:
+        return DataResponse(await _presence(request).set_ready(request.user.operator_id))
+
+    @post("/setPause", status_code=200, summary="Pause with a reason: BREAK, TRAINING or TECHNICAL (during a call: "
+                                                "from its end)")
+    async def set_pause(self, request: Request[Principal, str, Any], data: JSONBody[PauseRequest]) -> DataResponse:
+        return DataResponse(await _presence(request).set_pause(request.user.operator_id, data.reason))
 
 
 class OperatorStateController(Controller):
@@ -98,7 +137,8 @@ class OperatorStateController(Controller):
     tags = ["supervisor"]
     guards = [SUPERVISOR]
 
-    @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, ON_CALL, WRAP_UP (with deadline)")
+    @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, "
+                                    "WRAP_UP (with deadline); since when")
     async def operator_states(self, request: Request[Any, Any, Any]) -> DataResponse:
         zone = _ws(request).zone
         rows = await queries.operator_states(request.app.state.pool)
@@ -107,4 +147,5 @@ class OperatorStateController(Controller):
             "operator": {"name": r["first_name"], "lastName": r["last_name"]},
             "state": r["state"], "communicationId": r["communication_id"],
             "wrapUpDeadline": fmt_time(r["wrap_up_deadline"], zone),
+            "reason": r["reason"], "since": iso_utc(r["state_since"]), "pendingPause": r["pause_requested"],
         } for r in rows])

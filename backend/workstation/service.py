@@ -7,7 +7,7 @@ a crash between the two only delays delivery (the hub's sweep reads them from Po
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,8 @@ from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
 from backend.workstation import queries
-from backend.workstation.card import build_card
+from backend.workstation.card import build_card, result_of
+from backend.workstation.schemas import operator_state_data
 
 log = logging.getLogger("backend.workstation")
 
@@ -44,12 +45,16 @@ def same_event(stored: dict[str, Any] | None, event: CallEvent) -> bool:
         return False
 
 
-def deadline_data(communication_id: int, deadline: datetime, window: int) -> dict[str, Any]:
+def deadline_data(communication_id: int, deadline: datetime, window: int,
+                  server_time: datetime | None = None) -> dict[str, Any]:
+    """``server_time`` is the database's clock (the one the deadline was computed and is enforced in), so
+    the page's countdown corrects for its own clock against that one."""
+    server_time = server_time or datetime.now(UTC)
     return {
         "communicationId": communication_id,
         "resultDeadline": deadline.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "resultDeadlineEpochMs": int(deadline.timestamp() * 1000),
-        "serverTimeEpochMs": int(datetime.now(UTC).timestamp() * 1000),
+        "serverTimeEpochMs": int(server_time.timestamp() * 1000),
         "windowSeconds": window,
     }
 
@@ -69,11 +74,35 @@ class Workstation:
         seq = await events.append(conn, operator_id, event_type, data)
         frames.append(Frame(operator_id, seq, encode_frame(event_type, seq, data)))
 
+    async def _release(self, conn: Any, frames: list[Frame], operator_id: int, communication_id: int) -> None:
+        """Free the operator from this call. Back to READY needs no event (the call's own events say it is
+        over); a pause that was asked for during the call, or AWAY (no socket), is pushed as OPERATOR_STATE."""
+        row = await queries.release_if_current(conn, operator_id, communication_id)
+        if row is not None and row["state"] != "READY":
+            await self._emit(conn, frames, operator_id, "OPERATOR_STATE", operator_state_data(row))
+
     async def card(self, communication_id: int, operator_id: int | None, conn: Any = None) -> dict[str, Any]:
         row = await queries.card_row(conn or self._pool, communication_id, operator_id)
         if row is None:
             raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
         return build_card(row, self.zone, self._today())
+
+    async def snapshot(self, operator_id: int) -> tuple[int, dict[str, Any] | None]:
+        """The operator's watermark (last seq) and the current call as of exactly that seq: the card and,
+        once the call has ended, its result deadline; None between calls. One REPEATABLE READ transaction,
+        so the state shown and the seq agree: every event after the seq is news to whoever loads this
+        snapshot, and every event up to it is already reflected in it (exactly once, never lost)."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            seq, current = await queries.current_communication(conn, operator_id)
+            if current is None:
+                return seq, None
+            data: dict[str, Any] = {"communicationId": current,
+                                    "clientCard": await self.card(current, operator_id, conn)}
+            deadline, now = await queries.open_deadline(conn, current)
+        if deadline is not None:
+            window = self._settings.result_window_seconds
+            data.update(deadline_data(current, deadline, window, now))
+        return seq, data
 
     # -- call events ------------------------------------------------------------------------------------
 
@@ -93,8 +122,11 @@ class Workstation:
                 raise BadRequest("Unknown campaign task", code="UNKNOWN_CAMPAIGN_TASK", field="campaignTaskId")
             if task["phone"] != event.phone:
                 raise BadRequest("Phone does not match the campaign task", code="PHONE_MISMATCH", field="phone")
-            if not await conn.fetchval("SELECT true FROM operators WHERE id = $1", event.operator_id):
-                raise BadRequest("Unknown operator", code="UNKNOWN_OPERATOR", field="operatorId")
+            # A call starts only for an active operator; the end of a call still applies after a lock.
+            active = await conn.fetchval("SELECT role = 'operator' AND NOT locked FROM operators WHERE id = $1",
+                                         event.operator_id)
+            if active is None or (event.type == "CALL_STARTED" and not active):
+                raise BadRequest("Not an active operator", code="UNKNOWN_OPERATOR", field="operatorId")
 
             comm = await conn.fetchrow(
                 "SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1 FOR UPDATE",
@@ -107,6 +139,7 @@ class Workstation:
                     event.campaign_task_id, event.operator_id, event.call_id, event.occurred_at)
                 await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1",
                                    event.campaign_task_id)
+                await self._supersede(conn, frames, event.operator_id, comm_id)
                 await queries.set_state(conn, event.operator_id, "ON_CALL", comm_id, None)
                 card = await self.card(comm_id, None, conn)
                 await self._emit(conn, frames, event.operator_id, "CLIENT_CARD_READY",
@@ -123,22 +156,40 @@ class Workstation:
                     status = "IGNORED"
                 else:
                     window = self._settings.result_window_seconds
-                    # The window starts when we learn of the end, so pipeline delays never shorten it.
-                    deadline = datetime.now(UTC) + timedelta(seconds=window)
-                    await conn.execute(
+                    # The window starts when we learn of the end, so pipeline delays never shorten it; it is
+                    # computed in the database's clock, the one the expiry and the 'late' check use.
+                    ended: Any = await conn.fetchrow(
                         """UPDATE communications SET call_ended_at = $2,
-                                  result_deadline = CASE WHEN state = 'NEW' THEN $3 ELSE result_deadline END
-                            WHERE id = $1""", comm_id, event.occurred_at, deadline)
+                                  result_deadline = CASE WHEN state = 'NEW'
+                                                         THEN now() + make_interval(secs => $3) ELSE result_deadline END
+                            WHERE id = $1
+                        RETURNING now() + make_interval(secs => $3) AS deadline, clock_timestamp() AS server_time""",
+                        comm_id, event.occurred_at, window)
+                    deadline = ended["deadline"]
                     if state == "NEW":
                         await queries.set_state(conn, event.operator_id, "WRAP_UP", comm_id, deadline)
                     else:
-                        await queries.release_if_current(conn, event.operator_id, comm_id)
-                    await self._emit(conn, frames, event.operator_id, "CALL_ENDED",
-                                     deadline_data(comm_id, deadline, window))
+                        await self._release(conn, frames, event.operator_id, comm_id)
+                    if state != "DRAFT":  # DRAFT: closed into rework when the sessions ended; nothing reopens
+                        await self._emit(conn, frames, event.operator_id, "CALL_ENDED",
+                                         deadline_data(comm_id, deadline, window, ended["server_time"]))
             if status == "IGNORED":
                 await conn.execute("UPDATE call_events SET outcome = 'IGNORED' WHERE event_id = $1", event.event_id)
         await publish(self._redis, self._settings, frames)
         return Outcome(status, comm_id)
+
+    async def _supersede(self, conn: Any, frames: list[Frame], operator_id: int, new_id: int) -> None:
+        """A new call reached an operator we still have on another call: that call has ended (an operator
+        takes one call at a time) and its end was lost, e.g. the provider restarted and rang the operator
+        before learning they were busy. The earlier communication goes to rework, never left NEW forever.
+        (One already in its result window keeps its window: the expiry turns it into a draft on time.)"""
+        _, current = await queries.current_communication(conn, operator_id)
+        if current is None or current == new_id:
+            return
+        open_call = await conn.fetchval(
+            "SELECT state = 'NEW' AND call_ended_at IS NULL FROM communications WHERE id = $1", current)
+        if open_call:
+            await self.close_to_rework(conn, frames, operator_id, current, reason="SUPERSEDED_BY_NEW_CALL")
 
     async def _repeated(self, conn: Any, event: CallEvent) -> Outcome:
         """A known event id: the same event again is a duplicate (a re-read, a redelivery); different
@@ -162,14 +213,25 @@ class Workstation:
                              field="clientPhone")
         return row
 
-    async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str]) -> None:
+    async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str],
+                         draft_version: int | None = None) -> int:
+        """Store a draft and return its new version. A save that names a version other than the stored one
+        (a late retry of older words, another tab) is refused with the current draft, never written over it;
+        one that names none overwrites (the seed's contract)."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await self._locked(conn, communication_id, operator_id, phone)
             if row["state"] == "FIXED":
                 raise Conflict("The result is already saved", code="RESULT_ALREADY_FIXED", field="communicationId")
+            stored = int(row["draft_version"])
+            if draft_version is not None and draft_version != stored:
+                if row["result_details"] == details:
+                    return stored  # the stored words again (a retry whose answer was lost): nothing to change
+                raise Conflict(f"The draft has changed: version {stored}, not {draft_version}",
+                               code="DRAFT_VERSION_CONFLICT", field="draftVersion",
+                               data={"draftVersion": stored,
+                                     "communicationResult": result_of(row["result_details"]) or {}})
             await queries.add_version(conn, communication_id, operator_id, "DRAFT", details)
-            await conn.execute("UPDATE communications SET result_details = $2 WHERE id = $1", communication_id,
-                               details)
+            return await queries.store_draft(conn, communication_id, details)
 
     async def save_result(self, operator_id: int, communication_id: int, phone: str,
                           details: dict[str, str]) -> None:
@@ -181,16 +243,16 @@ class Workstation:
                     return  # the same save repeated (a retry after a lost answer): success
                 raise Conflict("The result is already saved and cannot be changed", code="RESULT_ALREADY_FIXED",
                                field="communicationId")
-            deadline = row["result_deadline"]
-            late = row["state"] == "DRAFT" or (deadline is not None and datetime.now(UTC) > deadline)
-            await conn.execute(
+            # Late is decided in the database's clock, the one the deadline was computed in.
+            late = await conn.fetchval(
                 """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(),
-                          completed_late = $3 WHERE id = $1""", communication_id, details, late)
+                          completed_late = (state = 'DRAFT' OR coalesce(now() > result_deadline, false))
+                    WHERE id = $1 RETURNING completed_late""", communication_id, details)
             await queries.add_version(conn, communication_id, operator_id, "RESULT", details)
-            if row["call_ended_at"] is not None:
-                await queries.release_if_current(conn, operator_id, communication_id)
             await self._emit(conn, frames, operator_id, "RESULT_SAVED",
                              {"communicationId": communication_id, "completedLate": late})
+            if row["call_ended_at"] is not None:
+                await self._release(conn, frames, operator_id, communication_id)
             if row["state"] == "DRAFT":
                 await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, operator_id)})
@@ -210,12 +272,34 @@ class Workstation:
             for row in rows:
                 await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", row["id"])
                 await queries.add_version(conn, row["id"], None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
-                await queries.release_if_current(conn, row["operator_id"], row["id"])
                 await self._emit(conn, frames, row["operator_id"], "RESULT_WINDOW_EXPIRED",
                                  {"communicationId": row["id"]})
                 await self._emit(conn, frames, row["operator_id"], "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, row["operator_id"])})
+                await self._release(conn, frames, row["operator_id"], row["id"])
         if rows:
             log.info("result window expired for %d communication(s)", len(rows))
         await publish(self._redis, self._settings, frames)
         return len(rows)
+
+    # -- the operator's sessions ended mid-call ----------------------------------------------------------
+
+    async def close_to_rework(self, conn: Any, frames: list[Frame], operator_id: int, communication_id: int,
+                              reason: str = "SESSION_ENDED") -> bool:
+        """The operator's last session ended while this communication was open (on the call or inside its
+        result window): it goes to their rework list as a DRAFT with whatever draft they saved, as when a
+        window expires. The caller frees the operator. A CALL_ENDED arriving later is recorded and reopens
+        nothing. Locks the communication before operator_states, in the order the call events use."""
+        row = await conn.fetchrow(
+            "SELECT id, operator_id, state, result_details FROM communications WHERE id = $1 FOR UPDATE",
+            communication_id)
+        if row is None or row["state"] != "NEW" or row["operator_id"] != operator_id:
+            return False
+        await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", communication_id)
+        await queries.add_version(conn, communication_id, None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
+        await self._emit(conn, frames, operator_id, "RESULT_WINDOW_EXPIRED",
+                         {"communicationId": communication_id, "reason": reason})
+        await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
+                         {"reworkCount": await queries.rework_count(conn, operator_id)})
+        log.info("communication %s of operator %s closed into rework (%s)", communication_id, operator_id, reason)
+        return True

@@ -2,14 +2,17 @@
 
 Protocol (JSON text frames):
   client → {"type":"HELLO","token":"<access token>","lastSeq":<int|null>}   first message, within 5 s
-  server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..}}
+  server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..,
+                                                  "current":{..}|null}}   "current" only for lastSeq null:
+            the current call as of seq N (as getClientCard), read in one transaction with N
   server → {"type":<event>,"seq":n,"data":{...}}   n = previous + 1, per operator, across tabs
   server → {"type":"RESYNC","seq":N,...}           lastSeq unknown or too old: reload from REST
   server → {"type":"PING","seq":null,...} every S s; client answers {"type":"PONG"} (any frame will do)
   client → {"type":"PING"} → server {"type":"PONG"}
   server → {"type":"SESSION_ENDED",...} then close 4401 (logout elsewhere, lock, expiry)
-Close codes: 4400 bad HELLO, 4401 not authenticated / session ended, 4403 Origin not allowed,
-4408 no HELLO or heartbeat in time.
+Close codes: 4400 bad HELLO, 4401 not authenticated / session ended, 4403 Origin not allowed or not an
+operator, 4408 no HELLO or heartbeat in time, 4429 too many sockets of this operator on this process,
+1009 a frame over 64 KiB (the web process refuses larger frames and never compresses).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from backend.events import queries as events
 from backend.events.bus import encode_frame
 from backend.events.hub import Connection, Hub, Item
 from backend.workstation.schemas import Hello
+from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.ws")
 HELLO_TIMEOUT = 5.0
@@ -37,13 +41,20 @@ _hello = msgspec.json.Decoder(Hello)
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none."""
+    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none.
+    The loopback names are one host (a page opened as localhost talks to 127.0.0.1 and back)."""
     if origin is None:
         return True
     if origin in allowed:
         return True
     parts = urlsplit(origin)
-    return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host
+    if not host or parts.scheme not in ("http", "https"):
+        return False
+    if parts.netloc == host:
+        return True
+    ours = urlsplit(f"//{host}")
+    return (parts.hostname or "") in {"localhost", "127.0.0.1", "::1"} and \
+        (ours.hostname or "") in {"localhost", "127.0.0.1", "::1"} and parts.port == ours.port
 
 
 @websocket("/api/arm/v1/ws", opt=PUBLIC)
@@ -76,21 +87,41 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
                                                             "message": "token invalid or session ended"}))
         await socket.close(code=4401, reason="not authenticated")
         return
+    if principal.role != "operator":
+        await socket.send_text(encode_frame("ERROR", None, {"code": "ROLE_REQUIRED",
+                                                            "message": "this channel is for operators"}))
+        await socket.close(code=4403, reason="operators only")
+        return
 
     hub: Hub = state.hub
+    if hub.connections_of(principal.operator_id) >= settings.ws_max_sockets_per_operator:
+        await socket.send_text(encode_frame("ERROR", None, {"code": "TOO_MANY_SOCKETS",
+                                                            "message": "close another tab of this operator"}))
+        await socket.close(code=4429, reason="too many sockets")
+        return
 
     async def close(code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await socket.close(code=code, reason=reason)
 
     conn = Connection(principal.operator_id, principal.session_id, socket.send_text, close)
-    hub.register(conn)  # before reading last_seq: nothing committed after that read can be missed
+    # Registered before the watermark is read: an event committed after that read is published after it
+    # too, so it reaches this connection's queue (and the sweep re-reads PostgreSQL should Pub/Sub lose it).
+    hub.register(conn)
     sender: asyncio.Task[None] | None = None
     try:
-        current = await events.last_seq(state.pool, principal.operator_id)
         heartbeat = settings.ws_heartbeat_seconds
-        await socket.send_text(encode_frame("HELLO_OK", None, {
-            "lastSeq": current, "heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}))
+        hello_ok: dict[str, Any] = {"heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}
+        if hello.last_seq is None:
+            # A client with no state: the snapshot and the watermark come from one transaction, so each
+            # event is either reflected in "current" (seq <= lastSeq) or sent after HELLO_OK, never both.
+            workstation: Workstation = state.workstation
+            current, snapshot = await workstation.snapshot(principal.operator_id)
+            hello_ok["current"] = snapshot
+        else:
+            current = await events.last_seq(state.pool, principal.operator_id)
+        hello_ok["lastSeq"] = current
+        await socket.send_text(encode_frame("HELLO_OK", None, hello_ok))
         if hello.last_seq is None:
             conn.last_sent = current
         elif hello.last_seq > current:

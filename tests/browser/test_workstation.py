@@ -161,3 +161,35 @@ async def test_logout_and_session_ended_elsewhere(page, web, make_user, http):
     await expect(page.locator("#login-message")).to_contain_text("Сеанс завершён")
     await screenshot(page, "11-session-ended")
     await asyncio.sleep(0)
+
+
+async def test_ready_and_pause_control(page, web, make_user, db, http):
+    op = await make_user("operator")
+    await sign_in(page, web[0], op)
+    state = page.locator("#presence-state")
+    await expect(state).to_have_text("Готов к звонкам")
+    ready = page.get_by_role("button", name="Готов", exact=True)
+    await expect(ready).to_be_hidden()
+    await page.get_by_role("button", name="Пауза", exact=True).click()  # no reason chosen yet
+    await expect(page.locator("#status-message")).to_have_text("Выберите причину паузы")
+    await page.get_by_label("Причина паузы").select_option("TRAINING")
+    await page.get_by_role("button", name="Пауза", exact=True).click()
+    await expect(state).to_have_text("Пауза: обучение")
+    await expect(ready).to_be_visible()
+    await expect(page.locator("#status-message")).to_be_hidden()
+    row = await db.fetchrow("SELECT state, reason FROM operator_states WHERE operator_id = $1", op.id)
+    assert (row["state"], row["reason"]) == ("PAUSED", "TRAINING")
+    await screenshot(page, "12-paused")
+    await page.get_by_role("button", name="EN").click()
+    await expect(state).to_have_text("Paused: training")
+    await page.get_by_role("button", name="RU").click()
+
+    # A change made elsewhere (another tab, or AWAY decided by the server) arrives pushed.
+    token = await page.evaluate("sessionStorage.getItem('tm.token')")
+    await http.post(f"{web[1]}/api/arm/v1/setPause", json={"reason": "BREAK"},
+                    headers={"Authorization": f"Bearer {token}"})
+    await expect(state).to_have_text("Пауза: перерыв")
+    await ready.click()
+    await expect(state).to_have_text("Готов к звонкам")
+    await expect(ready).to_be_hidden()
+    assert await db.fetchval("SELECT state FROM operator_states WHERE operator_id = $1", op.id) == "READY"

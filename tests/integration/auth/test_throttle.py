@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.harness import unique
 
 
@@ -53,3 +55,42 @@ async def test_per_address_throttle(http, start_web, make_user):
     r = await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": user.password})
     assert r.status_code == 429
     assert 0 < int(r.headers["retry-after"]) <= 30
+
+
+async def test_parallel_guesses_cannot_race_past_the_limit(http, start_web, make_user):
+    proc = start_web(REDIS_KEY_PREFIX=unique("tmtest-race:") + ":")
+    user = await make_user("operator")
+
+    async def guess():
+        return (await http.post(f"{proc.url}/api/arm/v1/login",
+                                json={"login": user.login, "password": "wrong-pw"})).status_code
+    codes = await asyncio.gather(*(guess() for _ in range(60)))
+    assert codes.count(401) <= 5 and codes.count(401) + codes.count(429) == 60, codes
+    right = await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": user.password})
+    assert right.status_code == 429  # the sixtieth-and-first attempt does not get in
+
+
+async def test_an_attacker_elsewhere_cannot_lock_an_operator_out_of_their_office(http, start_web, make_user):
+    proc = start_web(REDIS_KEY_PREFIX=unique("tmtest-lock:") + ":", TRUSTED_PROXIES="127.0.0.1")
+    user = await make_user("operator")
+    attacker, office = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(8):
+        await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": "x"},
+                        headers=attacker)
+    blocked = await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": user.password},
+                              headers=attacker)
+    assert blocked.status_code == 429
+    ok = await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": user.password},
+                         headers=office)
+    assert ok.status_code == 200
+
+
+async def test_forwarded_for_is_not_believed_by_default(http, start_web, make_user):
+    proc = start_web(REDIS_KEY_PREFIX=unique("tmtest-xff:") + ":", LOGIN_MAX_FAILURES_PER_ADDRESS="3")
+    for i in range(3):  # a sprayer rotating a forged X-Forwarded-For is still one address
+        await http.post(f"{proc.url}/api/arm/v1/login", json={"login": unique("spray_"), "password": "x"},
+                        headers={"X-Forwarded-For": f"203.0.113.{i}"})
+    user = await make_user("operator")
+    r = await http.post(f"{proc.url}/api/arm/v1/login", json={"login": user.login, "password": user.password},
+                        headers={"X-Forwarded-For": "198.51.100.9"})
+    assert r.status_code == 429

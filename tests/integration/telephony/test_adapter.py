@@ -100,8 +100,11 @@ async def test_tasks_reach_the_provider_once_and_re_entry_cancels(http, stack):
     [provider_task] = await st.wait_for(at_provider)
     assert provider_task["status"] == "NEW" and provider_task["phone"] == "79995550011"
     assert await st.db.fetchval("SELECT task_state FROM campaign_tasks WHERE id = $1", first) == "IN_PROGRESS"
-    row = await st.db.fetchrow(
-        "SELECT id, task_state, provider_task_id FROM telephony_tasks WHERE campaign_task_id = $1", first)
+
+    async def recorded():  # written once the provider's answer is in, just after the task appears there
+        return await st.db.fetchrow("SELECT id, task_state, provider_task_id FROM telephony_tasks "
+                                    "WHERE campaign_task_id = $1 AND provider_task_id IS NOT NULL", first)
+    row = await st.wait_for(recorded, timeout=5)
     assert row["task_state"] == "IN_PROGRESS" and row["provider_task_id"] == provider_task["taskId"]
 
     # The same ADD again (a re-sent command): the provider still holds the task as NEW, so nothing is sent.
@@ -169,7 +172,10 @@ async def test_logout_closes_the_provider_session(http, stack):
     await st.wait_for(closed)
     deletes = await st.sim(http, "GET", f"/_requests?path=/api/v1/sessions/{session_id}")
     assert [r["method"] for r in deletes if r["method"] == "DELETE"] == ["DELETE"]
-    assert await st.db.fetchval("SELECT count(*) FROM telephony_active_sessions") == 0
+
+    async def forgotten():  # the adapter drops its row once the provider has answered the DELETE
+        return await st.db.fetchval("SELECT count(*) FROM telephony_active_sessions") == 0
+    await st.wait_for(forgotten, timeout=5)
 
 
 async def test_sessions_dropped_or_idle_past_the_limit_are_reopened(http, stack):

@@ -291,3 +291,67 @@ async def test_a_call_past_the_maximum_duration_is_hung_up(http, stack):
                if r["method"] == "DELETE"]
     assert len(hangups) == 1
     await ws.close()
+
+
+# -- found by bench/faults.py: a provider restart mid-shift ------------------------------------------------
+
+async def test_a_new_call_for_an_operator_still_on_a_call_sends_the_earlier_one_to_rework(http, stack):
+    st = await stack()
+    op = await st.user()
+    token = await login(http, st.web.url, op)
+    first, second = await seed_task(st.db), await seed_task(st.db)
+    one = (await push(http, st.web.url, event("CALL_STARTED", op.id, first, "call-lost-end"))).json()["data"]
+    # Its end never comes; the provider (restarted, say) rings the operator again.
+    two = (await push(http, st.web.url, event("CALL_STARTED", op.id, second, "call-next"))).json()["data"]
+    assert await st.db.fetchval("SELECT state FROM communications WHERE id = $1", one["communicationId"]) == "DRAFT"
+    state = await st.db.fetchrow("SELECT state, communication_id FROM operator_states WHERE operator_id = $1", op.id)
+    assert (state["state"], state["communication_id"]) == ("ON_CALL", two["communicationId"])
+    rework = (await http.get(f"{st.web.url}/api/arm/v1/listCommunications", headers=bearer(token))).json()
+    assert one["communicationId"] in [c["id"] for c in rework["data"]["communications"]]
+
+
+async def test_a_reopened_provider_session_is_busy_at_once_for_an_operator_on_a_call(http, stack):
+    st = await stack(POLL_INTERVAL_SECONDS="5")  # so the poll cycle's own availability report comes late
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    op = await st.user()
+    token, _ = await _logged_in(http, st, op)
+    ws = await Socket.open(st.web.url, token)
+    task = await seed_task(st.db)
+    await _call(http, st, op, task, talkSeconds=600)
+    assert (await ws.next(timeout=15))["type"] == "CLIENT_CARD_READY"
+    st.procs["simulator"].stop()
+    st.start("simulator", "telephony.simulator")
+
+    async def reopened():
+        sessions = await _session_of(http, st, op)
+        return sessions[-1] if sessions else None
+    session = await st.wait_for(reopened, timeout=20)
+    assert session["status"] == "BUSY", session  # not READY for a moment: the provider would ring them
+    await ws.close()
+
+
+async def test_dial_tasks_the_provider_lost_in_a_restart_are_queued_again(http, stack):
+    st = await stack(TASK_CHECK_SECONDS="5")
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    campaign_task = await _campaign_task(http, st, "79990005555")
+
+    async def at_provider():
+        return await _provider_tasks(http, st, campaign_task)
+    await st.wait_for(at_provider, timeout=15)
+    st.procs["simulator"].stop()  # it forgets its queue
+    st.start("simulator", "telephony.simulator")
+    await st.wait_for(lambda: _up(http, st), timeout=15)
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    tasks = await st.wait_for(at_provider, timeout=30)
+    assert len(tasks) == 1 and tasks[0]["status"] == "NEW"
+    rows = await st.db.fetch("SELECT task_state, last_error FROM telephony_tasks WHERE campaign_task_id = $1 "
+                             "AND task_type = 'ADD' ORDER BY id", campaign_task)
+    assert [r["task_state"] for r in rows] == ["DONE", "IN_PROGRESS"]
+    assert "no longer known" in rows[0]["last_error"]
+
+
+async def _up(http, st):
+    try:
+        return (await http.get(st.sim_url + "/api/v1/health")).status_code == 200
+    except Exception:
+        return False

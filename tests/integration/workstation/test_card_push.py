@@ -51,10 +51,12 @@ async def test_card_from_the_stream_reaches_only_its_operator(http, web, db, mak
     assert card["history"] == []
 
     assert await bob_ws.silent(1.0)  # the other operator sees nothing
+    assert current["draftVersion"] == 0
     rest = await http.get(f"{web[0]}/api/arm/v1/getClientCard", headers=bearer(alice_token))
-    assert rest.json() == {"status": "OK", "data": {"clientCard": card}}
+    assert rest.json() == {"status": "OK", "data": {"clientCard": card, "lastSeq": start_seq + 1}}
     none = await http.get(f"{web[0]}/api/arm/v1/getClientCard", headers=bearer(bob_token))
     assert none.status_code == 404
+    assert none.json()["error"]["data"] == {"lastSeq": bob_ws.hello["data"]["lastSeq"]}
     for ws in (alice_ws, alice_tab2, bob_ws):
         await ws.close()
 
@@ -87,7 +89,7 @@ async def test_full_call_over_push_then_history_on_the_next_call(http, web, db, 
     body = {"communicationId": comm_id, "clientPhone": task["phone"],
             "communicationResult": {"reason": "Нет документов", "result": "Перезвонить", "comment": "завтра"}}
     assert (await http.post(f"{web[0]}/api/arm/v1/saveCommunicationDraft", json=body,
-                            headers=bearer(token))).json() == {"status": "OK"}
+                            headers=bearer(token))).json() == {"status": "OK", "data": {"draftVersion": 1}}
     saved = await http.post(f"{web[1]}/api/arm/v1/saveCommunicationResult", json=body, headers=bearer(token))
     assert saved.json() == {"status": "OK"}
     frame = await ws.next()
@@ -123,8 +125,12 @@ async def test_resume_after_a_dropped_socket_loses_and_duplicates_nothing(http, 
     assert [f["seq"] for f in frames] == [seen + 1, seen + 2]
     assert [f["type"] for f in frames] == ["CALL_ENDED", "CLIENT_CARD_READY"]
     assert await again.silent(1.2)  # no duplicates from the live path or the sweep
-    fresh = await Socket.open(web[0], token)  # a new client without lastSeq gets no history
+    assert "current" not in again.hello["data"]  # resuming: the events are the news, no snapshot
+    fresh = await Socket.open(web[0], token)  # a new client without lastSeq gets no history...
     assert fresh.hello["data"]["lastSeq"] == seen + 2
+    current = fresh.hello["data"]["current"]  # ...but the state as of that seq: the call in progress
+    assert current["communicationId"] == frames[1]["data"]["communicationId"]
+    assert current["clientCard"] == frames[1]["data"]["clientCard"] and "resultDeadline" not in current
     assert await fresh.silent(0.8)
     await again.close()
     await fresh.close()

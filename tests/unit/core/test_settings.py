@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.core.settings import WEB_REQUIRES, Settings, SettingsError, markdown_table
+from backend.core.settings import WEB_REQUIRES, Settings, SettingsError, _fields, markdown_table
 
 BASE = {"DATABASE_URL": "postgresql://u:secretpw@db/x", "REDIS_URL": "redis://r:6379/0", "JWT_SECRET": "k" * 32}
 
@@ -50,3 +50,21 @@ def test_origins_list_and_docs_table():
     assert s.allowed_origins == ("https://a.example", "https://b.example")
     table = markdown_table()
     assert "| `JWT_SECRET` | (required) |" in table
+
+
+def test_docs_table_states_every_limit():
+    table = markdown_table()
+    rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines()[2:]}
+    assert "*Limits:* at least 32 characters when set." in rows["TELEPHONY_WEBHOOK_SECRET"]
+    assert "*Limits:* at least 32 characters." in rows["JWT_SECRET"]
+    assert "*Limits:* 1 to 65535." in rows["PORT"]
+    assert "*Limits:* 1024 to 67108864." in rows["MAX_REQUEST_BODY_BYTES"]
+    assert "at most SESSION_ABSOLUTE_TIMEOUT" in rows["SESSION_IDLE_TIMEOUT"]
+    assert "a URL starting with postgresql:// or postgres://" in rows["DATABASE_URL"]
+    assert "one of DEBUG, INFO, WARNING, ERROR" in rows["LOG_LEVEL"]
+    for name, (_, meta) in _fields().items():  # every bounded field says its bounds
+        if meta.ge is not None or meta.le is not None or meta.pattern is not None:
+            assert "*Limits:*" in rows[name.upper()], name
+    short = {**BASE, "TELEPHONY_WEBHOOK_SECRET": "x" * 31}
+    with pytest.raises(SettingsError, match="TELEPHONY_WEBHOOK_SECRET"):
+        Settings.from_env(short)

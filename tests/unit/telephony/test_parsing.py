@@ -70,3 +70,14 @@ def test_malformed_pages_and_tasks_are_refused():
     (400, "BAD_PHONE", "fatal"), (404, "NO_SUCH_TASK", "fatal"), (409, "ALREADY_CALLED", "fatal")])
 def test_one_place_decides_retry_or_fatal(status, code, verdict):
     assert classify(status, code) == verdict
+
+
+def test_an_id_less_bad_event_listed_again_is_recorded_once():
+    from telephony.context import Active
+
+    active = Active(1, "s-1", cursor=10)
+    page = parse_events_page(b'{"events":[{"id":9,"type":"x"},{"id":11,"type":"x"},[1,2,3]],"next":11}')
+    assert [(r.id, r.raw) for r in active.unseen_rejects(page.rejected)] == [(11, b'{"id":11,"type":"x"}'),
+                                                                           (None, b"[1,2,3]")]
+    active.cursor = 11
+    assert active.unseen_rejects(parse_events_page(b'{"events":[[1,2,3]],"next":11}').rejected) == []

@@ -10,8 +10,9 @@ from email.utils import formatdate
 import pytest
 
 from backend.core.retry import WAIT, backoff
-from telephony.polling import availability_of, next_slot, phase
+from telephony.polling import next_slot, phase
 from telephony.provider import MAX_RETRY_AFTER, Pacer, retry_after
+from telephony.sessions import availability
 
 
 @pytest.mark.parametrize("n", [7, 100, 1000, 2000])
@@ -31,8 +32,8 @@ def test_next_slot_keeps_the_phase():
 
 
 def test_availability_of_a_workstation_state():
-    assert availability_of("READY") == "READY"
-    assert availability_of("ON_CALL") == availability_of("WRAP_UP") == "BUSY"
+    assert availability("READY") == "READY"
+    assert availability("ON_CALL") == availability("WRAP_UP") == availability("OFFLINE") == "BUSY"
 
 
 def test_retry_after_in_seconds_or_as_a_date():

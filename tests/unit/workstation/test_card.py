@@ -64,3 +64,12 @@ def test_build_card_from_rows_with_aggregated_json():
     assert "productDict" not in product
     assert card["history"][0]["time"] == "19.11.2026 13:00"
     assert card["history"][0]["result"] == {"result": "Отказ"}
+
+
+def test_the_current_communication_carries_its_draft_version():
+    row = {"id": 7, "state": "NEW", "result_details": {"comment": "черновик"}, "draft_version": 3,
+           "created_at": datetime(2026, 11, 20, 9, 0, tzinfo=UTC), "call_started_at": None, "operator_id": 1,
+           "phone": "79990001122", "client_info": {}, "campaign_name": "Доведи до займа",
+           "first_name": "Елена", "last_name": "Абросимова", "products": [], "history": []}
+    current = build_card(row, MSK, date(2026, 11, 20))["currentCommunication"]
+    assert current["draftVersion"] == 3 and current["result"] == {"comment": "черновик"}

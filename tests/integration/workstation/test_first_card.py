@@ -1,0 +1,98 @@
+"""A socket that says HELLO while a call starts gets the card exactly once: either the card is in the
+snapshot its HELLO_OK carries (taken together with the watermark lastSeq) or it arrives as a frame after
+it, never both and never neither. The same holds for a client that loads the state over REST first and
+then says HELLO with the lastSeq that snapshot carried."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.conftest import bearer, login
+from tests.harness import unique
+from tests.integration.workstation.helpers import Socket, event, push, seed_task
+
+ROUNDS = 50
+JITTER = 0.03  # seconds either side, so that both orders and the tight interleavings in between all occur
+
+
+async def _frames_until_call_ended(ws: Socket, comm_id: int) -> list[dict[str, Any]]:
+    """Frames come in seq order, and CALL_ENDED was committed after the start: everything about the start
+    that this socket will ever get has arrived once CALL_ENDED has."""
+    frames = []
+    while True:
+        frame = await ws.next(timeout=5)
+        frames.append(frame)
+        if frame["type"] == "CALL_ENDED" and frame["data"]["communicationId"] == comm_id:
+            return frames
+
+
+async def _rest_snapshot(http, base: str, token: str) -> tuple[dict[str, Any] | None, int | None]:
+    """getClientCard: the current card and the watermark it was read at (404 between calls)."""
+    r = await http.get(f"{base}/api/arm/v1/getClientCard", headers=bearer(token))
+    if r.status_code == 404:
+        return None, (r.json()["error"].get("data") or {}).get("lastSeq")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    return data, data.get("lastSeq")
+
+
+async def _connect(http, base: str, token: str, snapshot_from: str,
+                   delay: float) -> tuple[Socket, dict[str, Any] | None, int]:
+    """A client with no state opens its socket; returns it, the snapshot it holds and that snapshot's seq."""
+    await asyncio.sleep(delay)
+    if snapshot_from == "hello":
+        ws = await Socket.open(base, token)
+        return ws, ws.hello["data"].get("current"), ws.hello["data"]["lastSeq"]
+    # As a page that loads over REST first, then says HELLO with the watermark of that snapshot.
+    card, watermark = await _rest_snapshot(http, base, token)
+    ws = await Socket.open(base, token, last_seq=watermark)
+    snapshot = {"communicationId": card["clientCard"]["currentCommunication"]["id"], **card} if card else None
+    return ws, snapshot, ws.hello["data"]["lastSeq"] if watermark is None else watermark
+
+
+async def _start_call(http, base: str, payload: dict[str, Any], delay: float) -> int:
+    await asyncio.sleep(delay)
+    r = await push(http, base, payload)
+    assert r.status_code == 200, r.text
+    return int(r.json()["data"]["communicationId"])
+
+
+@pytest.mark.parametrize("snapshot_from", ["hello", "rest"])
+async def test_hello_racing_a_call_start_gets_the_card_exactly_once(http, web, db, make_user, snapshot_from):
+    op = await make_user("operator")
+    token = await login(http, web[0], op)
+    seen: Counter[str] = Counter()
+    for i in range(ROUNDS):
+        task = await seed_task(db, with_product=False)
+        call = unique("call-")
+        ws_base, post_base = web[i % 2], web[(i // 2) % 2]  # the same and the other web process
+        delay = random.uniform(-JITTER, JITTER)
+
+        (ws, snapshot, watermark), comm_id = await asyncio.gather(
+            _connect(http, ws_base, token, snapshot_from, max(0.0, delay)),
+            _start_call(http, post_base, event("CALL_STARTED", op.id, task, call), max(0.0, -delay)))
+        await push(http, post_base, event("CALL_ENDED", op.id, task, call))
+        frames = await _frames_until_call_ended(ws, comm_id)
+        cards = [f for f in frames if f["type"] == "CLIENT_CARD_READY" and f["data"]["communicationId"] == comm_id]
+        in_snapshot = snapshot is not None and snapshot["communicationId"] == comm_id
+        assert len(cards) + int(in_snapshot) == 1, (
+            f"round {i}: the card came {len(cards)} time(s) as a frame and "
+            f"{'is' if in_snapshot else 'is not'} in the snapshot; HELLO_OK={ws.hello}, frames={frames}")
+        if in_snapshot:
+            assert snapshot is not None and snapshot["clientCard"]["currentCommunication"]["id"] == comm_id
+        assert all(f["seq"] > watermark for f in frames if f["seq"] is not None), (watermark, frames)
+        assert [f["type"] for f in frames].count("CALL_ENDED") == 1
+        seen["snapshot" if in_snapshot else "frame"] += 1
+        await ws.close()
+        result = {"communicationId": comm_id, "clientPhone": task["phone"],
+                  "communicationResult": {"result": "Согласен"}}
+        saved = await http.post(f"{post_base}/api/arm/v1/saveCommunicationResult", json=result,
+                                headers=bearer(token))
+        assert saved.status_code == 200, saved.text
+    print(f"{snapshot_from}: {dict(seen)}")
+    assert seen["snapshot"] and seen["frame"], f"the race was not exercised both ways: {dict(seen)}"
