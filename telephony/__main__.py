@@ -56,7 +56,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_or_exit(("DATABASE_URL", "REDIS_URL", "PROVIDER_URL"))
     configure_logging(settings.log_level)
-    uvloop.run(run(settings))  # measured: ~10 % less CPU per poll than asyncio's own loop
+    uvloop.run(run(settings))  # measured with the provider client alone: 0.054 vs 0.060 ms CPU per poll
 
 
 if __name__ == "__main__":
