@@ -38,8 +38,11 @@ log = logging.getLogger("telephony")
 BATCH = 50
 
 
-def _worth_retrying(exc: Exception) -> bool:
-    return isinstance(exc, RETRYABLE) or (isinstance(exc, ProviderError) and exc.verdict == "retry")
+def _worth_retrying(exc: Exception) -> bool | float:
+    """Retry "no answer", 5xx and 429 under the shared backoff, or after the provider's Retry-After."""
+    if isinstance(exc, ProviderError):
+        return exc.verdict == "retry" and (exc.retry_after or True)
+    return isinstance(exc, RETRYABLE)
 
 
 def idempotency_key(row: Any) -> str:

@@ -37,7 +37,10 @@ class Metrics:
                                      registry=r)
         self.tasks_requeued = Counter("telephony_tasks_requeued", "Dial tasks the provider lost, queued again",
                                       registry=r)
-        self.poll_cycles = Counter("telephony_poll_cycles", "Polling cycles over all operators", registry=r)
+        self.poll_cycles = Counter("telephony_poll_cycles", "Poll intervals in which some poll succeeded", registry=r)
+        self.polls = Counter("telephony_polls", "Event polls sent to the provider", registry=r)
+        self.throttled = Counter("telephony_provider_throttled", "Provider answers 429 (too many requests)",
+                                 registry=r)
         self.last_event_lag = Gauge("telephony_last_event_lag_milliseconds",
                                     "Provider event time to stream append, last event", registry=r)
         self.provider_up = True
@@ -51,6 +54,9 @@ class Metrics:
     def failed(self, exc: ProviderError) -> None:
         self.provider_errors.inc()
         self.last_error, self.last_error_at = str(exc), time.time()
+        if exc.status == 429:  # it answers, it only asks us to slow down: not down
+            self.throttled.inc()
+            return
         if exc.verdict == "retry":
             self.consecutive_failures += 1
             if self.consecutive_failures >= 3 and self.provider_up:

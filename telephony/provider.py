@@ -1,11 +1,26 @@
-"""The provider interface and its HTTP implementation."""
+"""The provider interface and its HTTP implementation.
+
+The client is aiohttp over one bounded pool of HTTP/1.1 keep-alive connections (POLL_CONCURRENCY), bodies
+encoded and parsed with msgspec. Measured on the 2-core box against the simulator, 20,000 event polls, 20 in
+flight (client CPU per request): httpx 1.0 ms, aiohttp 0.06 ms, a hand-written asyncio keep-alive client
+0.025 ms. At 2,000 polls/s aiohttp costs ~12 % of a core, so the hand-written client's saving (~7 %) does not
+pay for owning TLS, chunked bodies and connection reuse ourselves; httpx could not reach 1,000 polls/s at all.
+
+``PROVIDER_RATE_LIMIT`` caps the requests per second of this process (all kinds): above it, requests wait
+their turn, spaced evenly, so a large floor is polled less often instead of overloading the provider. A
+``Retry-After`` the provider sends with 429 or 5xx is kept on the ProviderError for the caller to honour.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote, urlencode
 
-import httpx
+import aiohttp
 import msgspec
 
 from telephony.parsing import (
@@ -21,21 +36,61 @@ from telephony.parsing import (
 )
 
 T = TypeVar("T")
-
-
-def _decoded(parse: Callable[[bytes], T], response: httpx.Response) -> T:
-    """A 2xx answer we cannot read counts as no answer: worth asking again (our requests are idempotent)."""
-    try:
-        return parse(response.content)
-    except msgspec.DecodeError as exc:
-        raise ProviderError("retry", response.status_code, f"unreadable answer: {exc}") from None
+MAX_RETRY_AFTER = 300.0  # a provider asking for longer is waited on this long, then asked again
 
 
 class ProviderError(Exception):
-    def __init__(self, verdict: Verdict, status: int | None, detail: str) -> None:
+    def __init__(self, verdict: Verdict, status: int | None, detail: str, retry_after: float | None = None) -> None:
         super().__init__(f"{verdict}: {status} {detail}")
         self.verdict = verdict
         self.status = status
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if it did
+
+
+class _Answer(msgspec.Struct):
+    code: str | None = None
+
+
+_answer = msgspec.json.Decoder(_Answer)
+
+
+def _decoded(parse: Callable[[bytes], T], status: int, body: bytes) -> T:
+    """A 2xx answer we cannot read counts as no answer: worth asking again (our requests are idempotent)."""
+    try:
+        return parse(body)
+    except msgspec.DecodeError as exc:
+        raise ProviderError("retry", status, f"unreadable answer: {exc}") from None
+
+
+def retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds from now (delta-seconds or an HTTP date), None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class Pacer:
+    """At most ``rate`` turns per second, spaced evenly (0: no limit); callers past it wait their turn."""
+
+    def __init__(self, rate: float) -> None:
+        self._gap = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+
+    async def turn(self) -> None:
+        if not self._gap:
+            return
+        now = time.monotonic()
+        slot = self._next if self._next > now else now
+        self._next = slot + self._gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 class Provider(Protocol):
@@ -52,75 +107,115 @@ class Provider(Protocol):
     async def health(self) -> bool: ...
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 class HttpProvider:
-    def __init__(self, base_url: str, *, api_key: str = "", timeout: float = 5.0) -> None:
-        headers = {"X-Api-Key": api_key} if api_key else {}
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+    def __init__(self, base_url: str, *, api_key: str = "", timeout: float = 5.0, connections: int = 50,
+                 rate_limit: float = 0.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = {"X-Api-Key": api_key} if api_key else {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop, at the first request
+        self._pacer = Pacer(rate_limit)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # keepalive_timeout below the usual servers' 5 s: we close an idle connection before they do.
+            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
+                                             keepalive_timeout=4.0, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, timeout=self._timeout,
+                                                  skip_auto_headers=("User-Agent",))
+        return self._session
+
+    async def _request(self, method: str, path: str, body: Any = None,
+                       headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """(status, body) of a 2xx answer; anything else raises ProviderError with the verdict of classify."""
+        await self._pacer.turn()
+        data = None
+        if body is not None:
+            data = msgspec.json.encode(body)
+            headers = {**_JSON, **headers} if headers else _JSON
         try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:  # refused, reset, timed out: no answer
+            async with self._client().request(method, self._base + path, data=data, headers=headers) as response:
+                status = response.status
+                content = await response.read()
+                wait = retry_after(response.headers.get("Retry-After")) if status >= 400 else None
+        except (TimeoutError, aiohttp.ClientError) as exc:  # refused, reset, timed out: no answer
             raise ProviderError("retry", None, type(exc).__name__) from None
-        if response.status_code >= 400:
+        if status >= 400:
             code = None
             try:
-                code = response.json().get("code")
-            except ValueError:
+                code = _answer.decode(content).code
+            except msgspec.DecodeError:
                 pass
-            raise ProviderError(classify(response.status_code, code), response.status_code, str(code))
-        return response
+            raise ProviderError(classify(status, code), status, str(code), wait)
+        return status, content
 
     async def open_session(self, login: str, password: str) -> str:
-        response = await self._call("POST", "/api/v1/sessions", json={"login": login, "password": password})
-        return str(response.json()["sessionId"])
+        status, body = await self._request("POST", "/api/v1/sessions", {"login": login, "password": password})
+        return _decoded(_session_id, status, body)
 
     async def close_session(self, session_id: str) -> None:
         try:
-            await self._call("DELETE", f"/api/v1/sessions/{session_id}")
+            await self._request("DELETE", f"/api/v1/sessions/{_q(session_id)}")
         except ProviderError as exc:
             if exc.verdict != "session_expired":
                 raise
 
     async def set_status(self, session_id: str, status: str) -> None:
-        await self._call("PUT", f"/api/v1/sessions/{session_id}/status", json={"status": status})
+        await self._request("PUT", f"/api/v1/sessions/{_q(session_id)}/status", {"status": status})
 
     async def events(self, session_id: str, after: int, limit: int = 100) -> EventsPage:
-        response = await self._call("GET", f"/api/v1/sessions/{session_id}/events",
-                                    params={"after": after, "limit": limit})
-        return _decoded(parse_events_page, response)
+        status, body = await self._request("GET", f"/api/v1/sessions/{_q(session_id)}/events?after={after}"
+                                                  f"&limit={limit}")
+        return _decoded(parse_events_page, status, body)
 
     async def add_task(self, external_id: str, phone: str, idempotency_key: str) -> ProviderTask:
         """The key makes the ADD idempotent at the provider: sent twice, it answers with the first task."""
-        response = await self._call("POST", "/api/v1/tasks", json={"externalId": external_id, "phone": phone},
-                                    headers={"Idempotency-Key": idempotency_key})
-        return _decoded(parse_task, response)
+        status, body = await self._request("POST", "/api/v1/tasks", {"externalId": external_id, "phone": phone},
+                                           {"Idempotency-Key": idempotency_key})
+        return _decoded(parse_task, status, body)
 
     async def find_tasks(self, external_id: str) -> list[ProviderTask]:
-        response = await self._call("GET", "/api/v1/tasks", params={"externalId": external_id})
-        return _decoded(parse_task_list, response)
+        status, body = await self._request("GET", "/api/v1/tasks?" + urlencode({"externalId": external_id}))
+        return _decoded(parse_task_list, status, body)
 
     async def get_call(self, call_id: str) -> ProviderCall:
-        response = await self._call("GET", f"/api/v1/calls/{call_id}")
-        return _decoded(parse_call, response)
+        status, body = await self._request("GET", f"/api/v1/calls/{_q(call_id)}")
+        return _decoded(parse_call, status, body)
 
     async def end_call(self, call_id: str) -> None:
-        await self._call("DELETE", f"/api/v1/calls/{call_id}")
+        await self._request("DELETE", f"/api/v1/calls/{_q(call_id)}")
 
     async def get_task(self, task_id: str) -> ProviderTask:
-        response = await self._call("GET", f"/api/v1/tasks/{task_id}")
-        return _decoded(parse_task, response)
+        status, body = await self._request("GET", f"/api/v1/tasks/{_q(task_id)}")
+        return _decoded(parse_task, status, body)
 
     async def cancel_task(self, task_id: str) -> None:
-        await self._call("DELETE", f"/api/v1/tasks/{task_id}")
+        await self._request("DELETE", f"/api/v1/tasks/{_q(task_id)}")
 
     async def health(self) -> bool:
         try:
-            await self._call("GET", "/api/v1/health")
+            await self._request("GET", "/api/v1/health")
         except ProviderError:
             return False
         return True
+
+
+def _q(segment: str) -> str:
+    """An id as one path segment (provider ids are opaque strings)."""
+    return quote(segment, safe="-._~")
+
+
+class _Session(msgspec.Struct):
+    sessionId: str | int
+
+
+def _session_id(raw: bytes) -> str:
+    return str(msgspec.json.decode(raw, type=_Session).sessionId)

@@ -2,7 +2,10 @@
 0.5 s of jitter), and the two ways the code uses it.
 
 * ``retrying(on)`` — retry one operation until it succeeds or fails with something ``on`` rejects
-  (a provider command: retry "no answer" and 5xx, stop on a final 4xx).
+  (a provider command: retry "no answer" and 5xx, stop on a final 4xx). ``on`` may answer a number of
+  seconds instead of True: that wait, not the backoff's (a provider's ``Retry-After``).
+* ``backoff(attempt)`` — the same policy's wait before the ``attempt``-th retry, for loops that keep many
+  independent things going and cannot block in ``retrying`` (each polled operator backs off on its own).
 * ``run_forever(name, body)`` — keep a background loop alive: whatever it raises, it is run again after
   the backoff (a dependency outage is logged as a warning, anything else with its traceback, so a bug is
   seen and never kills the loop quietly). The backoff starts again from 0.2 s once the loop has run
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,9 +40,16 @@ WAIT: dict[str, float] = {"wait_initial": 0.2, "wait_max": 5.0, "wait_jitter": 0
 RETRYABLE: tuple[type[Exception], ...] = (*DEPENDENCY_ERRORS, ResponseError)
 
 
-def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]) -> Any:
+def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool | float]) -> Any:
     """``async for attempt in retrying(on): with attempt: ...`` — no limit on attempts or time."""
     return stamina.retry_context(on=on, attempts=None, timeout=None, **WAIT)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): stamina's jittered exponential formula
+    with ``WAIT``'s numbers, 0.2 s doubling up to 5 s plus up to 0.5 s of jitter."""
+    wait = WAIT["wait_initial"] * 2.0 ** min(max(attempt, 1) - 1, 30) + random.uniform(0, WAIT["wait_jitter"])  # noqa: S311
+    return min(wait, WAIT["wait_max"])
 
 
 @dataclass

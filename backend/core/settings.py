@@ -138,9 +138,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     telephony_port: Annotated[int, _m(
         "Port of the telephony process's /health and /metrics.", ge=1, le=65535)] = 8010
     poll_interval_seconds: Annotated[float, _m(
-        "How often the telephony process polls each active operator's provider events.", ge=0.05, le=60)] = 0.5
+        "How often the telephony process polls each active operator's provider events (each operator at "
+        "its own phase of the interval, so the load is flat).", ge=0.05, le=60)] = 0.5
     poll_concurrency: Annotated[int, _m(
-        "Provider polls in flight at once.", ge=1, le=1000)] = 20
+        "Keep-alive connections to the provider, i.e. provider requests in flight at once (polls, "
+        "availability and commands share them); needs at least polls/s x the provider's answer time.",
+        ge=1, le=1000)] = 50
+    provider_rate_limit: Annotated[float, _m(
+        "Most provider requests per second from one telephony process; 0: no cap. Past it requests wait "
+        "their turn, so a large floor is polled less often instead of overloading the provider.",
+        ge=0, le=100000)] = 0.0
     campaign_engine_interval: Annotated[float, _m(
         "Seconds between the worker's passes that hand due campaign tasks to telephony.", ge=0.1, le=3600)] = 1.0
     command_concurrency: Annotated[int, _m(

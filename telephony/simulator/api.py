@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from typing import Annotated, Any, TypeAlias
+from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from telephony.simulator.model import Call, Task, listing
 from telephony.simulator.state import Provider
@@ -26,34 +30,54 @@ def provider_of(state: State) -> Provider:
     return provider
 
 
-def error(status: int, code: str) -> Response[dict[str, str]]:
+def error(status: int, code: str) -> Response[Any]:
     return Response({"code": code}, status_code=status)
 
 
-async def _faulty(request: Req, provider: Provider) -> Response[dict[str, str]] | None:
-    """Recorded and fault-injected: every provider API request passes here first."""
+async def _faulty(request: Req, provider: Provider) -> Response[Any] | None:
+    """Recorded and fault-injected: every provider API request passes here first (the event listing
+    through ``events_fast_path``, which shares ``_fault_of``)."""
+    scope = request.scope
     body: Any = None
-    if request.method in ("POST", "PUT"):
+    key = None
+    if scope["method"] in ("POST", "PUT"):
         with contextlib.suppress(Exception):
             body = await request.json()
-    provider.requests.append({"method": request.method, "path": request.url.path, "query": dict(request.query_params),
-                              "body": body, "headers": _recorded_headers(request), "at": time.time()})
+        key = request.headers.get("idempotency-key")
+    fault = await _fault_of(provider, scope["method"], scope["path"], scope["query_string"], body, key)
+    if fault is None:
+        return None
+    status, code, headers = fault
+    return Response({"code": code}, status_code=status, headers=headers)
+
+
+async def _fault_of(provider: Provider, method: str, path: str, query: bytes, body: Any,
+                    key: str | None) -> tuple[int, str, dict[str, str]] | None:
+    """Record the request (a tuple, rendered by GET /_requests: logging costs next to nothing) and answer
+    the fault it should get, if any: (status, code, headers)."""
+    provider.requests.append((method, path, query, body, key, time.time()))
     faults = provider.faults
     if faults.delay_seconds:
         await asyncio.sleep(faults.delay_seconds)
-    if request.url.path in faults.fail_paths:
-        return error(503, "UNAVAILABLE")
+    if faults.delay_paths and (delay := _by_suffix(faults.delay_paths, path)):
+        await asyncio.sleep(delay)
+    if faults.throttle_paths and (wait := _by_suffix(faults.throttle_paths, path)) is not None:
+        return 429, "TOO_MANY_REQUESTS", {"Retry-After": f"{wait:g}"}
+    if path in faults.fail_paths:
+        return 503, "UNAVAILABLE", {}
     if faults.fail_next > 0:
         faults.fail_next -= 1
-        return error(503, "UNAVAILABLE")
+        return 503, "UNAVAILABLE", {}
     if faults.fail_rate and random.random() < faults.fail_rate:  # noqa: S311
-        return error(503, "UNAVAILABLE")
+        return 503, "UNAVAILABLE", {}
     return None
 
 
-def _recorded_headers(request: Req) -> dict[str, str]:
-    key = request.headers.get("idempotency-key")
-    return {"Idempotency-Key": key} if key is not None else {}
+def _by_suffix(table: dict[str, float], path: str) -> float | None:
+    for suffix, value in table.items():
+        if path.endswith(suffix):
+            return value
+    return None
 
 
 @post("/api/v1/sessions", status_code=201)
@@ -93,14 +117,11 @@ async def set_status(request: Req, provider: ProviderDep, session_id: FromPath[s
     return Response(None, status_code=204)
 
 
-@get("/api/v1/sessions/{session_id:str}/events")
-async def list_events(request: Req, provider: ProviderDep, session_id: FromPath[str],
-                      after: FromQuery[int] = 0, limit: FromQuery[int] = 100) -> Response[Any]:
-    if (fault := await _faulty(request, provider)) is not None:
-        return fault
+def list_events(provider: Provider, session_id: str, after: int, limit: int) -> tuple[int, Any]:
+    """GET /api/v1/sessions/{id}/events: (status, answer) — the events after the cursor, faults applied."""
     s = provider.session(session_id)
     if s is None:
-        return error(401, "SESSION_EXPIRED")
+        return 401, {"code": "SESSION_EXPIRED"}
     if provider.faults.malformed_next > 0:
         provider.faults.malformed_next -= 1
         provider.append_malformed(s)
@@ -110,7 +131,48 @@ async def list_events(request: Req, provider: ProviderDep, session_id: FromPath[
                     else ("", True))
     if provider.faults.duplicate_events:
         listed = [e for e in listed for _ in (0, 1)]
-    return Response({"events": listed, "next": cursor})
+    return 200, {"events": listed, "next": cursor}
+
+
+EVENTS_PATH = re.compile(r"^/api/v1/sessions/([^/]+)/events$")
+_JSON = (b"content-type", b"application/json")
+
+
+def events_fast_path(app: ASGIApp, provider: Provider) -> ASGIApp:
+    """The event listing — every operator's poll, thousands a second — answered in plain ASGI, without the
+    framework's routing, dependency injection and parameter parsing: measured, the simulator's CPU per poll
+    falls from 0.072 to 0.026 ms (uvicorn, uvloop, httptools), so the bench measures the poller, not this.
+    Every other request goes to the Litestar app."""
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        http: Any = scope  # a plain dict: the HTTP scope's keys
+        match = EVENTS_PATH.match(http["path"]) if http["type"] == "http" and http["method"] == "GET" else None
+        if match is None:
+            await app(scope, receive, send)
+            return
+        query = http["query_string"]
+        fault = await _fault_of(provider, "GET", http["path"], query, None, None)
+        headers: list[tuple[bytes, bytes]] = [_JSON]
+        if fault is not None:
+            status, answer = fault[0], {"code": fault[1]}
+            headers += [(k.lower().encode(), v.encode()) for k, v in fault[2].items()]
+        else:
+            try:
+                params = dict(parse_qsl(query.decode("latin-1")))
+                after, limit = int(params.get("after", 0)), int(params.get("limit", 100))
+            except ValueError:
+                status, answer = 400, {"code": "BAD_QUERY"}
+            else:
+                status, answer = list_events(provider, match.group(1), after, limit)
+        body = _encode(answer)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))
+        await send(HTTPResponseBodyEvent(type="http.response.body", body=body, more_body=False))
+
+    return asgi
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 def task_out(task: Task) -> dict[str, Any]:
@@ -203,5 +265,5 @@ async def health(request: Req, provider: ProviderDep) -> Response[Any]:
     return Response({"status": "OK"})
 
 
-ROUTES = [open_session, close_session, set_status, list_events, add_task, find_tasks, get_task, cancel_task,
+ROUTES = [open_session, close_session, set_status, add_task, find_tasks, get_task, cancel_task,
           get_call, hang_up, health]

@@ -27,8 +27,9 @@ epoch, a short token (the start second in base 36 and 16 random bits, e.g. "t1x2
 call and task id: "s-<epoch>-1", "call-<epoch>-7", "t-<epoch>-3". Event ids are integers counted up from the
 start's wall-clock millisecond x 1000 (about 1.7e15, below 2**53): strictly increasing within a start, above
 every earlier start's (a reset continues above the last id; a restart cannot collide unless a start averaged
-over 1000 events a millisecond). A session lists only its last 1,000 events; the request log keeps the last
-10,000 requests; the oldest finished tasks and ended calls beyond 50,000 are forgotten (with their keys).
+over 1000 events a millisecond). A session lists only its last 1,000 events; the request log is a ring buffer
+of the last 10,000 requests (SIM_REQUEST_LOG, Config.max_requests); the oldest finished tasks and ended calls
+beyond 50,000 are forgotten (with their keys).
 
 Control endpoints (tests and demos):
   POST /_call   {"login","phone"?,"externalId"?,"talkSeconds"?} -> {"callId","taskId","sessionId"}; rings the
@@ -41,7 +42,10 @@ Control endpoints (tests and demos):
                 "autoDial"}
   POST /_faults {"failNext":N,"failRate":p,"delaySeconds":s,"duplicateEvents":b,"reorderEvents":b,
                 "malformedNext":N,"dropEndOf":callId|[callId],"dropSessions":true,
-                "taskAnswerDelaySeconds":s,"failPaths":[path],"refusePhones":[phone]} -> the faults now.
+                "taskAnswerDelaySeconds":s,"failPaths":[path],"refusePhones":[phone],
+                "throttlePaths":{suffix:s},"delayPaths":{suffix:s}} -> the faults now.
+                throttlePaths: requests to paths ending so answer 429 {"code":"TOO_MANY_REQUESTS"} with
+                Retry-After: s (a provider's rate limit); delayPaths: those requests wait s seconds first.
                 failPaths: requests to exactly these paths answer 503. refusePhones: POST /api/v1/tasks
                 for these numbers answers 422 NUMBER_BLOCKED (a final refusal). taskAnswerDelaySeconds:
                 POST /api/v1/tasks creates the task at once but answers that late (the caller times out).
@@ -68,15 +72,29 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.types import Receive, Scope, Send
 
 from telephony.simulator import api, control
 from telephony.simulator.model import Config
 from telephony.simulator.state import Provider
 
-__all__ = ["Config", "Provider", "create_simulator"]
+__all__ = ["Config", "Provider", "Simulator", "create_simulator"]
 
 
-def create_simulator(config: Config | None = None) -> Litestar:
+class Simulator:
+    """The simulator's ASGI app: the event listing's fast path (``api.events_fast_path``) in front of the
+    Litestar app, whose ``state.provider`` is this simulator's provider."""
+
+    def __init__(self, app: Litestar, provider: Provider) -> None:
+        self.litestar = app
+        self.state = app.state
+        self._asgi = api.events_fast_path(app, provider)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+
+def create_simulator(config: Config | None = None) -> Simulator:
     """An app with a provider of its own (``app.state.provider``), beginning a new epoch."""
     provider = Provider(config)
 
@@ -88,9 +106,10 @@ def create_simulator(config: Config | None = None) -> Litestar:
         finally:
             dialer.cancel()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*api.ROUTES, *control.ROUTES],
         dependencies={"provider": Provide(api.provider_of, sync_to_thread=False)},
         state=State({"provider": provider}),
         lifespan=[lifespan], openapi_config=None,
     )
+    return Simulator(app, provider)

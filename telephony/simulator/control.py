@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from litestar import Response, get, post
 from litestar.params import FromQuery, JSONBody
@@ -80,6 +81,8 @@ async def set_faults(provider: ProviderDep, data: JSONBody[dict[str, Any]]) -> d
     f.task_answer_delay_seconds = float(data.get("taskAnswerDelaySeconds", f.task_answer_delay_seconds))
     f.fail_paths = [str(p) for p in data.get("failPaths", f.fail_paths)]
     f.refuse_phones = [str(p) for p in data.get("refusePhones", f.refuse_phones)]
+    f.throttle_paths = {str(k): float(v) for k, v in data.get("throttlePaths", f.throttle_paths).items()}
+    f.delay_paths = {str(k): float(v) for k, v in data.get("delayPaths", f.delay_paths).items()}
     drop = data.get("dropEndOf")
     f.drop_end_of.update([drop] if isinstance(drop, str) else drop or [])
     if data.get("dropSessions"):
@@ -88,7 +91,7 @@ async def set_faults(provider: ProviderDep, data: JSONBody[dict[str, Any]]) -> d
             "duplicateEvents": f.duplicate_events, "reorderEvents": f.reorder_events,
             "malformedNext": f.malformed_next, "dropEndOf": sorted(f.drop_end_of),
             "taskAnswerDelaySeconds": f.task_answer_delay_seconds, "failPaths": f.fail_paths,
-            "refusePhones": f.refuse_phones}
+            "refusePhones": f.refuse_phones, "throttlePaths": f.throttle_paths, "delayPaths": f.delay_paths}
 
 
 @post("/_reset", status_code=200)
@@ -99,7 +102,9 @@ async def reset(provider: ProviderDep) -> dict[str, str]:
 
 @get("/_requests")
 async def received(provider: ProviderDep, path: FromQuery[str | None] = None) -> list[dict[str, Any]]:
-    return [r for r in provider.requests if path is None or r["path"].startswith(path)]
+    return [{"method": method, "path": p, "query": dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)),
+             "body": body, "headers": {"Idempotency-Key": key} if key is not None else {}, "at": at}
+            for method, p, query, body, key, at in list(provider.requests) if path is None or p.startswith(path)]
 
 
 @get("/_state")

@@ -57,7 +57,7 @@ class Config:
     session_idle_seconds: float = 900.0
     dial_interval_seconds: float = 0.2
     auto_dial: bool = True
-    max_requests: int = 10_000  # GET /_requests keeps the last this many
+    max_requests: int = 10_000  # GET /_requests keeps the last this many (SIM_REQUEST_LOG)
     max_session_events: int = 1_000  # each session lists at most its last this many events
     max_finished: int = 50_000  # finished tasks (and ended calls) kept; older ones are forgotten
 
@@ -74,6 +74,8 @@ class Faults:
     task_answer_delay_seconds: float = 0.0  # POST /tasks creates the task at once but answers this late
     fail_paths: list[str] = field(default_factory=list)  # requests to these paths answer 503
     refuse_phones: list[str] = field(default_factory=list)  # POST /tasks for these numbers: 422 NUMBER_BLOCKED
+    throttle_paths: dict[str, float] = field(default_factory=dict)  # path suffix -> 429 with this Retry-After
+    delay_paths: dict[str, float] = field(default_factory=dict)  # path suffix -> each request waits this long
 
 
 def now_iso() -> str:
@@ -130,12 +132,16 @@ def event_id(event: Any) -> int | None:
 
 def listing(events: deque[Any], after: int, limit: int) -> tuple[list[Any], int]:
     """The events stored after the cursor (by position: garbage without an integer id is listed with its
-    neighbours) and the new cursor, the last integer id listed."""
+    neighbours) and the new cursor, the last integer id listed. Searched from the newest back, so the usual
+    poll (nothing new) costs the same however many events the session keeps."""
     start = 0
-    for i, event in enumerate(events):
+    for back, event in enumerate(reversed(events)):
         eid = event_id(event)
         if eid is not None and eid <= after:
-            start = i + 1
+            start = len(events) - back
+            break
+    if start >= len(events):
+        return [], after
     page = list(itertools.islice(events, start, start + max(limit, 0)))
     ids = [i for i in map(event_id, page) if i is not None]
     return page, ids[-1] if ids else after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections import deque
@@ -15,21 +16,24 @@ class Provider:
     def __init__(self, config: Config | None = None) -> None:
         self.calls: dict[str, Call] = {}
         self.ids = Ids()
+        self._started_with = config or Config()
         self.reset(config)
 
     def reset(self, config: Config | None = None) -> None:
-        """Forget everything and begin a new epoch (event ids keep counting up)."""
+        """Forget everything and begin a new epoch (event ids keep counting up); the config is the one
+        given, else the one this simulator started with."""
         for call in self.calls.values():
             if call.timer is not None:
                 call.timer.cancel()
-        self.config = config or Config()
+        self.config = config or dataclasses.replace(self._started_with)
         self.faults = Faults()
         self.ids = Ids(after_event=self.ids.last_event)
         self.sessions: dict[str, Session] = {}
         self.tasks: dict[str, Task] = {}
         self.calls = {}
         self.idempotency: dict[str, str] = {}  # Idempotency-Key -> task id
-        self.requests: deque[dict[str, Any]] = deque(maxlen=self.config.max_requests)
+        # (method, path, raw query, JSON body, Idempotency-Key, time.time()) of each provider API request
+        self.requests: deque[tuple[str, str, bytes, Any, str | None, float]] = deque(maxlen=self.config.max_requests)
 
     # -- sessions -------------------------------------------------------------------------------------
 

@@ -178,6 +178,26 @@ async def test_request_log_and_event_lists_are_bounded(sim: Sim) -> None:
     assert (await ok(c.get("/_state")))["sessions"][0]["events"] == 5
 
 
+async def test_the_request_log_bound_is_the_sim_request_log_setting_and_survives_a_reset() -> None:
+    """A long run keeps memory flat: the process keeps only the last SIM_REQUEST_LOG requests."""
+    port = free_port()
+    proc = WebProcess(dict(os.environ, SIM_PORT=str(port), SIM_AUTODIAL="0", SIM_REQUEST_LOG="50"), "ring",
+                      module="telephony.simulator", port=port)
+    try:
+        await asyncio.to_thread(proc.wait_ready, "/api/v1/health")
+        async with httpx.AsyncClient(base_url=proc.url, timeout=10) as c:
+            for _ in range(2):
+                for i in range(120):
+                    await ok(c.get("/api/v1/health", params={"n": i}))
+                log = await ok(c.get("/_requests"))
+                assert [int(r["query"]["n"]) for r in log] == list(range(70, 120))  # the last 50, oldest first
+                assert all(r["path"] == "/api/v1/health" and r["method"] == "GET" for r in log)
+                await ok(c.post("/_reset"))  # forgets everything, but the bound is the process's setting
+                assert await ok(c.get("/_requests")) == []
+    finally:
+        proc.stop()
+
+
 async def test_garbage_events_are_listed_and_advance_the_cursor(sim: Sim) -> None:
     c = await sim()
     login = unique("op_")
