@@ -29,9 +29,6 @@ class Adapter:
         self.watch = CallWatch(self.ctx)
         self.task_watch = TaskWatch(self.ctx)
 
-    @property
-    def metrics(self) -> Any:
-        return self.ctx.metrics
 
     async def run_forever(self) -> None:
         async for attempt in retrying(RETRYABLE):  # PostgreSQL may still be starting

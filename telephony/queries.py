@@ -86,11 +86,6 @@ async def task_failed(db: Executor, telephony_task_id: int, reason: str) -> None
                      telephony_task_id, reason[:1000])
 
 
-async def campaign_task_of(db: Executor, telephony_task_id: int) -> int | None:
-    value = await db.fetchval("SELECT campaign_task_id FROM telephony_tasks WHERE id = $1", telephony_task_id)
-    return int(value) if value is not None else None
-
-
 async def calls_to_check(db: Executor, older_than_seconds: float) -> list[asyncpg.Record]:
     """Every call still open with us (communication NEW, no end) for longer than this, current for its
     operator or not: its hang-up may be lost (communications_open_call_idx)."""

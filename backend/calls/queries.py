@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import asyncpg
-
 from backend.core.db import Executor
 
 Source = Literal["provider-event", "call-event", "command"]
@@ -25,15 +23,3 @@ async def prune_dead_letters(db: Executor, days: int, batch: int) -> int:
                SELECT id FROM dead_letters WHERE created_at < now() - make_interval(days => $1) LIMIT $2)""",
         days, batch)
     return int(result.split()[-1])
-
-
-async def dead_letter_counts(db: Executor) -> list[asyncpg.Record]:
-    """By source, with the newest (dead_letters_created_idx serves the recent listing)."""
-    return await db.fetch(
-        """SELECT source, count(*) AS count, max(created_at) AS last_at FROM dead_letters GROUP BY source
-            ORDER BY source""")
-
-
-async def recent_dead_letters(db: Executor, limit: int) -> list[asyncpg.Record]:
-    return await db.fetch(
-        "SELECT id, source, reason, payload, created_at FROM dead_letters ORDER BY created_at DESC LIMIT $1", limit)
