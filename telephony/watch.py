@@ -22,6 +22,7 @@ import msgspec
 
 from backend.calls import commands
 from backend.calls.streams import events_stream
+from backend.core.db import wait_for_replicas
 from backend.core.retry import every
 from telephony import queries
 from telephony.context import Context
@@ -93,6 +94,7 @@ class CallWatch:
                     row["operator_id"], why)
         await self._ctx.redis.xadd(self._stream, {"event": msgspec.json.encode(ended_event(row, ended_at))},
                                    maxlen=1_000_000, approximate=True)
+        await wait_for_replicas(self._ctx.redis, self._ctx.settings)
         self._ctx.metrics.lost_hangups.inc()
 
 
