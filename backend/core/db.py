@@ -79,7 +79,7 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         sentinel_kwargs={"socket_connect_timeout": settings.dependency_timeout,
                          "socket_timeout": settings.dependency_timeout},
         db=int(database), username=unquote(url.username) if url.username else None,
-        password=unquote(url.password) if url.password else None, ssl=url.scheme == "rediss", **options)
+        password=unquote(url.password) if url.password else None, **options)
     client: aioredis.Redis = sentinel.master_for(settings.redis_sentinel_master)
     return client
 

@@ -237,6 +237,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("DB_POOL_MIN_SIZE is invalid: must not exceed DB_POOL_MAX_SIZE")
         if settings.session_idle_timeout > settings.session_absolute_timeout:
             raise SettingsError("SESSION_IDLE_TIMEOUT is invalid: must not exceed SESSION_ABSOLUTE_TIMEOUT")
+        if settings.redis_sentinels and not settings.redis_url.startswith("redis://"):
+            raise SettingsError("REDIS_URL is invalid: with REDIS_SENTINELS it must be redis:// (plain TCP: "
+                                "keep Redis and its Sentinels on a private network)")
         names = {item.split("=", 1)[0] for item in settings.leads_streams}
         if unknown := [n for n in settings.leads_import_valid_rows if n not in names]:
             raise SettingsError(f"LEADS_IMPORT_VALID_ROWS is invalid: {', '.join(unknown)} not in LEADS_STREAMS")
@@ -372,7 +375,7 @@ _CHECK_TEXT = {
     "operator_timezone": "an IANA time zone name such as Europe/Moscow",
     "db_pool_min_size": "at most DB_POOL_MAX_SIZE", "session_idle_timeout": "at most SESSION_ABSOLUTE_TIMEOUT",
     "trusted_proxies": "each an IP address or network such as 10.0.0.0/8",
-    "redis_sentinels": "each host:port",
+    "redis_sentinels": "each host:port; REDIS_URL then redis://",
 }
 
 
