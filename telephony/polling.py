@@ -29,7 +29,7 @@ import msgspec
 
 from backend.calls import queries as call_queries
 from backend.calls.streams import events_stream
-from backend.core.db import wait_for_replicas
+from backend.core.db import replicas_confirmed, wait_for_replicas
 from backend.core.retry import RETRYABLE, backoff, beat, every, run_forever
 from telephony import queries
 from telephony.context import Active, Context
@@ -170,8 +170,11 @@ class Poller:
                 call_event["appendedAt"] = appended_at
                 pipe.xadd(self._stream, {"event": msgspec.json.encode(call_event)},
                           maxlen=1_000_000, approximate=True)
-            if await pipe.execute():
-                await wait_for_replicas(ctx.redis, ctx.settings)  # a failover now must not lose them
+            # A failover now must not lose them: a replica has them before the cursor moves.
+            waited = len(pipe) > 0 and wait_for_replicas(pipe, ctx.settings)
+            replies = await pipe.execute()
+            if waited:
+                replicas_confirmed(replies[-1], ctx.settings)
         # Past every event seen, good or bad (an id-less bad one: the page's own `next`).
         ids = [e.id for e in fresh] + [r.id for r in rejected if r.id is not None]
         cursor = max([*ids, page.next if any(r.id is None for r in rejected) else active.cursor])

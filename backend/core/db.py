@@ -95,18 +95,26 @@ _SKIP_SECONDS = 10.0
 _skip_until = [0.0]
 
 
-async def wait_for_replicas(redis: aioredis.Redis, settings: Settings) -> None:
-    """After a write that must survive a Redis failover (a call event whose provider cursor is about to
-    move past it): wait until REDIS_WAIT_REPLICAS replicas have it. A primary that dies first raises here,
-    so the caller does not move on and writes again to the new primary. A replica that does not answer in
-    time is logged, not fatal: a lone primary keeps the floor working (with the loss window it has), and
-    for the next _SKIP_SECONDS nobody waits."""
+def wait_for_replicas(pipe: Any, settings: Settings) -> bool:
+    """End a pipeline of writes that must survive a Redis failover (call events whose provider cursor is
+    about to move past them) with a WAIT for REDIS_WAIT_REPLICAS replicas; True if it was added, and then
+    the pipeline's last reply goes to ``replicas_confirmed``. WAIT counts the writes of its own connection,
+    so it must travel on the pipeline's, never on another from the pool. A primary that dies before its
+    replica has the writes fails the pipeline: the caller does not move on and writes again to the next
+    primary."""
+    if not settings.redis_sentinels or settings.redis_wait_replicas <= 0 or time.monotonic() < _skip_until[0]:
+        return False
+    timeout_ms = int(settings.dependency_timeout * 500)  # half the socket timeout (DEPENDENCY_TIMEOUT)
+    pipe.wait(settings.redis_wait_replicas, timeout_ms)
+    return True
+
+
+def replicas_confirmed(acked: Any, settings: Settings) -> None:
+    """A replica that did not confirm in time is logged, not fatal: a lone primary keeps the floor working
+    (with the loss window docs/deploy.md states), and for the next _SKIP_SECONDS nobody waits."""
     wanted = settings.redis_wait_replicas
-    if not settings.redis_sentinels or wanted <= 0 or time.monotonic() < _skip_until[0]:
-        return
-    timeout = settings.dependency_timeout / 2  # under the socket timeout, which is DEPENDENCY_TIMEOUT
-    acked = int(await redis.wait(wanted, int(timeout * 1000)))
-    if acked < wanted:
+    if int(acked) < wanted:
         _skip_until[0] = time.monotonic() + _SKIP_SECONDS
         log.warning("only %d of %d Redis replica(s) confirmed a write within %.1f s: writes are not waited "
-                    "for during the next %.0f s", acked, wanted, timeout, _SKIP_SECONDS)
+                    "for during the next %.0f s", int(acked), wanted, settings.dependency_timeout / 2,
+                    _SKIP_SECONDS)

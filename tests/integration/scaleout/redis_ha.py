@@ -65,12 +65,14 @@ class RedisHA:
         self.procs[port] = subprocess.Popen(
             [self.binary, str(conf), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def start(self) -> None:
+    def start(self, *, sentinels: bool = True) -> None:
         # What docs/deploy.md asks of production: AOF, fsync every second, on the primary and the replica.
         durable = 'appendonly yes\nappendfsync everysec\nsave ""\n'
         self._spawn(self.primary, durable)
         self._spawn(self.replica, durable + f"replicaof 127.0.0.1 {self.primary}\n")
         _wait(lambda: b"master_link_status:up" in _command(self.replica, "INFO", "replication"), "replica in sync")
+        if not sentinels:
+            return
         for port in self.sentinels:
             self._spawn(port, f"sentinel monitor {MASTER} 127.0.0.1 {self.primary} 2\n"
                               f"sentinel down-after-milliseconds {MASTER} 1000\n"
