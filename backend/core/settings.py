@@ -196,6 +196,29 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     leads_max_reported_errors: Annotated[int, _m(
         "Bad values listed in one error report; the report says how many more there were.", ge=1,
         le=100000000)] = 1000000
+    # --- Integrations (issue 13): the BlackList, ML, products and client-data services the cascade asks ---
+    integrations_url: Annotated[str, _m(
+        "Base URL of the integration services (BlackList /blacklist, ML /ml, products /products, client data "
+        "/client-data under it). Unset: the integration filters answer ERROR (the run command starts the "
+        "simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
+    integration_timeout_seconds: Annotated[float, _m(
+        "Seconds before one integration request counts as failed (and is retried while the lead's budget "
+        "lasts).", ge=0.05, le=120)] = 2.0
+    integration_attempts: Annotated[int, _m(
+        "Tries of one integration request on a timeout, a connection error, 429 or 5xx (the retry policy's "
+        "jittered backoff between them); then the leads get Check ERROR.", ge=1, le=10)] = 3
+    integration_concurrency: Annotated[int, _m(
+        "Requests in flight at once to each integration service (also its keep-alive connections).",
+        ge=1, le=1000)] = 64
+    integration_batch_size: Annotated[int, _m(
+        "Leads per request to a service's batch endpoint; 0: one request per lead (services without a batch "
+        "endpoint).", ge=0, le=10000)] = 200
+    integration_breaker_failures: Annotated[int, _m(
+        "Consecutive failed requests (after retries) to one service that open its circuit breaker: while "
+        "open, no request is sent and the leads get Check ERROR reason CIRCUIT_OPEN.", ge=1, le=10000)] = 5
+    integration_breaker_reset_seconds: Annotated[float, _m(
+        "Seconds an open breaker waits before letting one trial request through (half-open): success closes "
+        "it, failure opens it again.", ge=0.05, le=3600)] = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
