@@ -119,3 +119,7 @@ CREATE TABLE stale_episodes (
     created_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (application_no, application_status, status_since)
 );
+
+-- The hand-over takes due NEW tasks by priority, then time: the due index follows that order.
+DROP INDEX campaign_tasks_due_idx;
+CREATE INDEX campaign_tasks_due_idx ON campaign_tasks (priority DESC, task_time) WHERE task_state = 'NEW';

@@ -7,6 +7,7 @@ pasted in. Everything is checked on save: msgspec bounds, then ``__post_init__``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -142,7 +143,7 @@ class RulesConfig(msgspec.Struct, forbid_unknown_fields=True, rename="kebab", kw
         return ZoneInfo(self.time_zone)
 
 
-def _unique(values: list[str] | list[int], field: str) -> None:
+def _unique(values: Sequence[object], field: str) -> None:
     seen: set[object] = set()
     for index, value in enumerate(values):
         if value in seen:

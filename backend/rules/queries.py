@@ -294,16 +294,22 @@ async def stale_candidates(db: Executor, statuses: list[str], days: int, limit: 
             LIMIT $3""", statuses, days, limit)
 
 
-async def claim_episode(conn: Conn, application_no: int, status: str, since: datetime, campaign_id: int) -> bool:
-    """The unique key decides: True for the one run that records this episode first."""
-    return bool(await conn.fetchval(
+async def claim_episodes(conn: Conn, campaign_id: int, episodes: list[tuple[int, str, datetime]]) -> set[int]:
+    """Record the episodes; the unique key (stale_episodes_pkey) decides which are new: their application
+    numbers. A second run, or a second worker, gets none of the same ones back."""
+    if not episodes:
+        return set()
+    rows = await conn.fetch(
         """INSERT INTO stale_episodes (application_no, application_status, status_since, campaign_id)
-           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
-        application_no, status, since, campaign_id))
+           SELECT a, s, t, $4 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS x(a, s, t)
+           ON CONFLICT DO NOTHING RETURNING application_no""",
+        [e[0] for e in episodes], [e[1] for e in episodes], [e[2] for e in episodes], campaign_id)
+    return {int(r["application_no"]) for r in rows}
 
 
-async def set_episode_task(conn: Conn, application_no: int, status: str, since: datetime, task_id: int) -> None:
+async def set_episode_tasks(conn: Conn, episodes: list[tuple[int, str, datetime]], task_ids: list[int]) -> None:
     await conn.execute(
-        """UPDATE stale_episodes SET campaign_task_id = $4
-            WHERE application_no = $1 AND application_status = $2 AND status_since = $3""",
-        application_no, status, since, task_id)
+        """UPDATE stale_episodes e SET campaign_task_id = x.t
+             FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bigint[]) AS x(a, s, since, t)
+            WHERE e.application_no = x.a AND e.application_status = x.s AND e.status_since = x.since""",
+        [e[0] for e in episodes], [e[1] for e in episodes], [e[2] for e in episodes], task_ids)
