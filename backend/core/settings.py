@@ -235,6 +235,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cascade_retry_scale: Annotated[float, _m(
         "Multiplier of the shared backoff (0.2 s doubling to 5 s) between tries of such a batch.",
         ge=0.01, le=3600)] = 12.0
+    cascade_streams: Annotated[tuple[str, ...], _m(
+        "Comma-separated lead streams whose imports this worker runs through the cascades; empty: all (set it "
+        "to give a heavy stream workers of its own).")] = ()
     cascade_lookback_hours: Annotated[int, _m(
         "Done imports finished within this many hours are matched with campaigns (a run per import and "
         "campaign); older ones are never cascaded again.", ge=1, le=87600)] = 168

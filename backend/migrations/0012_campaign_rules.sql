@@ -61,6 +61,7 @@ CREATE TABLE cascade_runs (
     import_id        bigint      NOT NULL REFERENCES lead_imports (id),
     campaign_id      bigint      NOT NULL REFERENCES campaigns (id),
     rules_version_id bigint      NOT NULL REFERENCES campaign_rule_versions (id),
+    stream           text        NOT NULL,  -- the import's (CASCADE_STREAMS lets a worker take some streams only)
     state            text        NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')),
     cursor_line      bigint      NOT NULL DEFAULT 0,  -- the last line_no whose path is recorded
     passed           bigint      NOT NULL DEFAULT 0,

@@ -76,9 +76,10 @@ class Cascade:
     async def tick(self) -> int:
         """Discover new runs, then work through every run whose time has come; the leads decided."""
         s = self._settings
-        await queries.discover_runs(self._pool, s.cascade_lookback_hours)
+        streams = list(s.cascade_streams) or None
+        await queries.discover_runs(self._pool, s.cascade_lookback_hours, streams)
         total = 0
-        while (run := await queries.claim_run(self._pool, self.owner, s.cascade_lease_seconds)) is not None:
+        while (run := await queries.claim_run(self._pool, self.owner, s.cascade_lease_seconds, streams)) is not None:
             total += await self.process(run)
         return total
 

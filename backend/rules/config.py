@@ -96,7 +96,8 @@ class RecallDelays(msgspec.Struct, forbid_unknown_fields=True, rename="kebab"):
 
 class RulesConfig(msgspec.Struct, forbid_unknown_fields=True, rename="kebab", kw_only=True):
     data_streams: Annotated[list[StreamName], Meta(min_length=1, max_length=32)]
-    request_statuses: Annotated[list[RequestStatus], Meta(max_length=4)] = ["registered", "scored"]
+    request_statuses: Annotated[list[RequestStatus], Meta(max_length=4)] = msgspec.field(
+        default_factory=lambda: ["registered", "scored"])
     filters_order: Annotated[list[FilterName], Meta(max_length=15)] = []
     ml_skip_error: bool = False
     citizenship_unavailable_countries: Annotated[list[Country], Meta(max_length=300)] = []
@@ -106,10 +107,12 @@ class RulesConfig(msgspec.Struct, forbid_unknown_fields=True, rename="kebab", kw
     grace_min_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
     grace_max_days: Annotated[int, Meta(ge=0, le=3650)] | None = None
     available_products: Annotated[list[Product], Meta(max_length=100)] = []
-    client_types: Annotated[list[ClientType], Meta(max_length=2)] = ["pioneer", "repeater"]
+    client_types: Annotated[list[ClientType], Meta(max_length=2)] = msgspec.field(
+        default_factory=lambda: ["pioneer", "repeater"])
     time_zone: Annotated[str, Meta(min_length=1, max_length=64)] = "Europe/Moscow"
     calling_hours: CallingHours = msgspec.field(default_factory=CallingHours)
-    calling_days: Annotated[list[Day], Meta(min_length=1, max_length=7)] = [1, 2, 3, 4, 5, 6, 7]
+    calling_days: Annotated[list[Day], Meta(min_length=1, max_length=7)] = msgspec.field(
+        default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
     max_attempts: Annotated[int, Meta(ge=1, le=100)] = 3
     recall_delay_minutes: RecallDelays = msgspec.field(default_factory=RecallDelays)
     priority: Annotated[int, Meta(ge=0, le=1000)] = 0

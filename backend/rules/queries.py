@@ -157,33 +157,37 @@ async def booked_elsewhere(db: Executor, phones: Sequence[str], campaign_id: int
 
 # -- cascade runs -----------------------------------------------------------------------------------------
 
-async def discover_runs(db: Executor, lookback_hours: int) -> int:
+async def discover_runs(db: Executor, lookback_hours: int, streams: list[str] | None) -> int:
     """A pending run for every done import (finished within the look-back) and every campaign whose rules in
     force name the import's stream and existed when the import finished (rules affect new leads only).
     lead_imports_done_idx finds the imports; ON CONFLICT makes a second worker's discovery harmless."""
     result = await db.execute(
-        """INSERT INTO cascade_runs (import_id, campaign_id, rules_version_id)
-           SELECT i.id, v.campaign_id, v.id
+        """INSERT INTO cascade_runs (import_id, campaign_id, rules_version_id, stream)
+           SELECT i.id, v.campaign_id, v.id, i.stream
              FROM lead_imports i
              JOIN LATERAL (SELECT DISTINCT ON (campaign_id) id, campaign_id, data_streams
                              FROM campaign_rule_versions
                             WHERE created_at <= i.finished_at
                             ORDER BY campaign_id, version DESC) v ON i.stream = ANY(v.data_streams)
             WHERE i.state = 'done' AND i.finished_at > now() - make_interval(hours => $1)
-           ON CONFLICT (import_id, campaign_id) DO NOTHING""", lookback_hours)
+              AND ($2::text[] IS NULL OR i.stream = ANY($2::text[]))
+           ON CONFLICT (import_id, campaign_id) DO NOTHING""", lookback_hours, streams)
     return int(result.rsplit(" ", 1)[-1])
 
 
-async def claim_run(db: Executor, owner: str, lease_seconds: float) -> asyncpg.Record | None:
+async def claim_run(db: Executor, owner: str, lease_seconds: float,
+                    streams: list[str] | None) -> asyncpg.Record | None:
     """Take one pending run whose time has come and whose lease is free or lapsed (cascade_runs_pending_idx)."""
     return await db.fetchrow(
         """UPDATE cascade_runs r SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
              FROM (SELECT import_id, campaign_id FROM cascade_runs
                     WHERE state = 'pending' AND next_attempt_at <= now()
                       AND (lease_until IS NULL OR lease_until < now())
+                      AND ($3::text[] IS NULL OR stream = ANY($3::text[]))
                     ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) c
             WHERE r.import_id = c.import_id AND r.campaign_id = c.campaign_id
-        RETURNING r.import_id, r.campaign_id, r.rules_version_id, r.cursor_line, r.attempts""", owner, lease_seconds)
+        RETURNING r.import_id, r.campaign_id, r.rules_version_id, r.cursor_line, r.attempts""",
+        owner, lease_seconds, streams)
 
 
 async def lock_own_run(conn: Conn, import_id: int, campaign_id: int, owner: str, cursor_line: int) -> bool:
