@@ -75,10 +75,6 @@ class CallingHours(msgspec.Struct, forbid_unknown_fields=True, rename={"start": 
     start: Clock = "09:00"
     end: Clock = "21:00"
 
-    def __post_init__(self) -> None:
-        if self.start >= self.end:
-            raise invalid("to", "Calling hours must end after they start")
-
     def bounds(self) -> tuple[time, time]:
         return time.fromisoformat(self.start), time.fromisoformat(self.end)
 
@@ -120,6 +116,8 @@ class RulesConfig(msgspec.Struct, forbid_unknown_fields=True, rename="kebab", kw
 
     def __post_init__(self) -> None:
         _unique(self.data_streams, "data-streams")
+        if self.calling_hours.start >= self.calling_hours.end:
+            raise invalid("calling-hours.to", "Calling hours must end after they start")
         _unique(self.filters_order, "filters-order")
         _unique([s.key for s in self.result_taxonomy], "result-taxonomy")
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:

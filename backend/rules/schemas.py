@@ -19,7 +19,7 @@ class DncIn(msgspec.Struct, rename="camel"):
     phone: Phone
     reason: Reason
     until: AwareDatetime | None = None
-    source: Annotated[Str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")] = "ADMIN"
+    source: Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9_]{0,31}$")] = "ADMIN"
 
     def __post_init__(self) -> None:
         check_datetime(self.until, "until")
