@@ -202,8 +202,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "/client-data under it). Unset: the integration filters answer ERROR (the run command starts the "
         "simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
     integration_timeout_seconds: Annotated[float, _m(
-        "Seconds before one integration request counts as failed (and is retried while the lead's budget "
-        "lasts).", ge=0.05, le=120)] = 2.0
+        "Seconds before one try of an integration request counts as failed (and is tried again while "
+        "INTEGRATION_ATTEMPTS last).", ge=0.05, le=120)] = 2.0
     integration_attempts: Annotated[int, _m(
         "Tries of one integration request on a timeout, a connection error, 429 or 5xx (the retry policy's "
         "jittered backoff between them); then the leads get Check ERROR.", ge=1, le=10)] = 3
@@ -214,8 +214,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Leads per request to a service's batch endpoint; 0: one request per lead (services without a batch "
         "endpoint).", ge=0, le=10000)] = 200
     integration_breaker_failures: Annotated[int, _m(
-        "Consecutive failed requests (after retries) to one service that open its circuit breaker: while "
-        "open, no request is sent and the leads get Check ERROR reason CIRCUIT_OPEN.", ge=1, le=10000)] = 5
+        "Consecutive failed tries (each retry counts; a timeout, connection error, 429, 5xx or garbage answer) "
+        "that open one service's circuit breaker: while open, nothing is sent to it and its checks answer "
+        "ERROR CIRCUIT_OPEN.", ge=1, le=10000)] = 5
     integration_breaker_reset_seconds: Annotated[float, _m(
         "Seconds an open breaker waits before letting one trial request through (half-open): success closes "
         "it, failure opens it again.", ge=0.05, le=3600)] = 10.0
