@@ -80,10 +80,14 @@ class Cascade:
         await queries.discover_runs(self._pool, s.cascade_lookback_hours, streams)
         total = 0
         while (run := await queries.claim_run(self._pool, self.owner, s.cascade_lease_seconds, streams)) is not None:
-            total += await self.process(run)
+            decided, deferred = await self.process(run)
+            total += decided
+            if deferred:
+                break  # a service is failing: the waiting run (and the rest) get the next tick, not a busy loop
         return total
 
-    async def process(self, run: Any) -> int:
+    async def process(self, run: Any) -> tuple[int, bool]:
+        """Work one claimed run through to its end; (leads decided, whether it had to wait for a service)."""
         import_id, campaign_id = run["import_id"], run["campaign_id"]
         version = await queries.version_by_id(self._pool, run["rules_version_id"])
         assert version is not None
@@ -99,18 +103,18 @@ class Cascade:
                 written = await self._write(import_id, campaign_id, version["id"], config, cursor, rows, batch, last)
                 if not written:
                     log.warning("cascade run %s/%s: lost its lease to another worker", import_id, campaign_id)
-                    return decided
+                    return decided, False
                 decided += len(rows)
                 attempts = 0
                 if last:
                     log.info("cascade run import %s campaign %s done", import_id, campaign_id)
-                    return decided
+                    return decided, False
                 cursor = int(rows[-1]["line_no"])
         except Deferred as exc:
             delay = backoff(attempts + 1) * self._settings.cascade_retry_scale
             log.warning("cascade run import %s campaign %s: %s; retrying in %.1fs", import_id, campaign_id, exc, delay)
             await queries.defer_run(self._pool, import_id, campaign_id, self.owner, delay, str(exc))
-            return decided
+            return decided, True
         except BaseException:
             await queries.release_run(self._pool, import_id, campaign_id, self.owner)
             raise
