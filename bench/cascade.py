@@ -174,7 +174,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--integration-leads", type=int, default=40_000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--json")
     return parser.parse_args()
 

@@ -226,7 +226,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         ge=0.05, le=3600)] = 2.0
     cascade_batch_size: Annotated[int, _m(
         "Lead snapshots decided and written (paths by COPY, tasks, counts, cursor) per transaction.",
-        ge=1, le=100000)] = 2000
+        ge=1, le=100000)] = 5000
     cascade_lease_seconds: Annotated[float, _m(
         "Seconds a worker's claim on a cascade run lasts without progress; then another worker takes it over "
         "from the run's cursor.", ge=1, le=86400)] = 60.0

@@ -20,8 +20,10 @@ CREATE TRIGGER campaign_rule_versions_append_only
 -- Tasks: the rules version they were entered under, attempts (dials handed to telephony), why a task closed
 -- without a call or after one (DO_NOT_CALL at hand-over, SUCCESS, REFUSAL, MAX_ATTEMPTS, REENTERED...), the
 -- outcome of the last call and the campaign's priority at entry (the hand-over takes higher first).
+-- rules_version_id has no foreign key: versions are never deleted (append-only), and a per-row check would
+-- cost the cascade's bulk entry of tasks for nothing.
 ALTER TABLE campaign_tasks
-    ADD COLUMN rules_version_id bigint REFERENCES campaign_rule_versions (id),
+    ADD COLUMN rules_version_id bigint,
     ADD COLUMN attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     ADD COLUMN priority         integer NOT NULL DEFAULT 0,
     ADD COLUMN close_reason     text,

@@ -16,6 +16,8 @@ with its last error.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -87,37 +89,67 @@ class Cascade:
         return total
 
     async def process(self, run: Any) -> tuple[int, bool]:
-        """Work one claimed run through to its end; (leads decided, whether it had to wait for a service)."""
+        """Work one claimed run through to its end; (leads decided, whether it had to wait for a service).
+        The snapshots are read through one cursor in a read-only transaction of their own (a done import's
+        rows never change); each batch is written in its own transaction on another connection."""
         import_id, campaign_id = run["import_id"], run["campaign_id"]
         version = await queries.version_by_id(self._pool, run["rules_version_id"])
         assert version is not None
         config = decode(version["config"])
-        cursor, attempts, decided = int(run["cursor_line"]), int(run["attempts"]), 0
+        progress = [0]
         try:
-            while True:
-                rows = await queries.snapshot_batch(self._pool, import_id, cursor,
-                                                    self._settings.cascade_batch_size)
-                last = len(rows) < self._settings.cascade_batch_size
-                batch = await self.decide(rows, config, campaign_id, last_attempt=attempts + 1 >= self._settings.
-                                          cascade_max_attempts) if rows else None
-                written = await self._write(import_id, campaign_id, version["id"], config, cursor, rows, batch, last)
-                if not written:
-                    log.warning("cascade run %s/%s: lost its lease to another worker", import_id, campaign_id)
-                    return decided, False
-                decided += len(rows)
-                attempts = 0
-                if last:
-                    log.info("cascade run import %s campaign %s done", import_id, campaign_id)
-                    return decided, False
-                cursor = int(rows[-1]["line_no"])
+            async with self._pool.acquire() as reader, reader.transaction(isolation="repeatable_read",
+                                                                          readonly=True):
+                await self._batches(run, version["id"], config, reader, progress)
+            return progress[0], False
         except Deferred as exc:
-            delay = backoff(attempts + 1) * self._settings.cascade_retry_scale
+            delay = backoff(int(run["attempts"]) + 1) * self._settings.cascade_retry_scale
             log.warning("cascade run import %s campaign %s: %s; retrying in %.1fs", import_id, campaign_id, exc, delay)
             await queries.defer_run(self._pool, import_id, campaign_id, self.owner, delay, str(exc))
-            return decided, True
+            return progress[0], True
         except BaseException:
             await queries.release_run(self._pool, import_id, campaign_id, self.owner)
             raise
+
+    async def _batches(self, run: Any, version_id: int, config: RulesConfig, reader: Any, progress: list[int]) -> None:
+        import_id, campaign_id = run["import_id"], run["campaign_id"]
+        cursor, attempts = int(run["cursor_line"]), int(run["attempts"])
+        size = self._settings.cascade_batch_size
+        snapshots = await queries.snapshot_cursor(reader, import_id, cursor)
+        # Batch N is written while batch N+1 is read and decided (writes stay in order: each one checks the
+        # cursor the previous one left, and a client re-entering in a later batch finds the earlier task).
+        writing: asyncio.Task[bool] | None = None
+        written = 0
+        try:
+            while True:
+                rows = await snapshots.fetch(size)
+                last = len(rows) < size
+                last_attempt = attempts + 1 >= self._settings.cascade_max_attempts
+                try:
+                    batch = await self.decide(rows, config, campaign_id, last_attempt=last_attempt) if rows else None
+                finally:
+                    if writing is not None:
+                        ok, writing = await writing, None
+                        if not ok:
+                            log.warning("cascade run %s/%s: lost its lease to another worker", import_id, campaign_id)
+                            return
+                        progress[0] += written
+                        attempts = 0  # a written batch ends a series of failures (advance_run resets the count)
+                writing = asyncio.create_task(
+                    self._write(import_id, campaign_id, version_id, config, cursor, rows, batch, last))
+                written = len(rows)
+                if last:
+                    ok, writing = await writing, None
+                    if ok:
+                        progress[0] += written
+                        log.info("cascade run import %s campaign %s done", import_id, campaign_id)
+                    return
+                cursor = int(rows[-1]["line_no"])
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writing
 
     async def decide(self, rows: list[Any], config: RulesConfig, campaign_id: int, *,
                      last_attempt: bool = True) -> Batch:
@@ -162,11 +194,14 @@ class Cascade:
                     if verdict is None:
                         by_phone[rows[i]["phone"]] = i
                 entries = []
+                first_moment: dict[object, datetime] = {}  # per time zone: the batch shares one "now"
                 for phone, i in by_phone.items():
                     info = client_info_of(rows[i], batch.enrichment.get(i))
-                    zone = client_zone(config, info.get("timeZone"))
+                    zone_name = info.get("timeZone")
+                    if zone_name not in first_moment:
+                        first_moment[zone_name] = next_allowed(config, now, client_zone(config, zone_name))
                     entries.append(Entry(phone=phone, client_info=info, application_no=rows[i]["application_no"],
-                                         task_time=next_allowed(config, now, zone)))
+                                         task_time=first_moment[zone_name]))
                 task_ids, commands = await self._sink.enter_many(
                     conn, campaign_id, entries, rules_version_id=version_id, priority=config.priority)
                 task_of = {e.phone: t for e, t in zip(entries, task_ids, strict=True)}

@@ -225,15 +225,23 @@ async def release_run(db: Executor, import_id: int, campaign_id: int, owner: str
                      import_id, campaign_id, owner)
 
 
+async def snapshot_cursor(conn: Conn, import_id: int, after_line: int) -> Any:
+    """One import's lines after ``after_line`` in order, read a batch at a time (``await cursor.fetch(n)``)
+    inside the caller's read-only transaction: the import's pages are found once (lead_snapshots_import_idx,
+    BRIN) and sorted once, however many batches follow. A done import's snapshots never change."""
+    return await conn.cursor(_SNAPSHOTS, import_id, after_line, None)
+
+
 async def snapshot_batch(db: Executor, import_id: int, after_line: int, limit: int) -> list[asyncpg.Record]:
-    """The next lines of one import (lead_snapshots_import_idx, BRIN: the import's pages, then sorted)."""
-    return await db.fetch(
-        """SELECT line_no, application_no, application_status, client_type, phone, face_id, citizenship,
+    """The next ``limit`` lines of one import (the bench's in-memory case)."""
+    return await db.fetch(_SNAPSHOTS, import_id, after_line, limit)
+
+
+_SNAPSHOTS = """SELECT line_no, application_no, application_status, client_type, phone, face_id, citizenship,
                   passport_series, passport_number, last_name, first_name, middle_name, birth_date, device_id,
                   requested_amount, approved_amount, product_type, term, term_unit, grace, grace_unit,
                   created_at, changed_at, loan_status, scoring_result, sex
-             FROM lead_snapshots WHERE import_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3""",
-        import_id, after_line, limit)
+             FROM lead_snapshots WHERE import_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3"""
 
 
 PATH_COLUMNS = ("import_id", "campaign_id", "line_no", "application_no", "phone", "outcome", "filter", "reason",
