@@ -227,6 +227,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cascade_batch_size: Annotated[int, _m(
         "Lead snapshots decided and written (paths by COPY, tasks, counts, cursor) per transaction.",
         ge=1, le=100000)] = 5000
+    cascade_pipeline: Annotated[int, _m(
+        "Batches of one run decided at once (their integration calls overlap); written one after another in "
+        "line order.", ge=1, le=16)] = 3
     cascade_lease_seconds: Annotated[float, _m(
         "Seconds a worker's claim on a cascade run lasts without progress; then another worker takes it over "
         "from the run's cursor.", ge=1, le=86400)] = 60.0

@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,40 +116,41 @@ class Cascade:
         cursor, attempts = int(run["cursor_line"]), int(run["attempts"])
         size = self._settings.cascade_batch_size
         snapshots = await queries.snapshot_cursor(reader, import_id, cursor)
-        # Batch N is written while batch N+1 is read and decided (writes stay in order: each one checks the
-        # cursor the previous one left, and a client re-entering in a later batch finds the earlier task).
-        writing: asyncio.Task[bool] | None = None
-        written = 0
+        # Up to CASCADE_PIPELINE batches are being decided at once (integration calls overlap; each is written
+        # as soon as it and every batch before it are decided): writes stay in line order, each checking the
+        # cursor the previous one left, so a client re-entering in a later batch finds the earlier task.
+        depth = self._settings.cascade_pipeline
+        pending: deque[tuple[list[Any], bool, asyncio.Task[Batch | None]]] = deque()
+        exhausted = False
+        last_attempt = attempts + 1 >= self._settings.cascade_max_attempts
         try:
             while True:
-                rows = await snapshots.fetch(size)
-                last = len(rows) < size
-                last_attempt = attempts + 1 >= self._settings.cascade_max_attempts
-                try:
-                    batch = await self.decide(rows, config, campaign_id, last_attempt=last_attempt) if rows else None
-                finally:
-                    if writing is not None:
-                        ok, writing = await writing, None
-                        if not ok:
-                            log.warning("cascade run %s/%s: lost its lease to another worker", import_id, campaign_id)
-                            return
-                        progress[0] += written
-                        attempts = 0  # a written batch ends a series of failures (advance_run resets the count)
-                writing = asyncio.create_task(
-                    self._write(import_id, campaign_id, version_id, config, cursor, rows, batch, last))
-                written = len(rows)
+                while len(pending) < depth and not exhausted:
+                    rows = await snapshots.fetch(size)
+                    exhausted = len(rows) < size
+                    pending.append((rows, exhausted, asyncio.create_task(
+                        self._decide_or_none(rows, config, campaign_id, last_attempt))))
+                rows, last, deciding = pending.popleft()
+                batch = await deciding
+                if not await self._write(import_id, campaign_id, version_id, config, cursor, rows, batch, last):
+                    log.warning("cascade run %s/%s: lost its lease to another worker", import_id, campaign_id)
+                    return
+                progress[0] += len(rows)
+                last_attempt = self._settings.cascade_max_attempts <= 1  # a written batch ends a failure series
                 if last:
-                    ok, writing = await writing, None
-                    if ok:
-                        progress[0] += written
-                        log.info("cascade run import %s campaign %s done", import_id, campaign_id)
+                    log.info("cascade run import %s campaign %s done", import_id, campaign_id)
                     return
                 cursor = int(rows[-1]["line_no"])
         finally:
-            if writing is not None:
-                writing.cancel()
+            for _, _, task in pending:
+                task.cancel()
+            for _, _, task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writing
+                    await task
+
+    async def _decide_or_none(self, rows: list[Any], config: RulesConfig, campaign_id: int,
+                              last_attempt: bool) -> Batch | None:
+        return await self.decide(rows, config, campaign_id, last_attempt=last_attempt) if rows else None
 
     async def decide(self, rows: list[Any], config: RulesConfig, campaign_id: int, *,
                      last_attempt: bool = True) -> Batch:
