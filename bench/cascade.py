@@ -116,19 +116,21 @@ async def run_case(settings: Settings, case: str, n: int, start: int, sim_url: s
         if case == "decide-internal":
             rows = await queries.snapshot_batch(pool, import_id, 0, n)
             config = rules(stream, INTERNAL)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for offset in range(0, n, settings.cascade_batch_size):
                 await cascade.decide(rows[offset:offset + settings.cascade_batch_size], config, campaign)
             seconds = time.perf_counter() - started
             passed = None
         else:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             decided = await cascade.tick()
             seconds = time.perf_counter() - started
             assert decided == n, (decided, n)
             passed = await pool.fetchval("SELECT passed FROM cascade_runs WHERE import_id = $1", import_id)
+        cpu = time.process_time() - cpu
         return {"case": case, "leads": n, "passed": passed, "seconds": round(seconds, 2),
-                "leads_per_s": round(n / seconds)}
+                "leads_per_s": round(n / seconds), "worker_cpu_s": round(cpu, 2),
+                "leads_per_worker_cpu_s": round(n / cpu)}
     finally:
         if integrations is not None:
             await integrations.close()
@@ -156,12 +158,12 @@ async def main(args: argparse.Namespace) -> None:
             results.append(await run_case(settings, "integrations", args.integration_leads, 90_000_000, sim.url))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     load_after = os.getloadavg()
-    print(f"| case | leads | passed | seconds | leads/s |  (batch {args.batch}, simulator latency "
-          f"{args.latency_ms} ms)")
-    print("|---|---|---|---|---|")
+    print(f"| case | leads | passed | seconds | leads/s | worker CPU s | leads per worker CPU s |  (batch "
+          f"{args.batch}, simulator latency {args.latency_ms} ms)")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['case']} | {r['leads']:,} | {r['passed'] if r['passed'] is not None else '-'} "
-              f"| {r['seconds']} | {r['leads_per_s']:,} |")
+              f"| {r['seconds']} | {r['leads_per_s']:,} | {r['worker_cpu_s']} | {r['leads_per_worker_cpu_s']:,} |")
     print(f"\nload average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after: {', '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
     if args.json:
