@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from litestar import Controller, Request, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
 from backend.auth.guards import ADMIN, SUPERVISOR
 from backend.auth.service import Principal
@@ -78,7 +78,7 @@ class CampaignRulesController(Controller):
     @get("/cascade/counts", guards=[SUPERVISOR], responses=errors(NOT_FOUND),
          summary="Leads per filter and outcome (PASSED, REJECTED, ERROR) per import; ?importId= narrows")
     async def cascade_counts(self, request: Request[Any, Any, Any], campaign_id: CampaignId,
-                             import_id: Annotated[int | None, Parameter(query="importId", ge=1, le=BIGINT_MAX)]
+                             import_id: Annotated[int | None, QueryParameter(name="importId", ge=1, le=BIGINT_MAX)]
                              = None) -> DataResponse:
         pool = _pool(request)
         await _campaign(pool, campaign_id)
@@ -107,8 +107,8 @@ class CampaignRulesController(Controller):
                  "REJECTED by a filter (reason, value) or ERROR; ?outcome= filters")
     async def cascade_paths(
         self, request: Request[Any, Any, Any], campaign_id: CampaignId,
-        import_id: Annotated[int, Parameter(query="importId", ge=1, le=BIGINT_MAX)],
-        outcome: Annotated[PathOutcome | None, Parameter(query="outcome")] = None,
+        import_id: Annotated[int, QueryParameter(name="importId", ge=1, le=BIGINT_MAX)],
+        outcome: Annotated[PathOutcome | None, QueryParameter(name="outcome")] = None,
         limit: Limit = 100, offset: Offset = 0,
     ) -> DataResponse:
         pool = _pool(request)
