@@ -31,6 +31,7 @@ from backend.health.routes import health, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
+from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
 from backend.workstation.presence import Presence
 from backend.workstation.routes import OperatorStateController, WorkstationController
 from backend.workstation.service import Workstation
@@ -92,6 +93,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ArmAuthController,
             OperatorsController,
             CampaignsController,
+            CampaignRulesController,
+            DoNotCallController,
+            BookingsController,
             LeadImportsController,
             LeadStreamsController,
             WorkstationController,

@@ -200,6 +200,16 @@ async def cmd_gen_leads(pool: asyncpg.Pool | None, args: argparse.Namespace) -> 
     gen_leads(load_or_exit(require=()), args)
 
 
+async def cmd_import_dnc(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from backend.rules.service import import_dnc
+
+    text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8-sig")
+    stored = await import_dnc(pool, text, None)  # a bad line: AppError naming it, nothing stored
+    print(f"{stored} do-not-call entr{'y' if stored == 1 else 'ies'} stored")
+
+
 async def cmd_list_users(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     for row in await queries.list_all(pool, role=None, limit=10000, offset=0):
         flag = " LOCKED" if row["locked"] else ""
@@ -240,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--stream", required=True, help="the stream (MOBILE_LOANS or its folder name mobile_loans)")
     imp.add_argument("--import-valid-rows", action="store_true",
                      help="import the valid rows of a file with bad rows (default: the stream's setting)")
+    dnc = add("import-dnc", cmd_import_dnc, "import a do-not-call CSV (phone,until,reason): all lines or none")
+    dnc.add_argument("file", help="UTF-8 CSV; until empty = permanent, else an ISO time with its zone")
     gen = add("gen-leads", cmd_gen_leads, "write a realistic lead file (Russian names, valid phones and dates)")
     gen.set_defaults(needs_db=False)
     gen.add_argument("count", type=int, help="rows")
