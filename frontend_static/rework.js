@@ -1,11 +1,25 @@
 // The rework list: communications whose result was not saved in time, each with a button that opens its card.
+// While a live call is on, the list steps aside: its buttons are disabled (the call always wins) and a line
+// says why; a rework card the call displaced is reopened by main.js once the call is over.
 import { api } from "/api.js";
 import { showCard } from "/card.js";
-import { $, cell, showStatus } from "/dom.js";
-import { maskPhone } from "/format.js";
+import { $, cell } from "/dom.js";
+import { maskPhone, wallTime } from "/format.js";
 import { t } from "/i18n.js";
+import { currentCommunication } from "/result.js";
 
 let loads = 0;
+
+function liveCall() {
+  const current = currentCommunication();
+  return Boolean(current && current.mode === "call");
+}
+
+function applyBlocked() {
+  const blocked = liveCall();
+  for (const button of $("rework").querySelectorAll("button.row-action")) button.disabled = blocked;
+  $("rework-blocked").hidden = !blocked;
+}
 
 export async function loadRework() {
   const load = ++loads;
@@ -17,10 +31,10 @@ export async function loadRework() {
   for (const item of items) {
     const row = document.createElement("tr");
     row.dataset.communicationId = item.id;
-    cell(row, item.time);
-    cell(row, item.doId);
+    cell(row, wallTime(item.time));
+    cell(row, item.doId, "data");
     cell(row, t("typeCall"));
-    cell(row, item.campaign?.displayName);
+    cell(row, item.campaign?.displayName, "data wrap");
     cell(row, maskPhone(item.callPhone), "nowrap");
     cell(row, t("notSaved"));
     const action = document.createElement("td");
@@ -28,21 +42,30 @@ export async function loadRework() {
     button.type = "button";
     button.className = "row-action";
     button.textContent = t("open");
-    button.setAttribute("aria-label", `${t("open")}: ${item.time} ${maskPhone(item.callPhone)}`);
+    button.setAttribute("aria-label", `${t("open")}: ${wallTime(item.time)} ${maskPhone(item.callPhone)}`);
     button.addEventListener("click", () => openRework(item.id));
     action.appendChild(button);
     row.appendChild(action);
     body.appendChild(row);
   }
   $("rework-empty").hidden = items.length > 0;
+  applyBlocked();
 }
 
-async function openRework(communicationId) {
+// Opens a rework card, unless a live call is on (then nothing: the call wins). True if it opened.
+export async function openRework(communicationId) {
+  if (liveCall()) return false;
   try {
     const result = await api("POST", "/api/arm/v1/getClientCardByCommunicationId", { communicationId });
-    showStatus("", "ok");
+    if (liveCall()) return false; // a call popped while the card was loading
     showCard(result.data.clientCard, "rework");
+    return true;
   } catch (err) {
     if (err.status === 404) await loadRework();
+    return false;
   }
+}
+
+export function initRework() {
+  document.addEventListener("tm:communication", applyBlocked);
 }
