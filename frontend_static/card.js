@@ -78,7 +78,7 @@ function renderProducts(productList) {
     if (docs.length) {
       // Documents with their errors and advice get a full-width line under their product.
       const docRow = document.createElement("tr");
-      const td = cell(docRow, `${t("documents")}: ${docs.join("\n")}`, "doc-error data");
+      const td = cell(docRow, `${t("documents")}: ${docs.join("\n")}`, "doc-error data wrap");
       td.colSpan = 9;
       products.appendChild(docRow);
     }
@@ -91,10 +91,10 @@ function renderHistory(items) {
   for (const h of items) {
     const row = document.createElement("tr");
     cell(row, wallTime(h.time));
-    cell(row, h.campaign?.displayName, "data");
+    cell(row, h.campaign?.displayName, "data wrap");
     cell(row, `${h.operator?.name ?? ""} ${h.operator?.lastName ?? ""}`.trim(), "data");
     const result = [h.result?.result, h.result?.reason, h.result?.comment].filter(Boolean).join(" · ");
-    cell(row, result || t("notSaved"), result ? "data" : "");
+    cell(row, result || t("notSaved"), result ? "data wrap" : "");
     history.appendChild(row);
   }
   if (!items.length) {

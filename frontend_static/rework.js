@@ -35,7 +35,7 @@ export async function loadRework() {
     cell(row, item.doId, "data");
     cell(row, t("typeCall"));
     cell(row, item.campaign?.displayName, "data wrap");
-    cell(row, maskPhone(item.callPhone), "nowrap");
+    cell(row, maskPhone(item.callPhone));
     cell(row, t("notSaved"));
     const action = document.createElement("td");
     const button = document.createElement("button");
