@@ -62,7 +62,8 @@ async def _no_horizontal_scroll(page: Page) -> None:
     problems = await page.evaluate("""() => {
       const out = [];
       const width = document.documentElement.clientWidth;
-      if (document.documentElement.scrollWidth > width) out.push(`page scrollWidth ${document.documentElement.scrollWidth} > ${width}`);
+      const page = document.documentElement.scrollWidth;
+      if (page > width) out.push(`page scrollWidth ${page} > ${width}`);
       for (const el of document.body.querySelectorAll('*')) {
         const r = el.getBoundingClientRect();
         if (!r.width || !r.height || el.closest('[hidden]')) continue;
@@ -70,7 +71,9 @@ async def _no_horizontal_scroll(page: Page) -> None:
       }
       for (const wrap of document.querySelectorAll('.table-wrap')) {
         if (wrap.closest('[hidden]')) continue;
-        if (wrap.scrollWidth > wrap.clientWidth + 1) out.push(`table ${wrap.firstElementChild.id} clipped: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+        if (wrap.scrollWidth > wrap.clientWidth + 1) {
+          out.push(`table ${wrap.firstElementChild.id} clipped: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+        }
       }
       return out;
     }""")
@@ -215,7 +218,8 @@ async def test_plurals_money_dates_and_no_raw_codes_in_both_languages(page, web,
     # EN is complete: apart from what the server sent (names, campaigns, dictionaries), no Russian is left.
     leftover = await page.evaluate("""() => {
       const body = document.body.cloneNode(true);
-      for (const el of body.querySelectorAll('[hidden], .data, dd, #campaign-script, #operator-name, option[value]:not([value=""])')) el.remove();
+      const data = '[hidden], .data, dd, #campaign-script, #operator-name, option[value]:not([value=""])';
+      for (const el of body.querySelectorAll(data)) el.remove();
       return body.innerText.match(/[А-Яа-яЁё][^\\n]*/g) || [];
     }""")
     assert leftover == [], leftover
@@ -307,7 +311,8 @@ async def test_a_card_popping_in_a_background_tab_gets_attention(browser: Browse
       Object.defineProperty(document, 'visibilityState', {get: () => window.__hidden ? 'hidden' : 'visible'});
       Object.defineProperty(document, 'hidden', {get: () => window.__hidden});
       window.Notification = class { constructor(title, o) { window.__notes.push([title, o && o.body]); }
-        static get permission() { return 'granted'; } static requestPermission() { return Promise.resolve('granted'); } };
+        static get permission() { return 'granted'; }
+        static requestPermission() { return Promise.resolve('granted'); } };
     })();""")
     page = await context.new_page()
     try:
