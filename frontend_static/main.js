@@ -116,6 +116,8 @@ function onSnapshot(data) {
 async function resumeParked() {
   const id = takeParked();
   if (id === null) return;
+  const items = await loadRework();
+  if (items && !items.some((item) => item.id === id)) return; // completed meanwhile (e.g. in another tab)
   if (await openRework(id)) showStatus(() => t("reworkResumed"), "ok");
 }
 

@@ -21,11 +21,12 @@ function applyBlocked() {
   $("rework-blocked").hidden = !blocked;
 }
 
+// Reads and shows the list; answers its items (null if it could not be read).
 export async function loadRework() {
   const load = ++loads;
   let items = [];
-  try { items = (await api("GET", "/api/arm/v1/listCommunications")).data.communications; } catch { return; }
-  if (load !== loads) return; // a later load is on its way: an older list must not replace it
+  try { items = (await api("GET", "/api/arm/v1/listCommunications")).data.communications; } catch { return null; }
+  if (load !== loads) return items; // a later load is on its way: an older list must not replace it
   const body = $("rework").querySelector("tbody");
   body.replaceChildren();
   for (const item of items) {
@@ -50,6 +51,7 @@ export async function loadRework() {
   }
   $("rework-empty").hidden = items.length > 0;
   applyBlocked();
+  return items;
 }
 
 // Opens a rework card, unless a live call is on (then nothing: the call wins). True if it opened.
