@@ -17,8 +17,9 @@ function liveCall() {
 
 function applyBlocked() {
   const blocked = liveCall();
-  for (const button of $("rework").querySelectorAll("button.row-action")) button.disabled = blocked;
-  $("rework-blocked").hidden = !blocked;
+  const buttons = $("rework").querySelectorAll("button.row-action");
+  for (const button of buttons) button.disabled = blocked;
+  $("rework-blocked").hidden = !blocked || buttons.length === 0;
 }
 
 // Reads and shows the list; answers its items (null if it could not be read).
