@@ -1,9 +1,9 @@
-// Small DOM helpers shared by the page modules: element lookup, table cells, the status line under the
-// top bar and the connection indicator.
-import { t } from "/i18n.js";
-
+// Small DOM helpers shared by the page modules: element lookup, table cells, and the status line under the
+// top bar. A confirmation (ok, warn) stays until the operator's next action (a key or a click anywhere);
+// an error stays until what it is about is resolved (resolveStatus with its key), whatever else happens.
 export const $ = (id) => document.getElementById(id);
 
+// className "data" marks what the server sent (names, campaigns): shown as is, in any language.
 export function cell(row, text, className) {
   const td = document.createElement("td");
   td.textContent = text ?? "—";
@@ -12,17 +12,39 @@ export function cell(row, text, className) {
   return td;
 }
 
-export function showStatus(text, kind) {
+let shown = { kind: null, key: null, text: () => "" };
+
+function render() {
   const el = $("status-message");
+  const text = shown.kind ? shown.text() : "";
   el.textContent = text;
-  el.className = `message ${kind}`;
+  el.className = `message ${shown.kind || ""}`;
+  el.setAttribute("role", shown.kind === "error" ? "alert" : "status");
   el.hidden = !text;
 }
 
-export function setConnection(up) {
-  const el = $("connection");
-  el.hidden = false;
-  el.textContent = up ? t("connected") : t("reconnecting");
-  el.classList.toggle("down", !up);
-  el.dataset.state = up ? "connected" : "reconnecting";
+// text: a string or a function (re-read when the language changes); key: what resolves an error.
+export function showStatus(text, kind, key = null) {
+  shown = { kind: text ? kind : null, key, text: typeof text === "function" ? text : () => text };
+  render();
+}
+
+export function clearStatus() { showStatus("", null); }
+
+export function resolveStatus(key) {
+  if (shown.kind === "error" && shown.key === key) clearStatus();
+}
+
+export function statusKey() { return shown.kind === "error" ? shown.key : null; }
+
+export function refreshStatus() { render(); }
+
+// Installed once: the operator's next action ends a confirmation (the action's own handler may show another).
+export function initStatus() {
+  const acted = (event) => {
+    if (event.type === "keydown" && ["Shift", "Control", "Alt", "Meta"].includes(event.key)) return;
+    if (shown.kind && shown.kind !== "error") clearStatus();
+  };
+  document.addEventListener("keydown", acted, true);
+  document.addEventListener("click", acted, true); // not pointerdown: the layout must not move mid-click
 }

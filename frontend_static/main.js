@@ -1,21 +1,29 @@
-// The operator workstation's entry point: login and logout, the main screen, what each pushed frame does to
-// the page, and the wiring of the other modules. Plain ES modules, no build step, no external resources.
+// The operator workstation's entry point: login and logout, which screen a role gets, what each pushed frame
+// does to the page, and the wiring of the other modules. Plain ES modules, no build step, no external
+// resources. Modules by role: socket/connection (the push channel and its indicator), card, result (form),
+// rework (list), presence (Ready/Pause), attention, shortcuts, roles (other roles' page), i18n/errors/format.
 import { api, clearToken, getToken, onUnauthorized, setToken } from "/api.js";
-import { closeCard, loadCurrentCard, showCard, showCurrentCard } from "/card.js";
-import { $, setConnection, showStatus } from "/dom.js";
-import { currentLang, setLang, t } from "/i18n.js";
-import { initPresence, loadPresence, renderPresence } from "/presence.js";
-import { currentCommunication, initResultForm, renderCountdown, startCountdown } from "/result.js";
-import { loadRework } from "/rework.js";
+import { announceCall, initAttention, renderAttention } from "/attention.js";
+import { closeCard, loadCurrentCard, parkedCard, rerenderCard, showCallCard, showCurrentCard, takeParked } from "/card.js";
+import { hideConnection, noteEvent, render as renderConnection, setConnection } from "/connection.js";
+import { $, clearStatus, initStatus, refreshStatus, showStatus } from "/dom.js";
+import { errorText } from "/errors.js";
+import { currentLang, locale, setLang, t } from "/i18n.js";
+import { initPresence, loadPresence, renderPresence, stopPresence } from "/presence.js";
+import { hideRolePage, renderRolePage, showRolePage } from "/roles.js";
+import { currentCommunication, initResultForm, renderChoices, renderCountdown, startCountdown } from "/result.js";
+import { initRework, loadRework, openRework } from "/rework.js";
+import { initShortcuts } from "/shortcuts.js";
 import { closeSocket, onSocketEvents, openSocket } from "/socket.js";
 
 // -- login / logout -----------------------------------------------------------------------------------------
 
 function showLogin(message) {
   $("main-view").hidden = true;
+  hideRolePage();
   $("logout").hidden = true;
   $("operator-name").hidden = true;
-  $("connection").hidden = true;
+  hideConnection();
   $("login-view").hidden = false;
   const msg = $("login-message");
   msg.textContent = message || "";
@@ -40,11 +48,13 @@ async function onLogin(event) {
     $("password-input").value = "";
     await enterMain();
   } catch (err) {
-    const code = err.data?.error?.code;
-    if (code === "INVALID_CREDENTIALS") msg.textContent = t("badCredentials");
-    else if (code === "ACCOUNT_LOCKED") msg.textContent = t("locked");
-    else if (code === "LOGIN_THROTTLED") msg.textContent = t("throttled", { s: err.data.error.data?.retryAfter ?? "" });
-    else msg.textContent = t("serverError");
+    const error = err.data?.error;
+    if (error?.code === "LOGIN_THROTTLED") {
+      const seconds = Number(error.data?.retryAfter);
+      msg.textContent = t("throttled", { s: Number.isFinite(seconds) ? seconds_(seconds) : "" });
+    } else {
+      msg.textContent = errorText(err);
+    }
     msg.hidden = false;
     $("password-input").focus();
   } finally {
@@ -52,10 +62,17 @@ async function onLogin(event) {
   }
 }
 
+function seconds_(n) {
+  return new Intl.NumberFormat(locale(), { style: "unit", unit: "second", unitDisplay: "long" }).format(n);
+}
+
 function endSession(message) {
   closeSocket();
   clearToken();
   closeCard();
+  takeParked();
+  stopPresence();
+  clearStatus();
   showLogin(message);
 }
 
@@ -69,16 +86,20 @@ async function onLogout() {
 async function enterMain() {
   let me;
   try { me = await api("GET", "/api/arm/v1/me"); } catch (err) {
-    if (err.status !== 401) showLogin(t("serverError"));
+    if (err.status !== 401) showLogin(errorText(err));
     return;
   }
   $("login-view").hidden = true;
-  $("main-view").hidden = false;
   $("logout").hidden = false;
   const name = $("operator-name");
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
-  showStatus("", "ok");
+  if (me.data.role !== "operator") { // supervisors and admins: what they can do, and where
+    showRolePage(me.data);
+    return;
+  }
+  $("main-view").hidden = false;
+  clearStatus();
   loadRework();
   loadPresence();
   openSocket(); // the current call comes with HELLO_OK (onSnapshot), read in one step with its seq
@@ -91,10 +112,20 @@ function onSnapshot(data) {
   loadRework();
 }
 
-function finishSaved(refreshList) {
+// The live call is over (saved, or its window expired): a rework card it displaced comes back.
+async function resumeParked() {
+  const id = takeParked();
+  if (id === null) return;
+  const items = await loadRework();
+  if (items && !items.some((item) => item.id === id)) return; // completed meanwhile (e.g. in another tab)
+  if (await openRework(id)) showStatus(() => t("reworkResumed"), "ok");
+}
+
+function finishSaved(mode) {
   closeCard();
-  showStatus(t("saved"), "ok");
-  if (refreshList) loadRework();
+  showStatus(() => t("saved"), "ok");
+  if (mode === "rework") loadRework();
+  else resumeParked();
 }
 
 // -- pushed frames (socket.js has already dropped repeats and handled HELLO_OK and PING) ------------------------
@@ -103,11 +134,16 @@ function onFrame(frame) {
   const data = frame.data || {};
   const current = currentCommunication();
   const isCurrent = current && current.communicationId === data.communicationId;
+  noteEvent();
   switch (frame.type) {
     case "CLIENT_CARD_READY":
-      showStatus("", "ok");
       // Shown already (after a RESYNC's reload): showing it again would clear the words being typed.
-      if (!(isCurrent && current.mode === "call")) showCard(data.clientCard, "call");
+      if (!(isCurrent && current.mode === "call")) {
+        const displaced = current && current.mode === "rework";
+        showCallCard(data.clientCard);
+        if (displaced && parkedCard() !== null) showStatus(() => t("reworkParked"), "ok");
+        announceCall();
+      }
       loadPresence();
       break;
     case "CALL_ENDED":
@@ -115,13 +151,15 @@ function onFrame(frame) {
       loadPresence();
       break;
     case "RESULT_SAVED":
-      if (isCurrent && !current.fixed) finishSaved(current.mode === "rework");
+      if (isCurrent && !current.fixed) finishSaved(current.mode);
       loadPresence();
       break;
     case "RESULT_WINDOW_EXPIRED":
       if (isCurrent || !current) {
+        const wasCall = isCurrent && current.mode === "call";
         closeCard();
-        showStatus(t("expired"), "warn");
+        showStatus(() => t("expired"), "warn");
+        if (wasCall) resumeParked();
       }
       loadRework();
       loadPresence();
@@ -133,6 +171,7 @@ function onFrame(frame) {
       loadRework();
       break;
     case "RESYNC":
+      setConnection("resynced");
       loadRework();
       loadCurrentCard();
       loadPresence();
@@ -147,27 +186,40 @@ function onFrame(frame) {
 
 // -- start ---------------------------------------------------------------------------------------------------
 
+function onLanguage() {
+  $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
+  renderConnection();
+  renderCountdown();
+  renderPresence();
+  renderChoices();
+  rerenderCard();
+  renderRolePage();
+  renderAttention();
+  refreshStatus();
+  if (!$("main-view").hidden) loadRework();
+}
+
 function init() {
   onUnauthorized(() => endSession(t("sessionEnded")));
-  const onConnection = (up) => {
-    setConnection(up);
+  const onConnection = (up, resumed) => {
+    setConnection(up ? (resumed ? "resynced" : "connected") : "reconnecting");
     if (up) loadPresence(); // AWAY may have begun while the socket was away
   };
   onSocketEvents({ onFrame, onSnapshot, onConnection, onSessionEnded: () => endSession(t("sessionEnded")) });
   setLang(currentLang());
-  $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
   $("lang-toggle").addEventListener("click", () => {
     setLang(currentLang() === "ru" ? "en" : "ru");
-    $("lang-toggle").textContent = currentLang() === "ru" ? "EN" : "RU";
-    if ($("connection").dataset.state) setConnection($("connection").dataset.state === "connected");
-    renderCountdown();
-    renderPresence();
-    if (!$("main-view").hidden) loadRework();
+    onLanguage();
   });
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
+  initStatus();
   initResultForm(finishSaved);
+  initRework();
   initPresence();
+  initAttention();
+  initShortcuts();
+  onLanguage();
   if (getToken()) enterMain(); else showLogin("");
 }
 

@@ -4,12 +4,19 @@
 // Drafts carry the version last seen (draftVersion): the server refuses a save from another version (409),
 // so a late retry of older words never overwrites newer ones; the page then saves the operator's words
 // (newer by construction) again on the server's version. Only the newest save of a card may retry.
+// The result choices come from data (result_choices.js, or the server's dictionaries via setResultChoices).
+// Opening and closing a communication is announced as a "tm:communication" event on document (the rework
+// list uses it to step aside while a live call is on).
 import { api } from "/api.js";
-import { $, showStatus } from "/dom.js";
+import { clockTime, serverNow, setServerClock } from "/clock.js";
+import { $, resolveStatus, showStatus } from "/dom.js";
+import { errorText } from "/errors.js";
 import { currentLang, t } from "/i18n.js";
+import { DEFAULT_CHOICES } from "/result_choices.js";
 
 const state = {
-  current: null, // {communicationId, phone, mode: "call"|"rework", deadline, offset, fixed, draftVersion, draftSerial}
+  current: null, // {communicationId, phone, mode: "call"|"rework", deadline, fixed, draftVersion, draftSerial}
+  choices: DEFAULT_CHOICES,
   countdownTimer: null,
   draftTimer: null,
   draftPending: false,
@@ -19,31 +26,47 @@ let savedHandler = () => {};
 
 export function currentCommunication() { return state.current; }
 
+function announce() {
+  document.dispatchEvent(new CustomEvent("tm:communication", { detail: state.current }));
+}
+
+// [{value, label: string | {ru, en}}]: what the result list offers, in this order (Alt+1… picks by position).
+export function setResultChoices(choices) {
+  state.choices = choices;
+  renderChoices();
+}
+
+export function resultChoices() { return state.choices; }
+
+export function renderChoices() {
+  const select = $("result-input");
+  const value = select.value;
+  const options = [new Option(t("choose"), "")];
+  for (const choice of state.choices) {
+    const label = typeof choice.label === "string" ? choice.label : choice.label?.[currentLang()] ?? choice.value;
+    options.push(new Option(label, choice.value));
+  }
+  select.replaceChildren(...options);
+  select.value = value;
+  $("shortcuts-hint").textContent = t("shortcuts", { n: Math.min(9, state.choices.length) });
+}
+
 // A new communication takes the form: the previous one's last words are saved first.
 export function beginCommunication(communicationId, phone, mode, draftVersion) {
   flushDraft();
   state.current = {
-    communicationId, phone, mode, deadline: null, offset: 0, fixed: false,
+    communicationId, phone, mode, deadline: null, fixed: false,
     draftVersion: Number.isInteger(draftVersion) ? draftVersion : null, draftSerial: 0,
   };
+  announce();
 }
 
-// The campaign's result taxonomy (status → level 1 → level 2), when it has one: the selects offer exactly its
-// choices (result = status key, reason = level-1 key, reasonDetail = level-2 key); without one, the seed's
-// free choices and text.
-let freeOptions = null;
-
+// The campaign's result taxonomy (status → level 1 → level 2), when it has one: the result list offers exactly
+// its statuses (result = status key) and two more lists its levels (reason = level-1 key, reasonDetail =
+// level-2 key); without one, the default choices (result_choices.js) and free text for the reason.
 function fill(select, nodes, value) {
-  const choose = document.createElement("option");
-  choose.value = "";
-  choose.textContent = t("choose");
-  const options = [choose];
-  for (const node of nodes) {
-    const option = document.createElement("option");
-    option.value = node.key;
-    option.textContent = node.label || node.key;
-    options.push(option);
-  }
+  const options = [new Option(t("choose"), "")];
+  for (const node of nodes) options.push(new Option(node.label || node.key, node.key));
   select.replaceChildren(...options);
   select.value = nodes.some((n) => n.key === value) ? value : "";
 }
@@ -61,12 +84,15 @@ function renderLevels(result) {
 }
 
 export function showResultForm(result, taxonomy = null) {
-  if (freeOptions === null) freeOptions = [...$("result-input").children].map((o) => o.cloneNode(true));
   if (state.current) state.current.taxonomy = taxonomy;
-  if (taxonomy) fill($("result-input"), taxonomy, result.result);
-  else $("result-input").replaceChildren(...freeOptions.map((o) => o.cloneNode(true)));
+  state.choices = taxonomy ? taxonomy.map((s) => ({ value: s.key, label: s.label || s.key })) : DEFAULT_CHOICES;
+  renderChoices();
+  const select = $("result-input");
+  if (!taxonomy && result.result && ![...select.options].some((o) => o.value === result.result)) {
+    select.appendChild(new Option(result.result, result.result)); // a stored result no longer offered
+  }
+  select.value = result.result || "";
   $("reason-input").hidden = Boolean(taxonomy);
-  $("result-input").value = result.result || "";
   $("reason-input").value = taxonomy ? "" : result.reason || "";
   renderLevels(result);
   $("comment-input").value = result.comment || "";
@@ -81,12 +107,15 @@ export function endCommunication() {
   flushDraft();
   state.current = null;
   $("result-form").hidden = true;
+  resolveStatus("result"); // an error about this card's result is moot once it is closed
+  announce();
 }
 
-// The call has ended: the countdown runs to the server's deadline, measured on the server's clock.
+// The call has ended: the countdown runs to the server's deadline, on the server's clock (clock.js; the
+// event's serverTimeEpochMs re-measures the offset).
 export function startCountdown(deadlineEpochMs, serverTimeEpochMs) {
   state.current.deadline = deadlineEpochMs;
-  state.current.offset = serverTimeEpochMs - Date.now();
+  setServerClock(serverTimeEpochMs);
   renderCountdown();
 }
 
@@ -108,7 +137,7 @@ export function renderCountdown() {
   }
   const tick = () => {
     // The server's deadline on the server's clock: the browser's clock only measures the time since.
-    const left = Math.max(0, current.deadline - (Date.now() + current.offset));
+    const left = Math.max(0, current.deadline - serverNow());
     const seconds = Math.ceil(left / 1000);
     if (left <= 0) {
       el.textContent = t("timeUp");
@@ -164,8 +193,7 @@ async function saveDraft(current, values, resolving = false) {
     const version = answer?.data?.draftVersion;
     if (Number.isInteger(version)) current.draftVersion = Math.max(current.draftVersion ?? 0, version);
     if (state.current === current && serial === current.draftSerial) {
-      const time = new Date().toLocaleTimeString(currentLang());
-      $("draft-state").textContent = t(resolving ? "draftConflict" : "draftSaved", { t: time });
+      $("draft-state").textContent = t(resolving ? "draftConflict" : "draftSaved", { t: clockTime() });
     }
   } catch (err) {
     const error = err.data?.error;
@@ -194,7 +222,7 @@ async function onSave(event) {
   if (!current) return;
   const result = formResult();
   if (!result.result) {
-    showStatus(t("resultRequired"), "error");
+    showStatus(() => t("resultRequired"), "error", "result");
     $("result-input").focus();
     return;
   }
@@ -206,19 +234,20 @@ async function onSave(event) {
       communicationId: current.communicationId, clientPhone: current.phone, communicationResult: result,
     });
     current.fixed = true;
-    savedHandler(current.mode === "rework");
+    resolveStatus("result");
+    savedHandler(current.mode);
   } catch (err) {
     $("save-result").disabled = false;
-    if (err.status === 409) showStatus(t("alreadyFixed"), "error");
-    else if (err.data?.error?.code === "RESULT_NOT_IN_TAXONOMY") showStatus(t("notInTaxonomy"), "error");
-    else if (err.status !== 401) showStatus(t("serverError"), "error");
+    if (err.status !== 401) showStatus(() => errorText(err), "error", "result");
   }
 }
 
-// onSaved(refreshList) is called once a result is saved; refreshList is true for a card from the rework list.
+// onSaved(mode) is called once a result is saved; mode is "call" or "rework" (the card came from the list).
 export function initResultForm(onSaved) {
   savedHandler = onSaved;
+  renderChoices();
   $("result-form").addEventListener("submit", onSave);
+  $("result-input").addEventListener("change", () => { if ($("result-input").value) resolveStatus("result"); });
   for (const id of ["result-input", "reason-input", "reason-select", "detail-select", "comment-input"]) {
     $(id).addEventListener("input", scheduleDraft);
     $(id).addEventListener("change", scheduleDraft);

@@ -2,8 +2,10 @@
 // or ask for a RESYNC; drops frames already seen, answers PINGs, closes itself after three silent heartbeats
 // and reconnects with backoff. A page that holds no state yet (just loaded) says HELLO without a seq and gets
 // the state in HELLO_OK ("current", read in one step with its lastSeq): every later event then comes exactly
-// once. Frames for the page go to the handlers registered with onSocketEvents. Imports nothing of the UI.
+// once. HELLO_OK also sets the page's one clock (the server's time and the operators' zone). Frames for the
+// page go to the handlers registered with onSocketEvents. Imports nothing of the UI.
 import { getToken } from "/api.js";
+import { setServerClock } from "/clock.js";
 
 const state = {
   lastSeq: null,
@@ -13,6 +15,7 @@ const state = {
   reconnectTimer: null,
   watchdog: null,
   heartbeat: 15,
+  dropped: false, // the connection went down since the last HELLO_OK: the next one resumes (resynced)
 };
 let handlers = { onFrame() {}, onSnapshot() {}, onConnection() {}, onSessionEnded() {} };
 
@@ -22,6 +25,7 @@ export function onSocketEvents(next) { handlers = next; }
 export function openSocket() {
   state.wsWanted = true;
   state.lastSeq = null;
+  state.dropped = false;
   connect();
 }
 
@@ -51,6 +55,7 @@ function connect() {
     state.ws = null;
     if (event.code === 4401) { handlers.onSessionEnded(); return; }
     if (!state.wsWanted) return;
+    state.dropped = true;
     handlers.onConnection(false);
     const delay = Math.min(5000, 500 * 2 ** state.reconnectAttempt) * (0.5 + Math.random() / 2);
     state.reconnectAttempt += 1;
@@ -79,7 +84,9 @@ function handleFrame(frame) {
       state.reconnectAttempt = 0;
       state.heartbeat = data.heartbeatSeconds || 15;
       if (state.lastSeq === null) rememberSeq(data.lastSeq);
-      handlers.onConnection(true);
+      setServerClock(data.serverTimeEpochMs, data.timeZone);
+      handlers.onConnection(true, state.dropped);
+      state.dropped = false;
       if ("current" in data) handlers.onSnapshot(data); // the state as of data.lastSeq (a HELLO without a seq)
       return;
     case "PING":

@@ -3,8 +3,11 @@
 Protocol (JSON text frames):
   client → {"type":"HELLO","token":"<access token>","lastSeq":<int|null>}   first message, within 5 s
   server → {"type":"HELLO_OK","seq":null,"data":{"lastSeq":N,"heartbeatSeconds":S,"operatorId":..,
+                                                  "serverTimeEpochMs":T,"timeZone":"Europe/Moscow",
                                                   "current":{..}|null}}   "current" only for lastSeq null:
-            the current call as of seq N (as getClientCard), read in one transaction with N
+            the current call as of seq N (as getClientCard), read in one transaction with N;
+            serverTimeEpochMs and timeZone (OPERATOR_TIMEZONE) give the page one clock: the server's time,
+            shown in the operators' zone, whatever the browser's clock and zone say
   server → {"type":<event>,"seq":n,"data":{...}}   n = previous + 1, per operator, across tabs
   server → {"type":"RESYNC","seq":N,...}           lastSeq unknown or too old: reload from REST
   server → {"type":"PING","seq":null,...} every S s; client answers {"type":"PONG"} (any frame will do)
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -111,7 +115,8 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
     sender: asyncio.Task[None] | None = None
     try:
         heartbeat = settings.ws_heartbeat_seconds
-        hello_ok: dict[str, Any] = {"heartbeatSeconds": heartbeat, "operatorId": principal.operator_id}
+        hello_ok: dict[str, Any] = {"heartbeatSeconds": heartbeat, "operatorId": principal.operator_id,
+                                    "timeZone": settings.operator_timezone}
         if hello.last_seq is None:
             # A client with no state: the snapshot and the watermark come from one transaction, so each
             # event is either reflected in "current" (seq <= lastSeq) or sent after HELLO_OK, never both.
@@ -121,6 +126,7 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
         else:
             current = await events.last_seq(state.pool, principal.operator_id)
         hello_ok["lastSeq"] = current
+        hello_ok["serverTimeEpochMs"] = int(time.time() * 1000)  # as late as possible: the page measures its offset
         await socket.send_text(encode_frame("HELLO_OK", None, hello_ok))
         if hello.last_seq is None:
             conn.last_sent = current

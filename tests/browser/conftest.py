@@ -33,8 +33,11 @@ async def browser() -> AsyncIterator[Browser]:
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="ru-RU")
     page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
     yield page
     await context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"  # an operator would see a broken screen
 
 
 async def screenshot(page: Page, name: str) -> None:

@@ -68,7 +68,7 @@ async def test_card_arrives_and_result_is_saved_in_the_window(page, web, make_us
     await expect(row).to_contain_text("25 000,00 ₽")
     await expect(row).to_contain_text("Скоринг пройден")
     await expect(page.locator("#products tbody tr").nth(1)).to_have_text(
-        "Документы: Селфи/ДУЛ: ERROR — Плохое качество (Дождитесь фокусировки камеры)")
+        "Документы: Селфи/ДУЛ: ошибка — Плохое качество (Дождитесь фокусировки камеры)")  # no raw status code
     await expect(page.locator("#countdown")).to_have_text("Идёт разговор")
     await screenshot(page, "04-card")
 
@@ -140,8 +140,9 @@ async def test_reconnect_during_a_call_loses_nothing(page, web, make_user, db, h
     await screenshot(page, "09-reconnecting")
     await push(http, web[1], event("CALL_ENDED", op.id, task, call))  # happens while disconnected
     start_web(port=port)
-    await expect(page.locator("#connection")).to_have_text("Подключено", timeout=15_000)
+    await expect(page.locator("#connection")).to_have_text("Синхронизировано", timeout=15_000)  # back, caught up
     await expect(page.locator("#countdown")).to_contain_text("Осталось на сохранение")  # the missed event
+    await expect(page.locator("#last-event")).to_contain_text("последнее событие")
     await expect(page.get_by_label("Комментарий")).to_have_value("слова, которые нельзя потерять")
     await page.get_by_label("Результат", exact=True).select_option("Согласен")
     await page.get_by_role("button", name="Сохранить").click()

@@ -3,11 +3,12 @@ plus the window (as the expiry and the 'late' check compare it with the database
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from tests.conftest import bearer, login
 from tests.harness import unique
-from tests.integration.workstation.helpers import event, push, seed_task
+from tests.integration.workstation.helpers import Socket, event, push, seed_task
 
 
 async def test_the_deadline_is_the_databases_time_of_the_hang_up_plus_the_window(http, web, db, make_user):
@@ -37,3 +38,19 @@ async def test_the_deadline_is_the_databases_time_of_the_hang_up_plus_the_window
         "communicationId": comm_id, "clientPhone": task["phone"], "communicationResult": {"result": "Согласен"}})
     assert saved.status_code == 200  # (in the window, or from rework if the worker expired it first: late too)
     assert await db.fetchval("SELECT completed_late FROM communications WHERE id = $1", comm_id) is True
+
+
+async def test_hello_ok_gives_the_page_the_servers_clock_and_the_operators_zone(http, web, make_user):
+    """The page shows every time on one clock: the server's, in the operators' zone (OPERATOR_TIMEZONE),
+    measured as an offset when the socket says HELLO_OK, whatever the browser's own clock and zone."""
+    op = await make_user("operator")
+    token = await login(http, web[0], op)
+    before = int(time.time() * 1000)
+    ws = await Socket.open(web[0], token)
+    after = int(time.time() * 1000)
+    try:
+        data = ws.hello["data"]
+        assert data["timeZone"] == "Europe/Moscow"
+        assert before - 1000 <= data["serverTimeEpochMs"] <= after + 1000
+    finally:
+        await ws.close()
