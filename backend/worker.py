@@ -1,5 +1,6 @@
 """The `worker` process: consumes call events from the Redis Stream, expires result windows on time,
-keeps operator presence (AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
+computes the supervisors' floor (one worker at a time, under a leader lock), keeps operator presence
+(AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
 stream folders and uploads, and prunes what is past its retention. Several workers may run: the consumer
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
 PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis."""
@@ -28,6 +29,7 @@ from backend.core.retry import every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
 from backend.leads.service import LeadIntake
+from backend.supervision.computer import FloorComputer
 from backend.workstation import queries as workstation_queries
 from backend.workstation.presence import Presence
 from backend.workstation.service import Workstation
@@ -123,6 +125,7 @@ async def run(settings: Settings) -> None:
     housekeeping = Housekeeping(pool, redis, settings)
     consumer = CallEventConsumer(redis, pool, settings, workstation)
     leads = LeadIntake(pool, settings)
+    floor = FloorComputer(pool, redis, settings)
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -140,7 +143,8 @@ async def run(settings: Settings) -> None:
                                  name="housekeeping"),
              asyncio.create_task(every("campaigns", settings.campaign_engine_interval,
                                        lambda: campaigns_pass(pool, redis, settings)), name="campaigns"),
-             asyncio.create_task(every("leads", settings.leads_poll_seconds, leads.tick), name="leads")]
+             asyncio.create_task(every("leads", settings.leads_poll_seconds, leads.tick), name="leads"),
+             asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -153,7 +157,9 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     with contextlib.suppress(Exception):
-        await housekeeping.lock.release()  # a successor need not wait for the lock to expire
+        await housekeeping.lock.release()
+    with contextlib.suppress(Exception):
+        await floor.lock.release()  # a successor need not wait for the lock to expire
     await redis.aclose()
     await pool.close()
     log.info("worker stopped")
