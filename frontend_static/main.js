@@ -72,6 +72,10 @@ async function enterMain() {
     if (err.status !== 401) showLogin(t("serverError"));
     return;
   }
+  if (me.data.role === "supervisor" || me.data.role === "admin") {
+    location.replace("/supervisor.html"); // their page is the floor, not the operator's workstation
+    return;
+  }
   $("login-view").hidden = true;
   $("main-view").hidden = false;
   $("logout").hidden = false;
