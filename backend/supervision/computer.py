@@ -92,6 +92,8 @@ class FloorComputer:
         self._errors = 0
         self._errors_since: int | None = None
         self._published = Floor()
+        self._dirty: set[int] = set()
+        self._full_diff = True
         self.seq = 0
         self._last_sweep = 0.0
         self._last_full = 0.0
@@ -175,6 +177,7 @@ class FloorComputer:
         self._fingerprints = {r["id"]: _fingerprint(r) for r in rows}
         self._day = today.date()
         self._last_full = time.monotonic()
+        self._full_diff = True
         if not self._ready:
             await self._load_published()
         self._ready = True
@@ -202,7 +205,8 @@ class FloorComputer:
         now = time.monotonic()
         changed: set[int] = set(self._pending)
         targets: dict[int, int] = {op: max(p) for op, p in self._pending.items() if p}
-        if now - self._last_sweep >= self._settings.supervisor_tick_seconds:
+        swept = now - self._last_sweep >= self._settings.supervisor_tick_seconds
+        if swept:
             self._last_sweep = now
             for row in await queries.state_fingerprints(self._pool):
                 op = row["operator_id"]
@@ -220,6 +224,7 @@ class FloorComputer:
             for r in rows:
                 self._rows[r["id"]] = r
                 self._fingerprints[r["id"]] = _fingerprint(r)
+                self._dirty.add(r["id"])
             if full:
                 self._last_full = now
         if now - self._last_campaigns >= self._settings.supervisor_campaign_refresh_seconds:
@@ -231,7 +236,14 @@ class FloorComputer:
             elif errors < self._limits.errors_per_minute:
                 self._errors_since = None
             self._errors = errors
-        await self.publish(self.current())
+        floor, _ = self.current(sweep=swept)
+        try:
+            await self.publish(floor)
+        except BaseException:
+            self._full_diff = True  # not published: the next step compares everything again
+            raise
+        self._full_diff = False
+        self._dirty.clear()
 
     async def _apply_events(self, targets: dict[int, int]) -> bool:
         """Apply each operator's events after the last one applied, up to ``targets``; False if some are gone."""
@@ -257,6 +269,7 @@ class FloorComputer:
                     complete = False
                     continue
                 have = [(r["event_type"], r["data"]) for r in rows]
+            self._dirty.add(op)
             for event_type, data in have:
                 counters = self._counters[op]
                 if event_type == "CLIENT_CARD_READY":
@@ -269,6 +282,7 @@ class FloorComputer:
         if cards:
             for card in await queries.cards(self._pool, cards):
                 self._counters[card["operator_id"]].last_pop_ms = float(card["pop"]) * 1000
+                self._dirty.add(card["operator_id"])
                 self._done_today[card["campaign_id"]] += 1
                 bucket = self._chart.setdefault(int(card["minute"]), {"calls": 0, "popSumMs": 0.0, "popMaxMs": 0.0})
                 pop_ms = float(card["pop"]) * 1000
@@ -280,25 +294,38 @@ class FloorComputer:
                     del self._chart[minute]
         return complete
 
-    def current(self) -> Floor:
-        """The floor as of now, from the rows, counters and tiles held."""
-        operators = {str(op): operator_view(row, self._counters[op]) for op, row in self._rows.items()}
+    def current(self, *, sweep: bool) -> tuple[Floor, set[str]]:
+        """The floor's parts that may have changed, and which operators those are: the views of operators whose
+        row or counters changed (all of them after a rebuild), the campaign tiles, the chart; alerts for
+        every operator on a sweep (their clocks run without events), else for the changed ones."""
+        every = self._full_diff
+        ids = set(self._rows) if every else self._dirty & set(self._rows)
+        operators = {str(op): operator_view(self._rows[op], self._counters[op]) for op in ids}
         rate = self._settings.supervisor_dial_rate_minutes
         rules = rules_figures()
         campaigns = {str(t["id"]): campaign_view(t, self._done_today.get(t["id"], 0), rate, rules.get(t["id"]))
                      for t in self._tiles}
         now_ms = int(time.time() * 1000)
-        alerts = alerts_for(operators, self._errors, self._errors_since, now_ms, self._limits)
+        if sweep or every:
+            alerts = alerts_for({**self._published.operators, **operators}, self._errors, self._errors_since,
+                                now_ms, self._limits)
+        else:
+            changed = {int(k) for k in operators}
+            alerts = {k: v for k, v in self._published.alerts.items() if v.get("operatorId") not in changed}
+            alerts.update(alerts_for(operators, 0, None, now_ms, self._limits))
         chart = {str(m): {"minute": m, "calls": int(b["calls"]),
                           "popAvgMs": round(b["popSumMs"] / b["calls"]) if b["calls"] else None,
                           "popMaxMs": round(b["popMaxMs"])} for m, b in self._chart.items()}
-        return Floor(operators, campaigns or self._published.campaigns, alerts, chart, {"lastMinute": self._errors})
+        floor = Floor(operators, campaigns or self._published.campaigns, alerts, chart, {"lastMinute": self._errors})
+        return floor, set(operators)
 
     async def publish(self, floor: Floor) -> bool:
-        """Publish what differs from the last published floor as one delta; False if nothing did."""
+        """Publish what differs from the last published floor as one delta; False if nothing did. ``floor``
+        holds only the operators that may have changed; campaigns, alerts and chart whole."""
         old = self._published
         delta: dict[str, Any] = {
-            "operators": changes(old.operators, floor.operators, removals=False),
+            "operators": changes({k: v for k, v in old.operators.items() if k in floor.operators}, floor.operators,
+                                 removals=False),
             "campaigns": changes(old.campaigns, floor.campaigns, removals=True),
             "alerts": changes(old.alerts, floor.alerts, removals=True),
             "chart": changes(old.chart, floor.chart, removals=True),
