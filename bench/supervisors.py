@@ -159,10 +159,12 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
     readers += [asyncio.create_task(supervisor_reader(ws, calls)) for ws in sups]
     await asyncio.sleep(2)
     cpu_before = [cpu_seconds(p.proc.pid) for p in procs]
+    client_before = sum(os.times()[:2])
     started = time.perf_counter()
     await calls.inject(redis, stream, op_ids, tasks, rate, seconds)
     elapsed = time.perf_counter() - started
     cpu = [round((cpu_seconds(p.proc.pid) - b) / elapsed * 100, 1) for p, b in zip(procs, cpu_before, strict=True)]
+    cpu.append(round((sum(os.times()[:2]) - client_before) / elapsed * 100, 1))
     await asyncio.sleep(2)
     for ws in sups:
         await ws.close()
@@ -175,7 +177,7 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
             "screen_pop": summary(pops), "changes": len(calls.changes),
             "supervisor_deliveries": len(calls.seen), "supervisor_deliveries_expected": expected,
             "change_to_supervisor": summary(calls.seen),
-            "cpu_percent": {"web_a": cpu[0], "web_b": cpu[1], "worker": cpu[2]}}
+            "cpu_percent": {"web_a": cpu[0], "web_b": cpu[1], "worker": cpu[2], "bench_client": cpu[3]}}
 
 
 async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
@@ -189,7 +191,8 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
         for proc in procs[:2]:
             await asyncio.to_thread(proc.wait_ready)
         urls = [p.url for p in procs[:2]]
-        redis = aioredis.Redis.from_url(services.redis_url)
+        redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(services.redis_url,
+                                                                                       max_connections=32))
         stream = services.redis_prefix + "call-events"
         op_sockets = [await connect(urls[i % 2], "/api/arm/v1/ws", t) for i, t in enumerate(toks)]
         await asyncio.sleep(3)

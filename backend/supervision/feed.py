@@ -165,9 +165,10 @@ class SupervisorFeed:
         await self._load("feed restarted" if self.loaded.is_set() else None)
         beat("floor feed")
         name = keys.stream(self._settings)
+        block_ms = max(100, int(min(2.0, self._settings.dependency_timeout / 2) * 1000))  # within socket_timeout
         quiet = 0
         while True:
-            answer: Any = await self._redis.xread({name: f"{self.seq}-1"}, count=500, block=2000)
+            answer: Any = await self._redis.xread({name: f"{self.seq}-1"}, count=500, block=block_ms)
             if not answer:
                 quiet += 1
                 if quiet % 3 == 0:  # nothing for a while: did the seq go back (Redis lost its data)?

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
 from backend.auth.client import client_address
 from backend.auth.guards import SUPERVISOR
@@ -77,8 +77,7 @@ class SupervisionController(Controller):
 
     @get("/audit", summary="What supervisors did to operators, newest first")
     async def audit(self, request: Request[Any, Any, Any],
-                    operator_id: FromQuery[Annotated[int | None, Parameter(query="operatorId", ge=1,
-                                                                           le=BIGINT_MAX)]] = None,
+                    operator_id: Annotated[int | None, QueryParameter(name="operatorId", ge=1, le=BIGINT_MAX)] = None,
                     limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100) -> AuditResponse:
         rows = await queries.audit_page(request.app.state.pool, operator_id, limit)
         return AuditResponse([AuditEntry(
