@@ -212,7 +212,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "An operator on one call longer than this is an alert.", ge=1, le=86400)] = 600
     supervisor_alert_wrap_up_seconds: Annotated[int, _m(
         "Seconds past the end of the result window an operator may still be in wrap-up before it is an alert "
-        "(0: as soon as the window has passed).", ge=0, le=3600)] = 0
+        "(the worker closes an expired window within a fraction of a second, so an alert means it is stuck; "
+        "0: at once).", ge=0, le=3600)] = 5
     supervisor_alert_long_pause_seconds: Annotated[int, _m(
         "An operator paused longer than this is an alert.", ge=1, le=86400)] = 900
     supervisor_alert_errors_per_minute: Annotated[int, _m(
