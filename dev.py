@@ -62,7 +62,8 @@ def main() -> int:
         # exec, not a child: Ctrl-C and SIGTERM from a process manager reach the runner directly.
         os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
     ensure_chromium()
-    checks = ([str(PY), "-m", "ruff", "check", "backend", "telephony", "tests", "bench", "dev.py"],
+    checks = ([str(PY), "-m", "ruff", "check", "backend", "telephony", "integrations_sim", "tests", "bench",
+               "dev.py"],
               [str(PY), "-m", "mypy"],
               [str(VENV / "bin" / "lint-imports")])  # the import rule of docs/architecture.md
     for check in checks:

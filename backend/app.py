@@ -31,6 +31,7 @@ from backend.health.routes import health, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
+from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
 from backend.supervision.control import Supervision
 from backend.supervision.feed import SupervisorFeed
 from backend.supervision.routes import SupervisionController
@@ -101,6 +102,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ArmAuthController,
             OperatorsController,
             CampaignsController,
+            CampaignRulesController,
+            DoNotCallController,
+            BookingsController,
             LeadImportsController,
             LeadStreamsController,
             WorkstationController,

@@ -3,7 +3,9 @@ computes the supervisors' floor (one worker at a time, under a leader lock), kee
 (AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
 stream folders and uploads, and prunes what is past its retention. Several workers may run: the consumer
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
-PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis."""
+PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis.
+It also runs the campaigns' filter cascade over done imports (a leased run per import and campaign, see
+rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py)."""
 
 from __future__ import annotations
 
@@ -21,14 +23,17 @@ from backend.auth import queries as auth_queries
 from backend.calls import queries as call_queries
 from backend.calls import streams
 from backend.calls.consumer import CallEventConsumer
-from backend.campaigns.service import hand_over_due
+from backend.campaigns.service import CampaignEntry, hand_over_due
 from backend.core.db import create_pool, create_redis
 from backend.core.leader import LeaderLock
 from backend.core.logging import configure_logging
 from backend.core.retry import every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
+from backend.integrations.api import Integrations
 from backend.leads.service import LeadIntake
+from backend.rules.cascade import Cascade
+from backend.rules.stale import StaleClients
 from backend.supervision.computer import FloorComputer
 from backend.workstation import queries as workstation_queries
 from backend.workstation.presence import Presence
@@ -126,6 +131,12 @@ async def run(settings: Settings) -> None:
     consumer = CallEventConsumer(redis, pool, settings, workstation)
     leads = LeadIntake(pool, settings)
     floor = FloorComputer(pool, redis, settings)
+    entry = CampaignEntry(redis, settings)
+    integrations = await Integrations.start(settings) if settings.integrations_url else None
+    if integrations is None:
+        log.info("integration filters answer ERROR: INTEGRATIONS_URL is not set")
+    cascade = Cascade(pool, settings, entry, integrations)
+    stale = StaleClients(pool, redis, settings, entry)
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -144,6 +155,9 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("campaigns", settings.campaign_engine_interval,
                                        lambda: campaigns_pass(pool, redis, settings)), name="campaigns"),
              asyncio.create_task(every("leads", settings.leads_poll_seconds, leads.tick), name="leads"),
+             asyncio.create_task(every("cascade", settings.cascade_poll_seconds, cascade.tick), name="cascade"),
+             asyncio.create_task(every("stale-clients", settings.stale_lock_seconds / 3, stale.tick),
+                                 name="stale-clients"),
              asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
@@ -157,9 +171,13 @@ async def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     with contextlib.suppress(Exception):
-        await housekeeping.lock.release()
+        await housekeeping.lock.release()  # a successor need not wait for the lock to expire
     with contextlib.suppress(Exception):
-        await floor.lock.release()  # a successor need not wait for the lock to expire
+        await stale.lock.release()
+    with contextlib.suppress(Exception):
+        await floor.lock.release()
+    if integrations is not None:
+        await integrations.close()
     await redis.aclose()
     await pool.close()
     log.info("worker stopped")

@@ -20,7 +20,7 @@ export function showCard(card, mode) {
   renderProducts(card.productList || []);
   renderHistory(card.history || []);
   $("card").hidden = false;
-  showResultForm(comm.result || {});
+  showResultForm(comm.result || {}, card.resultTaxonomy || null);
   $("card").focus();
 }
 

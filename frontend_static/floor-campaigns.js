@@ -1,5 +1,5 @@
 // Campaign tiles: queue, dialling, done today, answer rate, run-dry estimate, rework backlog, and the lead
-// figures of the campaign rules ("—" until that domain provides them). Updated field by field.
+// figures of the campaign rules (cascade today, rejected per filter, recalls). Updated field by field.
 import { $ } from "/dom.js";
 import { t } from "/i18n.js";
 import { duration, now } from "/floor-clock.js";

@@ -28,9 +28,47 @@ export function beginCommunication(communicationId, phone, mode, draftVersion) {
   };
 }
 
-export function showResultForm(result) {
+// The campaign's result taxonomy (status → level 1 → level 2), when it has one: the selects offer exactly its
+// choices (result = status key, reason = level-1 key, reasonDetail = level-2 key); without one, the seed's
+// free choices and text.
+let freeOptions = null;
+
+function fill(select, nodes, value) {
+  const choose = document.createElement("option");
+  choose.value = "";
+  choose.textContent = t("choose");
+  const options = [choose];
+  for (const node of nodes) {
+    const option = document.createElement("option");
+    option.value = node.key;
+    option.textContent = node.label || node.key;
+    options.push(option);
+  }
+  select.replaceChildren(...options);
+  select.value = nodes.some((n) => n.key === value) ? value : "";
+}
+
+function renderLevels(result) {
+  const tree = state.current?.taxonomy;
+  const status = tree?.find((s) => s.key === $("result-input").value);
+  const level1 = status?.children || [];
+  $("reason-select").hidden = !tree || level1.length === 0;
+  if (tree) fill($("reason-select"), level1, result?.reason ?? $("reason-select").value);
+  const chosen = level1.find((c) => c.key === $("reason-select").value);
+  const level2 = chosen?.children || [];
+  $("detail-select").hidden = $("detail-label").hidden = !tree || level2.length === 0;
+  if (tree) fill($("detail-select"), level2, result?.reasonDetail ?? $("detail-select").value);
+}
+
+export function showResultForm(result, taxonomy = null) {
+  if (freeOptions === null) freeOptions = [...$("result-input").children].map((o) => o.cloneNode(true));
+  if (state.current) state.current.taxonomy = taxonomy;
+  if (taxonomy) fill($("result-input"), taxonomy, result.result);
+  else $("result-input").replaceChildren(...freeOptions.map((o) => o.cloneNode(true)));
+  $("reason-input").hidden = Boolean(taxonomy);
   $("result-input").value = result.result || "";
-  $("reason-input").value = result.reason || "";
+  $("reason-input").value = taxonomy ? "" : result.reason || "";
+  renderLevels(result);
   $("comment-input").value = result.comment || "";
   $("draft-state").textContent = "";
   $("save-result").disabled = false;
@@ -87,7 +125,11 @@ export function renderCountdown() {
 
 function formResult() {
   const out = {};
-  for (const [key, id] of [["result", "result-input"], ["reason", "reason-input"], ["comment", "comment-input"]]) {
+  const fields = state.current?.taxonomy
+    ? [["result", "result-input"], ["reason", "reason-select"], ["reasonDetail", "detail-select"],
+       ["comment", "comment-input"]]
+    : [["result", "result-input"], ["reason", "reason-input"], ["comment", "comment-input"]];
+  for (const [key, id] of fields) {
     const value = $(id).value.trim();
     if (value) out[key] = value;
   }
@@ -168,6 +210,7 @@ async function onSave(event) {
   } catch (err) {
     $("save-result").disabled = false;
     if (err.status === 409) showStatus(t("alreadyFixed"), "error");
+    else if (err.data?.error?.code === "RESULT_NOT_IN_TAXONOMY") showStatus(t("notInTaxonomy"), "error");
     else if (err.status !== 401) showStatus(t("serverError"), "error");
   }
 }
@@ -176,8 +219,11 @@ async function onSave(event) {
 export function initResultForm(onSaved) {
   savedHandler = onSaved;
   $("result-form").addEventListener("submit", onSave);
-  for (const id of ["result-input", "reason-input", "comment-input"]) {
+  for (const id of ["result-input", "reason-input", "reason-select", "detail-select", "comment-input"]) {
     $(id).addEventListener("input", scheduleDraft);
     $(id).addEventListener("change", scheduleDraft);
   }
+  // A new status offers its own first levels, a new first level its own second levels.
+  $("result-input").addEventListener("change", () => renderLevels(null));
+  $("reason-select").addEventListener("change", () => renderLevels(null));
 }

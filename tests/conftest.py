@@ -135,3 +135,13 @@ async def login(http: httpx.AsyncClient, base: str, user: User) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def integrations_sim() -> Iterator[object]:
+    """The integration services' simulator (integrations_sim), one subprocess for the session: ``.url`` is the
+    INTEGRATIONS_URL to use, and the object is its control client (reset, faults, verdicts, stats)."""
+    from integrations_sim.testing import ARTIFACT_LOG, running_simulator
+
+    with running_simulator(log=ARTIFACT_LOG) as sim:
+        yield sim

@@ -51,6 +51,9 @@ class Services:
             # The shared processes allow many failures per address: every test logs in from 127.0.0.1.
             LOGIN_MAX_FAILURES_PER_ADDRESS="10000",
             TELEPHONY_WEBHOOK_SECRET=TELEPHONY_SECRET,
+            # The shared worker cascades the configured streams only: rules tests use streams of their own
+            # and drive (or start) the cascade themselves.
+            CASCADE_STREAMS="MOBILE_LOANS,POS_REJECT",
         )
         env.update(overrides)
         return env

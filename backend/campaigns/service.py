@@ -11,8 +11,11 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from backend.calls import commands
+from backend.core.db import Conn
 from backend.core.errors import NotFound
 from backend.core.settings import Settings
+from backend.rules import queries as rules_queries
+from backend.rules.sink import Entry
 
 log = logging.getLogger("backend.campaigns")
 RESEND_AFTER = 30
@@ -31,7 +34,8 @@ async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Se
             """SELECT id, task_state FROM campaign_tasks
                 WHERE phone = $1 AND campaign_id = $2 AND task_state <> 'DONE' FOR UPDATE""", phone, campaign_id)
         for old in open_tasks:
-            await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1", old["id"])
+            await conn.execute(
+                "UPDATE campaign_tasks SET task_state = 'DONE', close_reason = 'REENTERED' WHERE id = $1", old["id"])
             if old["task_state"] == "IN_PROGRESS":
                 delete_id = await conn.fetchval(
                     """INSERT INTO telephony_tasks (campaign_task_id, task_type) VALUES ($1, 'DELETE') RETURNING id""",
@@ -46,17 +50,30 @@ async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Se
 
 
 async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, limit: int = 200) -> int:
-    """Due NEW tasks become IN_PROGRESS with an ADD command for telephony. The telephony_tasks rows are the
-    outbox: an ADD or DELETE telephony has not carried out within RESEND_AFTER seconds (the command was
-    lost: Redis down when it was sent, or a stream trimmed) is sent again; telephony makes a repeated
-    command harmless (an ADD is idempotent at the provider, a DELETE of a done task is a no-op)."""
+    """Due NEW tasks become IN_PROGRESS with an ADD command for telephony, higher priority first. A due task
+    whose phone is on the do-not-call list now (it may have been added after the task passed the cascade) is
+    not dialled: it is closed DONE with close_reason DO_NOT_CALL. Each hand-over counts one attempt.
+
+    The telephony_tasks rows are the outbox: an ADD or DELETE telephony has not carried out within
+    RESEND_AFTER seconds (the command was lost: Redis down when it was sent, or a stream trimmed) is sent
+    again; telephony makes a repeated command harmless (an ADD is idempotent at the provider, a DELETE of a
+    done task is a no-op)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """WITH due AS (
-                   SELECT id FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
-                    ORDER BY task_time LIMIT $1 FOR UPDATE SKIP LOCKED)  -- campaign_tasks_due_idx
-               UPDATE campaign_tasks t SET task_state = 'IN_PROGRESS' FROM due WHERE t.id = due.id
-               RETURNING t.id""", limit)
+        due = await conn.fetch(
+            """SELECT id, phone FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
+                ORDER BY priority DESC, task_time LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)  # campaign_tasks_due_idx
+        blocked = await rules_queries.dnc_active(conn, list({r["phone"] for r in due}))
+        stopped = [r["id"] for r in due if r["phone"] in blocked]
+        if stopped:
+            await conn.execute(
+                """UPDATE campaign_tasks SET task_state = 'DONE', close_reason = 'DO_NOT_CALL'
+                    WHERE id = ANY($1::bigint[])""", stopped)
+            log.info("%d due campaign task(s) not dialled: the phone is on the do-not-call list", len(stopped))
+        rows = [r for r in due if r["phone"] not in blocked]
+        if rows:
+            await conn.execute(
+                """UPDATE campaign_tasks SET task_state = 'IN_PROGRESS', attempts = attempts + 1
+                    WHERE id = ANY($1::bigint[])""", [r["id"] for r in rows])
         added = await conn.fetch(
             """INSERT INTO telephony_tasks (campaign_task_id, task_type)
                SELECT unnest($1::bigint[]), 'ADD' RETURNING id, campaign_task_id, task_type""",
@@ -75,3 +92,50 @@ async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Set
     if rows:
         log.info("%d campaign task(s) handed to telephony", len(rows))
     return len(rows)
+
+
+class CampaignEntry:
+    """The cascade's TaskSink (backend.rules.sink): passing leads enter a campaign in bulk, with the semantics
+    of enter_campaign — the client's open task in the campaign is cancelled (a DELETE for telephony if it was
+    handed over) and a NEW task starts — in a few statements for the whole batch, inside the cascade's
+    transaction."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._settings = settings
+
+    async def enter_many(self, conn: Conn, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
+                         priority: int) -> tuple[list[int], list[dict[str, Any]]]:
+        if not entries:
+            return [], []
+        phones = [e.phone for e in entries]
+        # campaign_tasks_phone_idx (phone, campaign_id)
+        open_tasks = await conn.fetch(
+            """SELECT id, task_state FROM campaign_tasks WHERE phone = ANY($1::text[]) AND campaign_id = $2
+                  AND task_state <> 'DONE' FOR UPDATE""", phones, campaign_id)
+        if open_tasks:
+            await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE', close_reason = 'REENTERED' "
+                               "WHERE id = ANY($1::bigint[])", [r["id"] for r in open_tasks])
+        handed = [r["id"] for r in open_tasks if r["task_state"] == "IN_PROGRESS"]
+        sent: list[dict[str, Any]] = []
+        if handed:
+            deletes = await conn.fetch(
+                """INSERT INTO telephony_tasks (campaign_task_id, task_type)
+                   SELECT unnest($1::bigint[]), 'DELETE' RETURNING id, campaign_task_id""", handed)
+            sent = [{"type": "DELETE_TASK", "telephonyTaskId": d["id"], "campaignTaskId": d["campaign_task_id"]}
+                    for d in deletes]
+        rows = await conn.fetch(
+            """INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time, rules_version_id, priority,
+                                           application_no)
+               SELECT $1, p, i, t, $5, $6, a
+                 FROM unnest($2::text[], $3::jsonb[], $4::timestamptz[], $7::bigint[]) WITH ORDINALITY
+                      AS x(p, i, t, a, n)
+                ORDER BY n
+            RETURNING id, phone""",
+            campaign_id, phones, [e.client_info for e in entries], [e.task_time for e in entries],
+            rules_version_id, priority, [e.application_no for e in entries])
+        ids = {r["phone"]: int(r["id"]) for r in rows}  # phones are unique within one call (the cascade's batch)
+        return [ids[p] for p in phones], sent
+
+    async def send(self, sent: list[dict[str, Any]]) -> None:
+        await commands.send(self._redis, self._settings, sent)

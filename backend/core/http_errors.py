@@ -66,7 +66,7 @@ def _app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
 
 
 _AT_FIELD = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
+_MISSING = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
 def _wire_name(request: Request[Any, Any, Any], key: str) -> str:

@@ -2,7 +2,8 @@
 0.5 s of jitter), and the two ways the code uses it.
 
 * ``retrying(on)`` — retry one operation until it succeeds or fails with something ``on`` rejects
-  (a provider command: retry "no answer" and 5xx, stop on a final 4xx). ``on`` may answer a number of
+  (a provider command: retry "no answer" and 5xx, stop on a final 4xx); ``attempts=`` bounds the tries
+  (an integration request: a few tries, then the lead's check is an ERROR). ``on`` may answer a number of
   seconds instead of True: that wait, not the backoff's (a provider's ``Retry-After``).
 * ``backoff(attempt)`` — the same policy's wait before the ``attempt``-th retry, for loops that keep many
   independent things going and cannot block in ``retrying`` (each polled operator backs off on its own).
@@ -40,9 +41,13 @@ WAIT: dict[str, float] = {"wait_initial": 0.2, "wait_max": 5.0, "wait_jitter": 0
 RETRYABLE: tuple[type[Exception], ...] = (*DEPENDENCY_ERRORS, ResponseError)
 
 
-def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool | float]) -> Any:
-    """``async for attempt in retrying(on): with attempt: ...`` — no limit on attempts or time."""
-    return stamina.retry_context(on=on, attempts=None, timeout=None, **WAIT)
+def retrying(on: type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool | float], *,
+             attempts: int | None = None, timeout: float | None = None) -> Any:
+    """``async for attempt in retrying(on): with attempt: ...`` — by default no limit on attempts or time;
+    ``attempts`` (tries in all) or ``timeout`` (seconds in all) bound it for a caller that must answer soon
+    (an integration check: after its tries the lead gets an ERROR instead of waiting), and then the last
+    failure is raised."""
+    return stamina.retry_context(on=on, attempts=attempts, timeout=timeout, **WAIT)
 
 
 def backoff(attempt: int) -> float:

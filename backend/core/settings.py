@@ -196,6 +196,70 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     leads_max_reported_errors: Annotated[int, _m(
         "Bad values listed in one error report; the report says how many more there were.", ge=1,
         le=100000000)] = 1000000
+    # --- Integrations (issue 13): the BlackList, ML, products and client-data services the cascade asks ---
+    integrations_url: Annotated[str, _m(
+        "Base URL of the integration services (BlackList /blacklist, ML /ml, products /products, client data "
+        "/client-data under it). Unset: the integration filters answer ERROR (the run command starts the "
+        "simulator and sets it).", pattern=r"^https?://", hint=_HTTP)] = ""
+    integration_timeout_seconds: Annotated[float, _m(
+        "Seconds before one try of an integration request counts as failed (and is tried again while "
+        "INTEGRATION_ATTEMPTS last).", ge=0.05, le=120)] = 2.0
+    integration_attempts: Annotated[int, _m(
+        "Tries of one integration request on a timeout, a connection error, 429 or 5xx (the retry policy's "
+        "jittered backoff between them); then the leads get Check ERROR.", ge=1, le=10)] = 3
+    integration_concurrency: Annotated[int, _m(
+        "Requests in flight at once to each integration service (also its keep-alive connections).",
+        ge=1, le=1000)] = 64
+    integration_batch_size: Annotated[int, _m(
+        "Leads per request to a service's batch endpoint; 0: one request per lead (services without a batch "
+        "endpoint).", ge=0, le=10000)] = 200
+    integration_breaker_failures: Annotated[int, _m(
+        "Consecutive failed tries (each retry counts; a timeout, connection error, 429, 5xx or garbage answer) "
+        "that open one service's circuit breaker: while open, nothing is sent to it and its checks answer "
+        "ERROR CIRCUIT_OPEN.", ge=1, le=10000)] = 5
+    integration_breaker_reset_seconds: Annotated[float, _m(
+        "Seconds an open breaker waits before letting one trial request through (half-open): success closes "
+        "it, failure opens it again.", ge=0.05, le=3600)] = 10.0
+    # --- Campaign rules (issue 13): the filter cascade, recalls, do-not-call import, stale clients ---
+    cascade_poll_seconds: Annotated[float, _m(
+        "Seconds between the worker's looks for done lead imports to run through the campaigns' cascades.",
+        ge=0.05, le=3600)] = 2.0
+    cascade_batch_size: Annotated[int, _m(
+        "Lead snapshots decided and written (paths by COPY, tasks, counts, cursor) per transaction.",
+        ge=1, le=100000)] = 5000
+    cascade_pipeline: Annotated[int, _m(
+        "Batches of one run decided at once (their integration calls overlap); written one after another in "
+        "line order.", ge=1, le=16)] = 3
+    cascade_lease_seconds: Annotated[float, _m(
+        "Seconds a worker's claim on a cascade run lasts without progress; then another worker takes it over "
+        "from the run's cursor.", ge=1, le=86400)] = 60.0
+    cascade_max_attempts: Annotated[int, _m(
+        "Tries of one cascade batch whose non-ML integration gave no answer; the last records those leads as "
+        "ERROR paths instead of waiting again.", ge=1, le=1000)] = 8
+    cascade_retry_scale: Annotated[float, _m(
+        "Multiplier of the shared backoff (0.2 s doubling to 5 s) between tries of such a batch.",
+        ge=0.01, le=3600)] = 12.0
+    cascade_streams: Annotated[tuple[str, ...], _m(
+        "Comma-separated lead streams whose imports this worker runs through the cascades; empty: all (set it "
+        "to give a heavy stream workers of its own).")] = ()
+    cascade_lookback_hours: Annotated[int, _m(
+        "Done imports finished within this many hours are matched with campaigns (a run per import and "
+        "campaign); older ones are never cascaded again.", ge=1, le=87600)] = 168
+    stale_campaign_id: Annotated[int, _m(
+        "Campaign that gets a task for each stale client (seed 004); 0: the stale-client job is off.",
+        ge=0, le=2**63 - 1)] = 0
+    stale_days: Annotated[int, _m(
+        "Days an application must stay in the same status since its last significant change to be stale.",
+        ge=1, le=3650)] = 7
+    stale_statuses: Annotated[tuple[str, ...], _m(
+        "Comma-separated application statuses (column 1.6) in which a client can be stale.")] = (
+        "registered", "scored")
+    stale_run_at: Annotated[str, _m(
+        "Time of day (HH:MM, OPERATOR_TIMEZONE) the daily stale-client job runs.",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", hint="must be HH:MM")] = "09:00"
+    stale_lock_seconds: Annotated[float, _m(
+        "Seconds the stale-client job's leader lock lives without renewal (one worker runs the job).",
+        ge=1, le=3600)] = 60.0
 
     # -- Supervision (issue 14): the live floor pushed to supervisors -------------------------------------
     supervisor_tick_seconds: Annotated[float, _m(

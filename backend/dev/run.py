@@ -84,6 +84,12 @@ def main() -> int:
             env["PROVIDER_URL"] = f"http://127.0.0.1:{sim_port}"
             simulator = _spawn("simulator", f"{sys.executable} -m telephony.simulator", env)
             stops.append(simulator.terminate)
+        if not env.get("INTEGRATIONS_URL"):
+            # Nor real BlackList/ML/products/client-data services: the integrations simulator stands in for them.
+            integ_port = env.get("INTEGRATIONS_SIM_PORT", "8030")
+            env["INTEGRATIONS_URL"] = f"http://127.0.0.1:{integ_port}"
+            integrations = _spawn("integ-sim", f"{sys.executable} -m integrations_sim --port {integ_port}", env)
+            stops.append(integrations.terminate)
         env.setdefault("JWT_SECRET", _jwt_secret())
         env.setdefault("PORT", "8000")
         env.setdefault("HOST", "127.0.0.1")
@@ -108,6 +114,8 @@ def main() -> int:
             print(f"\n  Workstation: {url}/  (ready: {url}/ready)\n  API docs:    {url}/schema/swagger\n"
                   f"  Telephony:   simulator at {env['PROVIDER_URL']} (/_state, /_call); health "
                   f"http://127.0.0.1:{env.get('TELEPHONY_PORT', '8010')}/health\n"
+                  f"  Integration: simulator at {env['INTEGRATIONS_URL']} (/_control/stats, /_control/faults/...,\n"
+                  "               /_control/verdicts: README, Integrations)\n"
                   f"  Leads:       LEADS_DIR={env['LEADS_DIR']}\n"
                   "               drop CSV or XLSX files into its mobile_loans/ or pos_reject/ (a 200-row demo file\n"
                   "               was just dropped into mobile_loans/; results land in success/ and error/),\n"

@@ -48,6 +48,7 @@ from backend.supervision.floor import (
     alerts_for,
     campaign_view,
     changes,
+    lead_counts,
     operator_view,
 )
 
@@ -89,6 +90,7 @@ class FloorComputer:
         self._rows: dict[int, Any] = {}
         self._fingerprints: dict[int, tuple[Any, ...]] = {}
         self._tiles: list[Any] = []
+        self._leads: dict[int, dict[str, Any]] = {}
         self._errors = 0
         self._errors_since: int | None = None
         self._published = Floor()
@@ -230,6 +232,7 @@ class FloorComputer:
         if now - self._last_campaigns >= self._settings.supervisor_campaign_refresh_seconds:
             self._last_campaigns = now
             self._tiles = await queries.campaign_tiles(self._pool, self._settings.supervisor_dial_rate_minutes)
+            self._leads = lead_counts(await queries.lead_figures(self._pool, self._today_start()))
             errors = await queries.errors_last_minute(self._pool)
             if errors >= self._limits.errors_per_minute and self._errors_since is None:
                 self._errors_since = int(time.time() * 1000)
@@ -302,7 +305,7 @@ class FloorComputer:
         ids = set(self._rows) if every else self._dirty & set(self._rows)
         operators = {str(op): operator_view(self._rows[op], self._counters[op]) for op in ids}
         rate = self._settings.supervisor_dial_rate_minutes
-        rules = rules_figures()
+        rules = self._leads
         campaigns = {str(t["id"]): campaign_view(t, self._done_today.get(t["id"], 0), rate, rules.get(t["id"]))
                      for t in self._tiles}
         now_ms = int(time.time() * 1000)
@@ -357,9 +360,3 @@ class FloorComputer:
         self.seq = seq
         old.apply(delta)
         return True
-
-
-def rules_figures() -> dict[int, dict[str, Any]]:
-    """Per campaign: leads imported today, rejected per filter, recalls scheduled. They belong to the campaign
-    rules (the lead cascade), which do not exist yet: none until that domain offers a counter to read here."""
-    return {}

@@ -49,6 +49,19 @@ def operator_view(row: Any, counters: Counters) -> dict[str, Any]:
     }
 
 
+def lead_counts(rows: list[Any]) -> dict[int, dict[str, Any]]:
+    """Per campaign from (campaign_id, filter, outcome, n) rows: leads imported (every outcome) and rejected
+    per filter."""
+    out: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        entry = out.setdefault(r["campaign_id"], {"importedToday": 0, "rejectedByFilter": {}})
+        entry["importedToday"] += int(r["n"])
+        if r["outcome"] == "REJECTED":
+            rejected = entry["rejectedByFilter"]
+            rejected[r["filter"]] = rejected.get(r["filter"], 0) + int(r["n"])
+    return out
+
+
 def campaign_view(row: Any, done_today: int, rate_minutes: int, rules: dict[str, Any] | None) -> dict[str, Any]:
     dials, answered, waiting = int(row["dials"]), int(row["answered"]), int(row["waiting"])
     per_minute = dials / rate_minutes
@@ -61,9 +74,10 @@ def campaign_view(row: Any, done_today: int, rate_minutes: int, rules: dict[str,
         # waiting ÷ recent dial rate; null when nothing was dialled recently (no rate to divide by)
         "runDryMinutes": round(waiting / per_minute, 1) if per_minute > 0 else None,
         "drafts": int(row["drafts"]), "oldestDraftAt": ms(row["oldest_draft"]),
-        # From the campaign rules (lead cascade, recalls): null until that domain provides them.
-        "importedToday": rules.get("importedToday"), "rejectedByFilter": rules.get("rejectedByFilter"),
-        "recalls": rules.get("recalls"),
+        # From the campaign rules: leads through this campaign's cascade today, rejected per filter; recalls
+        # scheduled (tasks queued again after a dial).
+        "importedToday": rules.get("importedToday", 0), "rejectedByFilter": rules.get("rejectedByFilter", {}),
+        "recalls": int(row["recalls"]),
     }
 
 

@@ -90,7 +90,8 @@ async def cards(db: Executor, communication_ids: list[int]) -> list[asyncpg.Reco
 
 
 async def campaign_tiles(db: Executor, rate_minutes: int) -> list[asyncpg.Record]:
-    """One aggregate for every campaign tile. Open tasks: campaign_tasks_open_by_campaign_idx; recent dials
+    """One aggregate for every campaign tile. Open tasks (recalls: NEW again after a dial, the campaign rules'
+    recall): campaign_tasks_open_by_campaign_idx; recent dials
     and calls: telephony_tasks_created_idx and communications_created_idx over the last ``rate_minutes``;
     drafts: communications_draft_idx."""
     return await db.fetch(
@@ -98,7 +99,8 @@ async def campaign_tiles(db: Executor, rate_minutes: int) -> list[asyncpg.Record
                SELECT campaign_id,
                       count(*) FILTER (WHERE task_state = 'NEW') AS waiting,
                       count(*) FILTER (WHERE task_state = 'NEW' AND task_time <= now()) AS due,
-                      count(*) FILTER (WHERE task_state = 'IN_PROGRESS') AS dialling
+                      count(*) FILTER (WHERE task_state = 'IN_PROGRESS') AS dialling,
+                      count(*) FILTER (WHERE task_state = 'NEW' AND attempts > 0) AS recalls
                  FROM campaign_tasks WHERE task_state <> 'DONE' GROUP BY campaign_id),
            dials AS (
                SELECT t.campaign_id, count(*) AS dials
@@ -115,7 +117,8 @@ async def campaign_tiles(db: Executor, rate_minutes: int) -> list[asyncpg.Record
                  FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
                 WHERE c.state = 'DRAFT' GROUP BY t.campaign_id)
            SELECT c.id, c.name, coalesce(o.waiting, 0) AS waiting, coalesce(o.due, 0) AS due,
-                  coalesce(o.dialling, 0) AS dialling, coalesce(d.dials, 0) AS dials,
+                  coalesce(o.dialling, 0) AS dialling, coalesce(o.recalls, 0) AS recalls,
+                  coalesce(d.dials, 0) AS dials,
                   coalesce(a.answered, 0) AS answered, coalesce(r.drafts, 0) AS drafts, r.oldest_draft
              FROM campaigns c
              LEFT JOIN open o ON o.campaign_id = c.id
@@ -123,6 +126,17 @@ async def campaign_tiles(db: Executor, rate_minutes: int) -> list[asyncpg.Record
              LEFT JOIN answered a ON a.campaign_id = c.id
              LEFT JOIN drafts r ON r.campaign_id = c.id
             ORDER BY c.id""", rate_minutes)
+
+
+async def lead_figures(db: Executor, today: datetime) -> list[asyncpg.Record]:
+    """Leads that went through each campaign's filter cascade from runs begun today, per filter and outcome
+    (the rules' cascade_counts; cascade_runs has one row per import and campaign: a small scan)."""
+    return await db.fetch(
+        """SELECT r.campaign_id, c.filter, c.outcome, sum(c.n)::bigint AS n
+             FROM cascade_runs r
+             JOIN cascade_counts c ON c.import_id = r.import_id AND c.campaign_id = r.campaign_id
+            WHERE r.created_at >= $1
+            GROUP BY r.campaign_id, c.filter, c.outcome""", today)
 
 
 async def errors_last_minute(db: Executor) -> int:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-RESULT_KEYS = ("reason", "result", "comment")
+RESULT_KEYS = ("reason", "result", "comment", "reasonDetail")
 
 
 def fmt_time(value: datetime | None, zone: ZoneInfo) -> str | None:
@@ -131,9 +131,13 @@ def build_card(row: dict[str, Any], zone: ZoneInfo, today: date) -> dict[str, An
     if "draft_version" in row:
         # The version of the draft in "result": a draft saved from another version is refused (409).
         current["draftVersion"] = int(row["draft_version"])
-    return {
+    card = {
         "clientInfo": client_info(row["phone"], info, today),
         "currentCommunication": current,
         "productList": [product(p, zone) for p in row.get("products") or []],
         "history": [communication(h, zone) for h in history_rows],
     }
+    if row.get("result_taxonomy"):
+        # The campaign's result tree (rules): the form offers exactly these choices; absent: free text.
+        card["resultTaxonomy"] = row["result_taxonomy"]
+    return card

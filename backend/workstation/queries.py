@@ -11,7 +11,8 @@ from backend.core.db import Executor
 
 # The whole card in one round trip: the communication with its task, campaign and operator, the phone's
 # products (client_products_phone_idx) and its other communications (campaign_tasks_phone_idx, then
-# communications_task_idx), newest first.
+# communications_task_idx), newest first; the result taxonomy of the task's rules version (its primary key),
+# else of the campaign's latest (campaign_rule_versions_campaign_id_version_key).
 _CARD = """
 SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.created_at, c.operator_id,
        t.phone, t.client_info, cp.name AS campaign_name, cp.description AS campaign_description,
@@ -27,7 +28,11 @@ SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.cr
               JOIN campaigns hcp ON hcp.id = ht.campaign_id
               JOIN operators ho ON ho.id = hc.operator_id
              WHERE ht.phone = t.phone AND hc.id <> c.id
-             ORDER BY hc.created_at DESC LIMIT 50) h) AS history
+             ORDER BY hc.created_at DESC LIMIT 50) h) AS history,
+       (SELECT v.config->'result-taxonomy' FROM campaign_rule_versions v
+         WHERE (t.rules_version_id IS NOT NULL AND v.id = t.rules_version_id)
+            OR (t.rules_version_id IS NULL AND v.campaign_id = t.campaign_id)
+         ORDER BY v.version DESC LIMIT 1) AS result_taxonomy
   FROM communications c
   JOIN campaign_tasks t ON t.id = c.campaign_task_id
   JOIN campaigns cp ON cp.id = t.campaign_id
@@ -66,7 +71,8 @@ async def rework_count(db: Executor, operator_id: int) -> int:
 
 async def lock_communication(db: Executor, communication_id: int, operator_id: int) -> asyncpg.Record | None:
     return await db.fetchrow(
-        """SELECT c.id, c.state, c.result_details, c.draft_version, c.result_deadline, c.call_ended_at, t.phone
+        """SELECT c.id, c.state, c.result_details, c.draft_version, c.result_deadline, c.call_ended_at, t.phone,
+                  c.campaign_task_id
              FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
             WHERE c.id = $1 AND c.operator_id = $2
               FOR UPDATE OF c""",

@@ -13,13 +13,20 @@ CommunicationId = Annotated[int, msgspec.Meta(ge=0, le=BIGINT_MAX)]
 Text = Annotated[Str, msgspec.Meta(max_length=4000)]
 
 
-class CommunicationResult(msgspec.Struct, omit_defaults=True):
+class CommunicationResult(msgspec.Struct, omit_defaults=True, rename={"reason_detail": "reasonDetail"}):
+    """The seed's block (reason, result, comment). In a campaign with a result taxonomy (rules), ``result`` is
+    the status key, ``reason`` the level-1 key and ``reasonDetail`` (our addition) the level-2 key."""
+
     reason: Text | None = None
     result: Text | None = None
     comment: Text | None = None
+    reason_detail: Text | None = None
 
     def as_details(self) -> dict[str, str]:
-        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+        out = {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+        if "reason_detail" in out:
+            out["reasonDetail"] = out.pop("reason_detail")
+        return out
 
 
 class SaveRequest(msgspec.Struct, rename="camel"):

@@ -22,6 +22,10 @@ from backend.core.errors import BadRequest, Conflict, NotFound
 from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
+from backend.rules import queries as rules_queries
+from backend.rules.config import RulesConfig, decode
+from backend.rules.hours import client_zone
+from backend.rules.outcomes import next_step, outcome_of
 from backend.workstation import queries
 from backend.workstation.card import build_card, result_of
 from backend.workstation.schemas import operator_state_data
@@ -237,12 +241,25 @@ class Workstation:
                           details: dict[str, str]) -> None:
         frames: list[Frame] = []
         async with self._pool.acquire() as conn, conn.transaction():
+            # The task before the communication: the order the call events lock them in (no deadlock).
+            task_id = await conn.fetchval(
+                "SELECT campaign_task_id FROM communications WHERE id = $1 AND operator_id = $2",
+                communication_id, operator_id)
+            task = await conn.fetchrow(
+                """SELECT id, task_state, close_reason, attempts, client_info, phone FROM campaign_tasks
+                    WHERE id = $1 FOR UPDATE""", task_id) if task_id is not None else None
             row = await self._locked(conn, communication_id, operator_id, phone)
             if row["state"] == "FIXED":
                 if row["result_details"] == details:
                     return  # the same save repeated (a retry after a lost answer): success
                 raise Conflict("The result is already saved and cannot be changed", code="RESULT_ALREADY_FIXED",
                                field="communicationId")
+            rules = await rules_queries.task_rules(conn, task["id"]) if task is not None else None
+            config = decode(rules["config"]) if rules is not None else None
+            # A path outside the campaign's taxonomy is a 400 naming the level, before anything is written.
+            outcome = outcome_of(config, details) if config is not None else None
+            if config is not None and outcome is not None and task is not None:
+                await self._next_step(conn, config, outcome, task, operator_id)
             # Late is decided in the database's clock, the one the deadline was computed in.
             late = await conn.fetchval(
                 """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(),
@@ -257,6 +274,23 @@ class Workstation:
                 await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, operator_id)})
         await publish(self._redis, self._settings, frames)
+
+    async def _next_step(self, conn: Any, config: RulesConfig, outcome: str, task: Any, operator_id: int) -> None:
+        """The result's outcome moves the task on: a recall (NEW again, later, inside calling hours) until
+        the campaign's maximum attempts, DONE with the reason, or DONE and the phone on the do-not-call list.
+        A task that left the call's DONE meanwhile (re-entered, already moved on) keeps its state."""
+        if task["task_state"] != "DONE" or task["close_reason"] is not None:
+            await conn.execute("UPDATE campaign_tasks SET last_outcome = $2 WHERE id = $1", task["id"], outcome)
+            return
+        info = task["client_info"] or {}
+        step = next_step(config, outcome, int(task["attempts"]), datetime.now(UTC),
+                         client_zone(config, info.get("timeZone")))
+        await conn.execute(
+            """UPDATE campaign_tasks SET task_state = $2, task_time = coalesce($3, task_time), close_reason = $4,
+                      last_outcome = $5 WHERE id = $1""",
+            task["id"], step.state, step.task_time, step.close_reason, outcome)
+        if step.do_not_call:
+            await rules_queries.put_dnc(conn, task["phone"], None, "CLIENT_REQUEST", "RESULT", operator_id)
 
     # -- the server-held window ----------------------------------------------------------------------
 

@@ -96,7 +96,8 @@ async def test_a_campaigns_waiting_count_falls_as_its_tasks_are_dialled(page, we
     tile = page.locator(f".tile[data-campaign-id='{campaign}']")
     await expect(tile.locator("[data-field='waiting']")).to_have_text("5")
     await expect(tile.locator("[data-field='due']")).to_have_text("0")
-    await expect(tile.locator("[data-field='importedToday']")).to_have_text("—")
+    await expect(tile.locator("[data-field='importedToday']")).to_have_text("0")
+    await expect(tile.locator("[data-field='recalls']")).to_have_text("0")
     await db.execute("UPDATE campaign_tasks SET task_time = now() WHERE campaign_id = $1", campaign)  # now due
     await expect(tile.locator("[data-field='waiting']")).to_have_text("0", timeout=3000)
     await expect(tile.locator("[data-field='dialling']")).to_have_text("5")

@@ -28,3 +28,24 @@ def test_every_route_is_guarded_or_public():
             else:
                 assert handler.resolve_guards(), f"{route.path} has no role guard"
     assert public == EXPECTED_PUBLIC
+
+
+def test_campaign_rules_routes_change_for_admins_and_read_for_supervisors():
+    """Rules, do-not-call and bookings: every change is ADMIN-only; reads (and the /find lookups, POST only to
+    keep phones out of URLs) are SUPERVISOR (which admins pass)."""
+    from backend.auth.guards import ADMIN, SUPERVISOR
+
+    app = create_app(SETTINGS)
+    seen = 0
+    for route in app.routes:
+        if not route.path.startswith(("/api/admin/v1/do-not-call", "/api/admin/v1/bookings")) and \
+                "/rules" not in route.path and "/cascade/" not in route.path:
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            guards = list(handler.guards or [])
+            reads = handler.http_methods == {"GET"} or route.path.endswith("/find")
+            assert (SUPERVISOR if reads else ADMIN) in guards, f"{handler.http_methods} {route.path}"
+            seen += 1
+    assert seen >= 14
