@@ -35,7 +35,7 @@ async def _floor_counts(http, base: str, headers: dict[str, str], op_ids: list[i
                                                                              "drafts")} for op in op_ids}
 
 
-async def _agree(http, base, headers, db, op_ids, timeout: float = 10.0) -> dict[str, dict[str, int]]:
+async def _agree(http, base, headers, db, op_ids, timeout: float = 30.0) -> dict[str, dict[str, int]]:
     truth = await _truth(db, op_ids)
     deadline = asyncio.get_running_loop().time() + timeout
     while (seen := await _floor_counts(http, base, headers, op_ids)) != truth:
@@ -86,5 +86,5 @@ async def test_counters_agree_with_postgresql_after_a_burst_and_a_rebuild(http, 
     op = ops[0]
     task = await seed_task(db, with_product=False)
     await push(http, web[0], event("CALL_STARTED", op.id, task, unique("call-")))
-    truth = await _agree(http, web[0], headers, db, op_ids, timeout=20)
+    truth = await _agree(http, web[0], headers, db, op_ids, timeout=40)
     assert truth[str(op.id)]["callsToday"] == CALLS_EACH + 1
