@@ -68,7 +68,7 @@ export function upsertOperator(op) {
   set(c.name, op.name, op.login);
   row.tr.dataset.state = op.state;
   row.tr.dataset.campaign = op.campaignId ?? "";
-  set(c.campaign, op.campaignName || "—");
+  set(c.campaign, op.campaignName || "—", op.campaignName || "");
   set(c.calls, String(op.callsToday));
   set(c.inWindow, op.savedInWindowPct === null ? "—" : `${op.savedInWindowPct}%`,
       `${op.savedInWindowToday} / ${op.callsToday}`);
@@ -88,7 +88,7 @@ function tickRow(row) {
     state += " · " + (left >= 0 ? t("left", { t: duration(left) }) : t("overdue", { t: duration(-left) }));
   }
   if (op.pendingPause) state += " → " + t(`reason${op.pendingPause}`);
-  set(c.state, state);
+  set(c.state, state, state);
   c.state.dataset.state = op.state;
   set(c.inState, op.since ? duration(now() - op.since) : "—");
   set(c.call, op.callStartedAt ? duration(now() - op.callStartedAt) : "—");

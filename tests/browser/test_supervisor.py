@@ -38,6 +38,8 @@ async def socket_close_code(page: Page, path: str) -> int:
 
 
 async def test_a_supervisor_follows_an_operator_through_a_call(page, web, make_user, db, http):
+    for _ in range(40):  # a floor taller than the screen: the table scrolls, and only vertically
+        await login(http, web[0], await make_user("operator"))
     await open_floor(page, web[0], await make_user("supervisor"))
     op = await make_user("operator")
     row = page.locator(f"#operators-body tr[data-operator-id='{op.id}']")
