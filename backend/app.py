@@ -32,6 +32,10 @@ from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
 from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
+from backend.supervision.control import Supervision
+from backend.supervision.feed import SupervisorFeed
+from backend.supervision.routes import SupervisionController
+from backend.supervision.ws import supervisor_socket
 from backend.workstation.presence import Presence
 from backend.workstation.routes import OperatorStateController, WorkstationController
 from backend.workstation.service import Workstation
@@ -51,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub = Hub(pool, redis, settings)
         workstation = Workstation(pool, redis, settings)
         presence = Presence(pool, redis, settings, workstation)
+        floor_feed = SupervisorFeed(pool, redis, settings)
         app.state.update(
             settings=settings,
             pool=pool,
@@ -64,11 +69,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             call_sink=workstation,
             hub=hub,
             leads=LeadIntake(pool, settings),
+            floor_feed=floor_feed,
+            supervision=Supervision(pool, presence, presence),
         )
         await hub.start()
+        await floor_feed.start()
         try:
             yield
         finally:
+            await floor_feed.stop()
             await hub.stop()
             passwords.close()
             await redis.aclose()
@@ -101,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WorkstationController,
             OperatorStateController,
             operator_socket,
+            SupervisionController,
+            supervisor_socket,
             post_call_event,
             health,
             ready,

@@ -1,5 +1,6 @@
 """The `worker` process: consumes call events from the Redis Stream, expires result windows on time,
-keeps operator presence (AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
+computes the supervisors' floor (one worker at a time, under a leader lock), keeps operator presence
+(AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
 stream folders and uploads, and prunes what is past its retention. Several workers may run: the consumer
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
 PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis.
@@ -33,6 +34,7 @@ from backend.integrations.api import Integrations
 from backend.leads.service import LeadIntake
 from backend.rules.cascade import Cascade
 from backend.rules.stale import StaleClients
+from backend.supervision.computer import FloorComputer
 from backend.workstation import queries as workstation_queries
 from backend.workstation.presence import Presence
 from backend.workstation.service import Workstation
@@ -128,6 +130,7 @@ async def run(settings: Settings) -> None:
     housekeeping = Housekeeping(pool, redis, settings)
     consumer = CallEventConsumer(redis, pool, settings, workstation)
     leads = LeadIntake(pool, settings)
+    floor = FloorComputer(pool, redis, settings)
     entry = CampaignEntry(redis, settings)
     integrations = await Integrations.start(settings) if settings.integrations_url else None
     if integrations is None:
@@ -154,7 +157,8 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("leads", settings.leads_poll_seconds, leads.tick), name="leads"),
              asyncio.create_task(every("cascade", settings.cascade_poll_seconds, cascade.tick), name="cascade"),
              asyncio.create_task(every("stale-clients", settings.stale_lock_seconds / 3, stale.tick),
-                                 name="stale-clients")]
+                                 name="stale-clients"),
+             asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -170,6 +174,8 @@ async def run(settings: Settings) -> None:
         await housekeeping.lock.release()  # a successor need not wait for the lock to expire
     with contextlib.suppress(Exception):
         await stale.lock.release()
+    with contextlib.suppress(Exception):
+        await floor.lock.release()
     if integrations is not None:
         await integrations.close()
     await redis.aclose()

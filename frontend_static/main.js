@@ -89,6 +89,10 @@ async function enterMain() {
     if (err.status !== 401) showLogin(errorText(err));
     return;
   }
+  if (me.data.role === "supervisor" || me.data.role === "admin") {
+    location.replace("/supervisor.html"); // their page is the floor, not the operator's workstation
+    return;
+  }
   $("login-view").hidden = true;
   $("logout").hidden = false;
   const name = $("operator-name");

@@ -281,6 +281,32 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "PostgreSQL URL of a read replica for reports; unset: they read the primary (DATABASE_URL).",
         pattern=r"^postgres(ql)?://", hint=_PG)] = ""
 
+    # -- Supervision (issue 14): the live floor pushed to supervisors -------------------------------------
+    supervisor_tick_seconds: Annotated[float, _m(
+        "Seconds between the floor computer's sweeps of operator states (a state change that sends no "
+        "operator event, e.g. a login, and the alerts' clocks); operator events wake it at once.",
+        ge=0.05, le=10)] = 0.5
+    supervisor_campaign_refresh_seconds: Annotated[float, _m(
+        "Seconds between refreshes of the campaign tiles and the error counts (one aggregate query each, "
+        "whatever the number of supervisors).", ge=0.2, le=300)] = 1.0
+    supervisor_dial_rate_minutes: Annotated[int, _m(
+        "Minutes of dialling the recent dial rate (and so a campaign's run-dry estimate) is measured over.",
+        ge=1, le=1440)] = 10
+    supervisor_alert_long_call_seconds: Annotated[int, _m(
+        "An operator on one call longer than this is an alert.", ge=1, le=86400)] = 600
+    supervisor_alert_wrap_up_seconds: Annotated[int, _m(
+        "Seconds past the end of the result window an operator may still be in wrap-up before it is an alert "
+        "(the worker closes an expired window within a fraction of a second, so an alert means it is stuck; "
+        "0: at once).", ge=0, le=3600)] = 5
+    supervisor_alert_long_pause_seconds: Annotated[int, _m(
+        "An operator paused longer than this is an alert.", ge=1, le=86400)] = 900
+    supervisor_alert_errors_per_minute: Annotated[int, _m(
+        "Telephony and integration errors (dead letters, failed dial tasks) in the last minute at or above "
+        "which an alert is raised; it clears when the count falls below.", ge=1, le=1000000)] = 10
+    supervisor_delta_history: Annotated[int, _m(
+        "Floor deltas kept in Redis for supervisors resuming from a seq; an older lastSeq gets a RESYNC "
+        "with a snapshot.", ge=10, le=1000000)] = 2000
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
         """Parse every field; a required-but-missing or malformed one raises SettingsError naming it.

@@ -25,7 +25,6 @@ import contextlib
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import WebSocket, websocket
@@ -33,6 +32,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from backend.auth.guards import PUBLIC
 from backend.auth.service import AuthService
+from backend.core.origin import origin_allowed
 from backend.events import queries as events
 from backend.events.bus import encode_frame
 from backend.events.hub import Connection, Hub, Item
@@ -42,23 +42,6 @@ from backend.workstation.service import Workstation
 log = logging.getLogger("backend.ws")
 HELLO_TIMEOUT = 5.0
 _hello = msgspec.json.Decoder(Hello)
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
-    """Browsers always send Origin: it must be our own host or listed. Non-browser clients send none.
-    The loopback names are one host (a page opened as localhost talks to 127.0.0.1 and back)."""
-    if origin is None:
-        return True
-    if origin in allowed:
-        return True
-    parts = urlsplit(origin)
-    if not host or parts.scheme not in ("http", "https"):
-        return False
-    if parts.netloc == host:
-        return True
-    ours = urlsplit(f"//{host}")
-    return (parts.hostname or "") in {"localhost", "127.0.0.1", "::1"} and \
-        (ours.hostname or "") in {"localhost", "127.0.0.1", "::1"} and parts.port == ours.port
 
 
 @websocket("/api/arm/v1/ws", opt=PUBLIC)

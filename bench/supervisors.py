@@ -1,0 +1,252 @@
+"""Supervisors watching the floor while operators take calls, on the real system.
+
+Starts two `web` processes and one `worker` (embedded or *_URL services, scratch database), creates N
+operators with live sessions connected by WebSocket (half on each web process), then runs phases of D seconds
+each, alternating, in one run:
+
+* ``base``: calls arrive at R per second (CALL_STARTED on the call-event stream, CALL_ENDED 3-8 s later); no
+  supervisor is connected;
+* ``watched``: the same, while S supervisor sockets (half on each web process) follow the floor.
+
+Measured: the operators' screen-pop (event accepted, XADD returned -> CLIENT_CARD_READY on the operator's
+socket) in each phase, and, in the watched phases, event accepted -> the FLOOR_DELTA carrying that change
+(the operator ON_CALL with this call's start, or WRAP_UP after its end) on each supervisor socket.
+
+Usage: .venv/bin/python -m bench.supervisors [--operators 1000] [--rate 60] [--seconds 30] [--supervisors 50]
+                                             [--rounds 1] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import redis.asyncio as aioredis
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.auth import tokens
+from backend.core.settings import Settings
+from bench.common import scratch_services, summary
+from bench.ws_push import seed
+from tests.harness import Services, WebProcess
+
+_decode = msgspec.json.decode
+
+
+async def supervisor_tokens(services: Services, n: int) -> list[str]:
+    conn = await asyncpg.connect(services.database_url)
+    ids = [r["id"] for r in await conn.fetch(
+        """INSERT INTO operators (login, password_hash, role, first_name, last_name)
+           SELECT 'sup' || g, 'not-a-hash', 'supervisor', 'Супервизор', 'Номер' || g
+             FROM generate_series(1, $1) g RETURNING id""", n)]
+    sessions = [(uuid.uuid4(), i) for i in ids]
+    await conn.executemany(
+        """INSERT INTO operator_sessions (id, operator_id, idle_expires_at, absolute_expires_at)
+           VALUES ($1, $2, now() + interval '1 hour', now() + interval '2 hours')""", sessions)
+    await conn.close()
+    settings = Settings.from_env({"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url,
+                                  "JWT_SECRET": services.jwt_secret})
+    now = datetime.now(UTC)
+    return [tokens.issue(settings, operator_id=i, session_id=s, role="supervisor", issued_at=now,
+                         expires_at=now + timedelta(hours=2)) for s, i in sessions]
+
+
+class Calls:
+    """The call traffic and what each side saw of it."""
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}  # phone -> when CALL_STARTED was accepted
+        self.card_at: dict[str, float] = {}  # phone -> when its card reached the operator's socket
+        self.changes: dict[tuple[int, str, int], float] = {}  # (operator, state, call start ms) -> accepted
+        self.seen: list[float] = []  # change accepted -> delta on a supervisor socket, per socket and change
+        self.missed = 0
+
+    async def inject(self, redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: list[tuple[int, str]],
+                     rate: float, seconds: float) -> None:
+        interval = 1 / rate
+        start = time.perf_counter()
+        enders: list[asyncio.Task[None]] = []
+        i = 0
+        while time.perf_counter() - start < seconds and tasks:
+            task_id, phone = tasks.pop()
+            op = random.choice(op_ids)
+            occurred = datetime.now(UTC)
+            event = {"eventId": secrets.token_hex(8), "type": "CALL_STARTED", "callId": secrets.token_hex(8),
+                     "operatorId": op, "campaignTaskId": task_id, "phone": phone, "occurredAt": occurred.isoformat()}
+            await redis.xadd(stream, {"event": json.dumps(event)})
+            now = time.perf_counter()
+            self.accepted[phone] = now
+            start_ms = int(occurred.timestamp() * 1000)
+            self.changes[(op, "ON_CALL", start_ms)] = now
+            enders.append(asyncio.create_task(self._end(redis, stream, event, start_ms, random.uniform(3, 8))))
+            i += 1
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await asyncio.gather(*enders)
+
+    async def _end(self, redis: aioredis.Redis, stream: str, started: dict[str, Any], start_ms: int,
+                   after: float) -> None:
+        await asyncio.sleep(after)
+        event = {**started, "eventId": secrets.token_hex(8), "type": "CALL_ENDED",
+                 "occurredAt": datetime.now(UTC).isoformat()}
+        await redis.xadd(stream, {"event": json.dumps(event)})
+        self.changes[(started["operatorId"], "WRAP_UP", start_ms)] = time.perf_counter()
+
+
+async def operator_reader(ws: Any, calls: Calls) -> None:
+    try:
+        async for text in ws:
+            if '"CLIENT_CARD_READY"' in text:
+                now = time.perf_counter()
+                calls.card_at[_decode(text)["data"]["clientCard"]["clientInfo"]["phone"]] = now
+            elif '"PING"' in text:
+                await ws.send('{"type":"PONG"}')
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def supervisor_reader(ws: Any, calls: Calls) -> None:
+    try:
+        async for text in ws:
+            now = time.perf_counter()
+            if '"FLOOR_DELTA"' in text:
+                for row in (_decode(text)["data"].get("operators") or {}).values():
+                    key = (row["id"], row["state"], row["callStartedAt"])
+                    accepted = calls.changes.get(key)
+                    if accepted is not None:
+                        calls.seen.append(now - accepted)
+            elif '"PING"' in text:
+                await ws.send('{"type":"PONG"}')
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def connect(url: str, path: str, token: str) -> Any:
+    ws = await websockets.connect(url.replace("http://", "ws://") + path, max_size=2**24)
+    await ws.send(json.dumps({"type": "HELLO", "token": token, "lastSeq": None}))
+    hello = _decode(await ws.recv())
+    assert hello["type"] == "HELLO_OK", hello
+    return ws
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc; Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aioredis.Redis, stream: str,
+                op_ids: list[int], tasks: list[tuple[int, str]], op_sockets: list[Any], rate: float,
+                seconds: float, procs: list[WebProcess]) -> dict[str, Any]:
+    calls = Calls()
+    readers = [asyncio.create_task(operator_reader(ws, calls)) for ws in op_sockets]
+    sups = [await connect(urls[i % 2], "/api/supervisor/v1/ws", t) for i, t in enumerate(sup_tokens)]
+    readers += [asyncio.create_task(supervisor_reader(ws, calls)) for ws in sups]
+    await asyncio.sleep(2)
+    cpu_before = [cpu_seconds(p.proc.pid) for p in procs]
+    client_before = sum(os.times()[:2])
+    started = time.perf_counter()
+    await calls.inject(redis, stream, op_ids, tasks, rate, seconds)
+    elapsed = time.perf_counter() - started
+    cpu = [round((cpu_seconds(p.proc.pid) - b) / elapsed * 100, 1) for p, b in zip(procs, cpu_before, strict=True)]
+    cpu.append(round((sum(os.times()[:2]) - client_before) / elapsed * 100, 1))
+    await asyncio.sleep(2)
+    for ws in sups:
+        await ws.close()
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    pops = [calls.card_at[p] - t for p, t in calls.accepted.items() if p in calls.card_at]
+    expected = len(calls.changes) * len(sups)
+    return {"phase": name, "supervisors": len(sups), "calls": len(calls.accepted), "cards": len(pops),
+            "screen_pop": summary(pops), "changes": len(calls.changes),
+            "supervisor_deliveries": len(calls.seen), "supervisor_deliveries_expected": expected,
+            "change_to_supervisor": summary(calls.seen),
+            "cpu_percent": {"web_a": cpu[0], "web_b": cpu[1], "worker": cpu[2], "bench_client": cpu[3]}}
+
+
+async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
+    procs: list[WebProcess] = []
+    try:
+        n_tasks = int(args.rate * args.seconds * 2 * args.rounds * 1.1) + 10
+        op_ids, toks, tasks = await seed(services, args.operators, n_tasks)
+        # The calls come from the injected events: the campaign engine must not hand these tasks over meanwhile
+        # (that is another bench's load, and it would burden whichever phase runs first).
+        conn = await asyncpg.connect(services.database_url)
+        await conn.execute("UPDATE campaign_tasks SET task_time = now() + interval '1 day'")
+        await conn.close()
+        sup_tokens = await supervisor_tokens(services, args.supervisors)
+        env = services.web_env(LOG_LEVEL="WARNING", DB_POOL_MAX_SIZE="20")
+        procs = [WebProcess(env, "sup-a"), WebProcess(env, "sup-b"), WebProcess(env, "sup", module="backend.worker")]
+        for proc in procs[:2]:
+            await asyncio.to_thread(proc.wait_ready)
+        urls = [p.url for p in procs[:2]]
+        redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(services.redis_url,
+                                                                                       max_connections=32))
+        stream = services.redis_prefix + "call-events"
+        op_sockets = [await connect(urls[i % 2], "/api/arm/v1/ws", t) for i, t in enumerate(toks)]
+        await asyncio.sleep(3)
+        phases = []
+        for _ in range(args.rounds):
+            for name, sups in (("base", []), ("watched", sup_tokens)):
+                phases.append(await phase(name, urls, sups, redis, stream, op_ids, tasks, op_sockets, args.rate,
+                                          args.seconds, procs))
+        for ws in op_sockets:
+            await ws.close()
+        await redis.aclose()
+        return {"cpus": os.cpu_count(), "operators": args.operators, "rate_per_s": args.rate,
+                "seconds": args.seconds, "supervisors": args.supervisors, "phases": phases}
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def report(result: dict[str, Any]) -> None:
+    print(f"{'':38}{'n':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for p in result["phases"]:
+        rows = [(f"{p['phase']}: accepted -> card (operator)", p["screen_pop"])]
+        if p["supervisors"]:
+            rows.append((f"{p['phase']}: change -> supervisor delta", p["change_to_supervisor"]))
+        for label, s in rows:
+            print(f"{label:38}{s.get('n', 0):>8}{s.get('p50_ms', '-'):>9}{s.get('p95_ms', '-'):>9}"
+                  f"{s.get('p99_ms', '-'):>9}{s.get('max_ms', '-'):>9}")
+        print(f"  CPU % of one core: {p['cpu_percent']}")
+        if p["supervisors"]:
+            print(f"  {p['supervisor_deliveries']}/{p['supervisor_deliveries_expected']} change deliveries to "
+                  f"{p['supervisors']} supervisor sockets; {p['cards']}/{p['calls']} cards")
+    print(json.dumps(result))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--operators", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=60)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--supervisors", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    async with scratch_services("bench") as services:
+        result = await run(services, args)
+    report(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
