@@ -53,6 +53,12 @@ export const ERRORS = {
     UNKNOWN_STREAM: "Такого потока лидов нет.",
     BAD_HELLO: "Страница устарела. Обновите её.",
     TOO_MANY_SOCKETS: "Открыто слишком много вкладок рабочего места. Закройте лишние.",
+    RESULT_NOT_IN_TAXONOMY: "Выберите результат из списка кампании: такого варианта в ней нет.",
+    RULES_NOT_SET: "У кампании ещё нет правил.",
+    DNC_NOT_FOUND: "Этого номера нет в списке «не звонить».",
+    DNC_CSV_INVALID: "В файле списка «не звонить» ошибка: проверьте указанную строку.",
+    BOOKING_NOT_FOUND: "Этот клиент не забронирован.",
+    OPERATOR_OFFLINE: "Оператор не в сети: действие недоступно.",
   },
   en: {
     ERROR: "Something went wrong. Please try again.",
@@ -103,6 +109,12 @@ export const ERRORS = {
     UNKNOWN_STREAM: "There is no such lead stream.",
     BAD_HELLO: "The page is out of date. Reload it.",
     TOO_MANY_SOCKETS: "Too many workstation tabs are open. Close the extra ones.",
+    RESULT_NOT_IN_TAXONOMY: "Choose a result from the campaign's list: this option is not in it.",
+    RULES_NOT_SET: "The campaign has no rules yet.",
+    DNC_NOT_FOUND: "This phone is not on the do-not-call list.",
+    DNC_CSV_INVALID: "The do-not-call file has an error: check the line named.",
+    BOOKING_NOT_FOUND: "This client is not booked.",
+    OPERATOR_OFFLINE: "The operator is offline: the action is not available.",
   },
 };
 

@@ -89,7 +89,7 @@ async function enterMain() {
     if (err.status !== 401) showLogin(errorText(err));
     return;
   }
-  if (me.data.role === "supervisor" || me.data.role === "admin") {
+  if (me.data.role === "supervisor") {
     location.replace("/supervisor.html"); // their page is the floor, not the operator's workstation
     return;
   }
@@ -98,7 +98,7 @@ async function enterMain() {
   const name = $("operator-name");
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
-  if (me.data.role !== "operator") { // supervisors and admins: what they can do, and where
+  if (me.data.role !== "operator") { // admins (their own page is to come): what they can do, and where
     showRolePage(me.data);
     return;
   }

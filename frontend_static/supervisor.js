@@ -2,7 +2,7 @@
 // supervisors and admins here), the floor socket, and what each snapshot and delta does to the page. Every part
 // is updated in place; the clock cells tick once a second.
 import { api, clearToken, getToken, onUnauthorized } from "/api.js";
-import { $, setConnection, showStatus } from "/dom.js";
+import { $, showStatus } from "/dom.js";
 import { currentLang, setLang, t } from "/i18n.js";
 import "/supervisor-i18n.js";
 import { syncClock } from "/floor-clock.js";
@@ -11,6 +11,15 @@ import { initOperators, relabelOperators, resetOperators, tickOperators, upsertO
 import { relabelCampaigns, removeCampaign, resetCampaigns, upsertCampaign } from "/floor-campaigns.js";
 import { relabelAlerts, resetAlerts, setAlert } from "/floor-alerts.js";
 import { drawChart, resetChart, setMinute } from "/floor-chart.js";
+
+// The floor socket's state in the header: connected, or reconnecting (the page keeps the last floor meanwhile).
+function setConnection(up) {
+  const el = $("connection");
+  el.hidden = false;
+  el.textContent = up ? t("connected") : t("reconnecting");
+  el.classList.toggle("down", !up);
+  el.dataset.state = up ? "connected" : "reconnecting";
+}
 
 function toLogin() {
   closeFloor();
