@@ -53,6 +53,7 @@ class Config:
     clients_per_second: float = 1.5
     files_per_minute: float = 4.0
     drain_seconds: float = 120.0
+    database_url: str = ""  # a server to make the scratch database on when initdb/pg_ctl are not installed
     kinds: dict[str, float] = field(default_factory=lambda: dict(fault_kinds.KINDS))
 
 
@@ -116,7 +117,7 @@ async def run(config: Config) -> Report:
             await asyncio.to_thread(pg.init)
             database_url = pg.url
         else:  # no initdb here: a scratch database on DATABASE_URL's server, and no PostgreSQL restarts
-            admin_url = os.environ["DATABASE_URL"]
+            admin_url = config.database_url or os.environ["DATABASE_URL"]
             from tests.harness import unique, with_database
             name = unique("tm_faults_")
             conn = await asyncpg.connect(admin_url)
@@ -164,14 +165,17 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
         await asyncio.to_thread(procs.start, name, module, dict(env, **extra), ready, port)
     webs = lambda: [procs.url(n) for n in procs.names("web")]  # noqa: E731
     sim_url = procs.url("simulator")
-    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as db, \
+    async with asyncpg.create_pool(database_url, min_size=0, max_size=4) as db, \
             httpx.AsyncClient(timeout=10) as http:
         floor = Floor(http, webs, leads_dir, seed)
         bots = await floor.seed(db.execute, config.operators, seed * 1000)
         injector = Injector(procs, redis, pg, sim_url, http, bots, float(SETTINGS["PROVIDER_TIMEOUT"]))
+        running = [asyncio.create_task(c) for c in (*(b.run(http) for b in bots), procs.supervise())]
+        await _warm_up(db, bots)
         t0 = time.monotonic()
-        running = [asyncio.create_task(c) for c in (*(b.run(http) for b in bots), procs.supervise(),
-                                                       floor.run(config.clients_per_second, config.files_per_minute))]
+        _log(t0, timeline, "shift", f"every operator at the workstation with a provider session; {len(plan)} "
+                                    f"faults over ~{plan[-1].at if plan else 0:.0f} s")
+        running.append(asyncio.create_task(floor.run(config.clients_per_second, config.files_per_minute)))
         failed = Counter[str]()
         try:
             for fault in plan:
@@ -206,6 +210,17 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
         if inv.violations:
             print(f"VIOLATED: {inv.name}: {inv.examples}", flush=True)
     return report
+
+
+async def _warm_up(db: asyncpg.Pool, bots: list[Bot], timeout: float = 60) -> None:
+    """Faults begin on a running floor: every bot's socket is open and telephony polls every operator."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sessions = await db.fetchval("SELECT count(*) FROM telephony_active_sessions")
+        if sessions >= len(bots) and all(b.ws is not None and b.last_seq is not None for b in bots):
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the floor did not come up: not every operator has a socket and a provider session")
 
 
 async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: list[Bot], timeout: float) -> str:
