@@ -38,17 +38,27 @@ def ensure_env() -> None:
         stamp.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium (browser downloads are not possible here)."""
-    if shutil.which("chromium"):
+def ensure_debian_package(command: str, package: str, why: str, *, check: bool = True) -> None:
+    """Install a Debian package the tests drive when its command is missing (root with apt-get only)."""
+    if shutil.which(command) or Path("/usr/sbin", command).exists():
         return
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing Debian's chromium for the browser tests ...", flush=True)
+        print(f"installing Debian's {package} for {why} ...", flush=True)
         subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run(["apt-get", "install", "-y", "-q", package], check=check, stdout=subprocess.DEVNULL,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     else:
-        print("Chromium is missing: install it (e.g. `sudo apt-get install chromium`) for the browser tests")
+        print(f"{command} is missing: install it (e.g. `sudo apt-get install {package}`) for {why}")
+
+
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (browser downloads are not possible here)."""
+    ensure_debian_package("chromium", "chromium", "the browser tests")
+
+
+def ensure_nginx() -> None:
+    """The scale-out test puts three web processes behind nginx; without it that test skips, saying why."""
+    ensure_debian_package("nginx", "nginx-light", "the load-balancer test", check=False)
 
 
 def main() -> int:
@@ -62,6 +72,7 @@ def main() -> int:
         # exec, not a child: Ctrl-C and SIGTERM from a process manager reach the runner directly.
         os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
     ensure_chromium()
+    ensure_nginx()
     checks = ([str(PY), "-m", "ruff", "check", "backend", "telephony", "tests", "bench", "dev.py"],
               [str(PY), "-m", "mypy"],
               [str(VENV / "bin" / "lint-imports")])  # the import rule of docs/architecture.md

@@ -9,6 +9,8 @@ loop reports failing on /health.
 
 Each new provider event goes on the stream *before* the cursor is saved: a crash in between re-reads the
 event, and its deterministic eventId makes it a no-op downstream. Nothing is skipped, nothing applies twice.
+With Sentinel the cursor also waits until a Redis replica has the events (``wait_for_replicas``), so a
+failover that loses the primary's last writes re-reads them from the provider instead of losing them.
 An event we cannot use (unparseable, unknown type, not a call of ours) goes to the dead-letter record in the
 same transaction as the cursor that moves past it, and is counted.
 
@@ -27,6 +29,7 @@ import msgspec
 
 from backend.calls import queries as call_queries
 from backend.calls.streams import events_stream
+from backend.core.db import replicas_confirmed, wait_for_replicas
 from backend.core.retry import RETRYABLE, backoff, beat, every, run_forever
 from telephony import queries
 from telephony.context import Active, Context
@@ -167,7 +170,11 @@ class Poller:
                 call_event["appendedAt"] = appended_at
                 pipe.xadd(self._stream, {"event": msgspec.json.encode(call_event)},
                           maxlen=1_000_000, approximate=True)
-            await pipe.execute()
+            # A failover now must not lose them: a replica has them before the cursor moves.
+            waited = len(pipe) > 0 and wait_for_replicas(pipe, ctx.settings)
+            replies = await pipe.execute()
+            if waited:
+                replicas_confirmed(replies[-1], ctx.settings)
         # Past every event seen, good or bad (an id-less bad one: the page's own `next`).
         ids = [e.id for e in fresh] + [r.id for r in rejected if r.id is not None]
         cursor = max([*ids, page.next if any(r.id is None for r in rejected) else active.cursor])

@@ -22,6 +22,7 @@ import msgspec
 
 from backend.calls import commands
 from backend.calls.streams import events_stream
+from backend.core.db import replicas_confirmed, wait_for_replicas
 from backend.core.retry import every
 from telephony import queries
 from telephony.context import Context
@@ -91,8 +92,13 @@ class CallWatch:
     async def _ended(self, row: Any, ended_at: datetime, why: str) -> None:
         log.warning("call %s of operator %s ended without its event (%s): ending it", row["call_id"],
                     row["operator_id"], why)
-        await self._ctx.redis.xadd(self._stream, {"event": msgspec.json.encode(ended_event(row, ended_at))},
-                                   maxlen=1_000_000, approximate=True)
+        async with self._ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self._stream, {"event": msgspec.json.encode(ended_event(row, ended_at))},
+                      maxlen=1_000_000, approximate=True)
+            waited = wait_for_replicas(pipe, self._ctx.settings)
+            replies = await pipe.execute()
+        if waited:
+            replicas_confirmed(replies[-1], self._ctx.settings)
         self._ctx.metrics.lost_hangups.inc()
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from asyncpg.pool import PoolConnectionProxy
+from redis.asyncio.sentinel import Sentinel
 
 from backend.core.settings import Settings
 
@@ -49,10 +52,69 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         return await asyncpg.create_pool(min_size=0, **kwargs)
 
 
+async def create_replica_pool(settings: Settings, primary: asyncpg.Pool) -> asyncpg.Pool:
+    """The pool reports read from: DATABASE_REPLICA_URL's server when set (a streaming replica, so reads may
+    lag the primary by its replay delay), else the primary pool itself (the caller must not close it twice)."""
+    if not settings.database_replica_url:
+        return primary
+    return await create_pool(msgspec.structs.replace(settings, database_url=settings.database_replica_url))
+
+
 def create_redis(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.dependency_timeout,
-        socket_timeout=settings.dependency_timeout,
-        health_check_interval=15,
-    )
+    """The one place a process gets its Redis client. With REDIS_SENTINELS the client asks the Sentinels
+    for the primary on every new connection, and drops a connection whose server became a replica, so
+    after a failover the next command (and a reconnecting subscriber or stream reader) reaches the new
+    primary; without them REDIS_URL is the server."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": settings.dependency_timeout,
+        "socket_timeout": settings.dependency_timeout,
+        "health_check_interval": 15,
+    }
+    if not settings.redis_sentinels:
+        return aioredis.Redis.from_url(settings.redis_url, **options)
+    url = urlsplit(settings.redis_url)
+    database = url.path.strip("/") or "0"
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        [_host_port(item) for item in settings.redis_sentinels],
+        sentinel_kwargs={"socket_connect_timeout": settings.dependency_timeout,
+                         "socket_timeout": settings.dependency_timeout},
+        db=int(database), username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None, **options)
+    client: aioredis.Redis = sentinel.master_for(settings.redis_sentinel_master)
+    return client
+
+
+def _host_port(item: str) -> tuple[str, int]:
+    host, _, port = item.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+# After a replica failed to confirm in time: stop waiting for a while (each append would otherwise pay the
+# whole timeout while the primary has no replica, e.g. right after a failover), then try again.
+_SKIP_SECONDS = 10.0
+_skip_until = [0.0]
+
+
+def wait_for_replicas(pipe: Any, settings: Settings) -> bool:
+    """End a pipeline of writes that must survive a Redis failover (call events whose provider cursor is
+    about to move past them) with a WAIT for REDIS_WAIT_REPLICAS replicas; True if it was added, and then
+    the pipeline's last reply goes to ``replicas_confirmed``. WAIT counts the writes of its own connection,
+    so it must travel on the pipeline's, never on another from the pool. A primary that dies before its
+    replica has the writes fails the pipeline: the caller does not move on and writes again to the next
+    primary."""
+    if not settings.redis_sentinels or settings.redis_wait_replicas <= 0 or time.monotonic() < _skip_until[0]:
+        return False
+    timeout_ms = int(settings.dependency_timeout * 500)  # half the socket timeout (DEPENDENCY_TIMEOUT)
+    pipe.wait(settings.redis_wait_replicas, timeout_ms)
+    return True
+
+
+def replicas_confirmed(acked: Any, settings: Settings) -> None:
+    """A replica that did not confirm in time is logged, not fatal: a lone primary keeps the floor working
+    (with the loss window docs/deploy.md states), and for the next _SKIP_SECONDS nobody waits."""
+    wanted = settings.redis_wait_replicas
+    if int(acked) < wanted:
+        _skip_until[0] = time.monotonic() + _SKIP_SECONDS
+        log.warning("only %d of %d Redis replica(s) confirmed a write within %.1f s: writes are not waited "
+                    "for during the next %.0f s", int(acked), wanted, settings.dependency_timeout / 2,
+                    _SKIP_SECONDS)

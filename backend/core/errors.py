@@ -86,6 +86,12 @@ DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # The server ended our session: a restart or failover (57P01), a crash (57P02), or an administrator's
+    # pg_terminate_backend; the connection's protocol state may then be torn mid-query (InternalClientError,
+    # raised by asyncpg when the pool resets such a connection).
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.UndefinedTableError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,

@@ -40,7 +40,9 @@ _KEY_HINT = "must be at least 32 characters (use a random value, e.g. `openssl r
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: Annotated[str, _m(
-        "PostgreSQL URL. Unset: the run/test commands start an embedded server and set it.",
+        "PostgreSQL URL; a primary/standby pair is listed as "
+        "`postgresql://h1:5432,h2:5432/db?target_session_attrs=read-write` (the primary is whichever accepts "
+        "writes). Unset: the run/test commands start an embedded server and set it.",
         pattern=r"^postgres(ql)?://", required=True, hint=_PG)] = ""
     redis_url: Annotated[str, _m(
         "Redis URL. Unset: the run/test commands start an embedded server and set it.",
@@ -197,6 +199,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Bad values listed in one error report; the report says how many more there were.", ge=1,
         le=100000000)] = 1000000
 
+    # -- High availability and scale-out (issue 18): Redis Sentinel, PostgreSQL replica --------------------
+    redis_sentinels: Annotated[tuple[str, ...], _m(
+        "Comma-separated host:port of Redis Sentinels; set: every process finds the Redis primary through them "
+        "and follows a failover (REDIS_URL's database number, user and password still apply, its host does "
+        "not). Empty: REDIS_URL is the one server.")] = ()
+    redis_sentinel_master: Annotated[str, _m(
+        "Name the Sentinels monitor the Redis primary under (`sentinel monitor <name> ...`).",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$", hint="must be 1 to 64 letters, digits, '.', '_' or '-'")] = "tm"
+    redis_wait_replicas: Annotated[int, _m(
+        "With REDIS_SENTINELS: replicas that must confirm (Redis WAIT) a call event appended to the stream "
+        "before the telephony process moves its provider cursor past it, so a failover loses no call event; "
+        "0: do not wait. A replica that does not confirm within half of DEPENDENCY_TIMEOUT is logged, the append "
+        "still counts and appends are not waited for during the next 10 s (a lone primary keeps working).",
+        ge=0, le=10)] = 1
+    database_replica_url: Annotated[str, _m(
+        "PostgreSQL URL of a read replica for reports; unset: they read the primary (DATABASE_URL).",
+        pattern=r"^postgres(ql)?://", hint=_PG)] = ""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:
         """Parse every field; a required-but-missing or malformed one raises SettingsError naming it.
@@ -218,6 +238,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError("DB_POOL_MIN_SIZE is invalid: must not exceed DB_POOL_MAX_SIZE")
         if settings.session_idle_timeout > settings.session_absolute_timeout:
             raise SettingsError("SESSION_IDLE_TIMEOUT is invalid: must not exceed SESSION_ABSOLUTE_TIMEOUT")
+        if settings.redis_sentinels and not settings.redis_url.startswith("redis://"):
+            raise SettingsError("REDIS_URL is invalid: with REDIS_SENTINELS it must be redis:// (plain TCP: "
+                                "keep Redis and its Sentinels on a private network)")
         names = {item.split("=", 1)[0] for item in settings.leads_streams}
         if unknown := [n for n in settings.leads_import_valid_rows if n not in names]:
             raise SettingsError(f"LEADS_IMPORT_VALID_ROWS is invalid: {', '.join(unknown)} not in LEADS_STREAMS")
@@ -262,10 +285,17 @@ def _networks(raw: tuple[str, ...]) -> None:
             raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
 
 
+def _host_ports(raw: tuple[str, ...]) -> None:
+    for item in raw:
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{item!r} must look like host:port (e.g. 10.0.0.7:26379)")
+
+
 # What msgspec's constraints cannot say.
 _CHECKS: dict[str, Callable[[Any], None]] = {
     "operator_timezone": _zone, "jwt_secret": _secret, "telephony_webhook_secret": _secret,
-    "trusted_proxies": _networks, "leads_streams": _streams,
+    "trusted_proxies": _networks, "leads_streams": _streams, "redis_sentinels": _host_ports,
 }
 
 
@@ -346,6 +376,7 @@ _CHECK_TEXT = {
     "operator_timezone": "an IANA time zone name such as Europe/Moscow",
     "db_pool_min_size": "at most DB_POOL_MAX_SIZE", "session_idle_timeout": "at most SESSION_ABSOLUTE_TIMEOUT",
     "trusted_proxies": "each an IP address or network such as 10.0.0.0/8",
+    "redis_sentinels": "each host:port; REDIS_URL then redis://",
 }
 
 

@@ -1,7 +1,8 @@
 """The web process's side of the event fan-out: its local sockets, one send queue each.
 
 * One Redis subscription per process (not per operator, so nothing leaks as sockets come and go);
-  it reconnects with the one backoff policy (``core.retry``) after a Redis restart.
+  it reconnects with the one backoff policy (``core.retry``) after a Redis restart or failover, and after
+  SILENCE_SECONDS without even an answer to its PING (a host lost without closing the connection).
 * Each socket has its own queue and sender task, so a slow client delays nobody else; its queue is
   bounded and, when full, live frames are dropped: the sender refills any gap from PostgreSQL by seq.
 * A sweep every half second closes sockets whose session ended (however it ended: logout elsewhere,
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from backend.core.errors import DEPENDENCY_ERRORS
 from backend.core.retry import beat, run_forever
@@ -38,6 +40,7 @@ log = logging.getLogger("backend.hub")
 QUEUE_LIMIT = 256
 SWEEP_SECONDS = 0.5
 TOUCH_EVERY_SWEEPS = 120
+SILENCE_SECONDS = 10.0  # the subscription's connection is given up after this long without a word
 
 
 @dataclass(frozen=True)
@@ -176,9 +179,19 @@ class Hub:
             log.info("event subscription %s", "restored" if self._subscribed_once else "ready")
             self._subscribed_once = True
             beat("event subscription")
+            heard = time.monotonic()
             while True:
-                message = await pubsub.get_message(timeout=5.0)
-                if message is not None and message.get("type") == "message":
+                message = await pubsub.get_message(timeout=SILENCE_SECONDS / 2)
+                if message is None:
+                    # A quiet channel, or a server that died without closing the connection (a host lost,
+                    # a network cut): ask, and give up the connection if even the answer does not come,
+                    # so that the reconnect finds the current primary (Sentinel) instead of waiting on it.
+                    if time.monotonic() - heard > SILENCE_SECONDS:
+                        raise redis.exceptions.ConnectionError(f"no answer from Redis in {SILENCE_SECONDS:.0f} s")
+                    await pubsub.ping()
+                    continue
+                heard = time.monotonic()
+                if message.get("type") == "message":
                     data = message["data"]
                     self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
         finally:
