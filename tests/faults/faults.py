@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from tests.faults.bots import Bot
-from tests.faults.processes import Processes, RedisServer, ScratchPostgres
+from tests.faults.processes import Processes, RedisServer, ScratchPostgres, SentinelRedis
 
 # kind -> weight in the schedule. "not covered" kinds are listed in the report, never scheduled.
 KINDS: dict[str, float] = {
@@ -49,7 +49,7 @@ def schedule(seed: int, count: int, mean_gap: float, kinds: dict[str, float]) ->
 class Injector:
     """Injects one fault; returns what it did (for the log). A window fault is undone in the background."""
 
-    def __init__(self, procs: Processes, redis: RedisServer, pg: ScratchPostgres | None, sim_url: str,
+    def __init__(self, procs: Processes, redis: RedisServer | SentinelRedis, pg: ScratchPostgres | None, sim_url: str,
                  http: httpx.AsyncClient, bots: list[Bot], provider_timeout: float) -> None:
         self.procs, self.redis, self.pg, self.sim_url, self.http = procs, redis, pg, sim_url, http
         self.bots, self.provider_timeout = bots, provider_timeout
@@ -103,12 +103,9 @@ class Injector:
             return f"{name} killed, restarting"
         if kind == "redis primary kill":
             try:
-                await asyncio.to_thread(self.redis.kill)
-                await asyncio.sleep(duration / 2)
-                await asyncio.to_thread(self.redis.start)
+                return await asyncio.to_thread(self.redis.fail, duration / 2)
             finally:
                 lock.release()
-            return f"redis-server kill -9, down {duration / 2:.1f} s, restarted from its append-only file"
         if kind == "postgresql restart":
             pg = self.pg
             if pg is None:

@@ -28,7 +28,7 @@ from tests.faults import faults as fault_kinds
 from tests.faults.bots import Bot
 from tests.faults.faults import Fault, Injector, schedule
 from tests.faults.invariants import check
-from tests.faults.processes import Processes, RedisServer, ScratchPostgres, pg_bin
+from tests.faults.processes import Processes, RedisServer, ScratchPostgres, SentinelRedis, pg_bin
 from tests.faults.traffic import Floor
 from tests.harness import REPO, TELEPHONY_SECRET, free_port
 
@@ -53,6 +53,8 @@ class Config:
     clients_per_second: float = 1.5
     files_per_minute: float = 4.0
     drain_seconds: float = 120.0
+    redis: str = "sentinel"  # sentinel: primary + replica + 3 Sentinels; plain: one server (AOF, fsync always)
+    balancer: bool = True  # nginx in front of the web processes when nginx is installed
     database_url: str = ""  # a server to make the scratch database on when initdb/pg_ctl are not installed
     kinds: dict[str, float] = field(default_factory=lambda: dict(fault_kinds.KINDS))
 
@@ -108,7 +110,8 @@ async def run(config: Config) -> Report:
     plan = schedule(seed, config.faults, config.mean_gap, config.kinds)
     bin_dir = pg_bin()
     pg = ScratchPostgres(logs, bin_dir) if bin_dir else None
-    redis = RedisServer(logs / "redis")
+    redis: RedisServer | SentinelRedis = SentinelRedis(logs / "redis") if config.redis == "sentinel" \
+        else RedisServer(logs / "redis")
     procs = Processes(logs)
     leads_dir = logs / "leads"
     admin_url = database_url = ""
@@ -144,11 +147,12 @@ async def run(config: Config) -> Report:
         shutil.rmtree(leads_dir, ignore_errors=True)
 
 
-async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs: Processes, redis: RedisServer,
+async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs: Processes,
+                 redis: RedisServer | SentinelRedis,
                  pg: ScratchPostgres | None, database_url: str, leads_dir: Path) -> Report:
     sim_port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "JWT_", "LEADS_"))}
-    env = dict(base, **SETTINGS, DATABASE_URL=database_url, REDIS_URL=redis.url,
+    env = dict(base, **SETTINGS, **redis.env(), DATABASE_URL=database_url,
                REDIS_KEY_PREFIX=f"tmfaults{seed}:", JWT_SECRET=secrets.token_hex(32),
                PROVIDER_URL=f"http://127.0.0.1:{sim_port}", SIM_PORT=str(sim_port), LEADS_DIR=str(leads_dir))
     leads_dir.mkdir(parents=True, exist_ok=True)
@@ -163,7 +167,29 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
     for name, module, ready, extra in starts:
         port = int(extra.get("TELEPHONY_PORT") or extra.get("SIM_PORT") or 0) or None
         await asyncio.to_thread(procs.start, name, module, dict(env, **extra), ready, port)
-    webs = lambda: [procs.url(n) for n in procs.names("web")]  # noqa: E731
+    nginx = _balancer(logs, [procs.procs[n].port for n in procs.names("web")]) if config.balancer else None
+    if nginx is not None:
+        await asyncio.to_thread(nginx.wait_ready)
+        _log(t0, timeline, "runner", f"nginx on :{nginx.port} in front of {config.web} web processes")
+    webs = (lambda: [nginx.url]) if nginx is not None else (lambda: [procs.url(n) for n in procs.names("web")])
+    try:
+        return await _floor(config, seed, plan, logs, procs, redis, pg, database_url, leads_dir, env, webs, t0,
+                            timeline)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+
+
+def _balancer(logs: Path, ports: list[int]) -> Any:
+    from tests.integration.scaleout.balancer import Nginx, nginx_binary
+
+    binary = nginx_binary()
+    return Nginx(binary, logs / "nginx", ports) if binary else None
+
+
+async def _floor(config: Config, seed: int, plan: list[Fault], logs: Path, procs: Processes,
+                 redis: RedisServer | SentinelRedis, pg: ScratchPostgres | None, database_url: str, leads_dir: Path,
+                 env: dict[str, str], webs: Any, t0: float, timeline: list[tuple[float, str, str]]) -> Report:
     sim_url = procs.url("simulator")
     async with asyncpg.create_pool(database_url, min_size=0, max_size=4) as db, \
             httpx.AsyncClient(timeout=10) as http:
@@ -173,6 +199,7 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
         running = [asyncio.create_task(c) for c in (*(b.run(http) for b in bots), procs.supervise())]
         await _warm_up(db, bots)
         t0 = time.monotonic()
+        procs.note = lambda text: _log(t0, timeline, "runner", text)
         _log(t0, timeline, "shift", f"every operator at the workstation with a provider session; {len(plan)} "
                                     f"faults over ~{plan[-1].at if plan else 0:.0f} s")
         running.append(asyncio.create_task(floor.run(config.clients_per_second, config.files_per_minute)))
@@ -251,7 +278,8 @@ async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: 
     return f"DRAIN TIMED OUT after {timeout:.0f} s: {why}"
 
 
-async def _figures(db: asyncpg.Pool, bots: list[Bot], floor: Floor, procs: Processes, redis: RedisServer,
+async def _figures(db: asyncpg.Pool, bots: list[Bot], floor: Floor, procs: Processes,
+                   redis: RedisServer | SentinelRedis,
                    pg: ScratchPostgres | None, shift_seconds: float, drained: str) -> dict[str, Any]:
     row = await db.fetchrow(
         """SELECT count(*) AS communications,
@@ -262,7 +290,10 @@ async def _figures(db: asyncpg.Pool, bots: list[Bot], floor: Floor, procs: Proce
         "SELECT source, count(*) FROM dead_letters GROUP BY 1 ORDER BY 1")}
     stats = sum((b.stats for b in bots), Counter[str]()) + floor.stats
     imports = {r["state"]: r["count"] for r in await db.fetch("SELECT state, count(*) FROM lead_imports GROUP BY 1")}
-    return {"shift seconds (faults phase)": round(shift_seconds, 1), "drain": drained,
+    ha = {"redis failovers": redis.failovers} if isinstance(redis, SentinelRedis) else {}
+    errors = sum(n for k, n in stats.items() if k.endswith("after 500"))
+    return {"shift seconds (faults phase)": round(shift_seconds, 1), "drain": drained, **ha,
+            "HTTP 500 answers to the bots (each retried)": errors,
             "clients added": len(floor.task_ids), **dict(row),  # type: ignore[arg-type]
             "lead files dropped/uploaded": len(floor.files), "lead imports by state": imports,
             "dead letters": letters or 0, "process restarts by the runner": procs.restarts,
