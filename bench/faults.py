@@ -5,7 +5,7 @@ Prints the seed first (the same seed gives the same fault schedule), then every 
 then the tables (faults by kind, invariants with violation counts, figures); writes the report as JSON
 (test-artifacts/faults/<run>/report.json, and --json FILE). Exit status 1 if any invariant is violated.
 
-Usage: .venv/bin/python -m bench.faults [--faults 1000] [--seed N] [--web 3 --telephony 1 --worker 2]
+Usage: .venv/bin/python -m bench.faults [--faults 1000] [--seed N] [--web 3 --telephony 2 --worker 2]
                                         [--redis sentinel|plain] [--no-balancer]
                                         [--operators 6] [--mean-gap 2.0] [--json FILE]
 """
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--faults", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--web", type=int, default=3)
-    parser.add_argument("--telephony", type=int, default=1)
+    parser.add_argument("--telephony", type=int, default=2)
     parser.add_argument("--worker", type=int, default=2)
     parser.add_argument("--operators", type=int, default=6)
     parser.add_argument("--mean-gap", type=float, default=2.0, help="seconds between faults on average")

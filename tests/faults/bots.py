@@ -48,6 +48,7 @@ class Bot:
         self.ws: Any = None
         self.stopping = False
         self.rework: list[int] = []
+        self.away = False
 
     def web(self) -> str:
         return self.rng.choice(self.webs())
@@ -56,6 +57,9 @@ class Bot:
 
     async def run(self, http: httpx.AsyncClient) -> None:
         while not self.stopping:
+            if self.away:
+                await asyncio.sleep(0.1)
+                continue
             base = self.web()
             try:
                 if self.token is None:
@@ -72,6 +76,23 @@ class Bot:
             finally:
                 self.ws = None
             await asyncio.sleep(self.rng.uniform(0.2, 0.8))
+
+    async def log_out_and_back(self, http: httpx.AsyncClient, away: float) -> str:
+        """Log out (mid-call if on one: that window goes to rework unsaved), stay away, then log in again; the
+        socket resumes with the last seq under the new session."""
+        token, cid = self.token, self.on_call
+        if token is None:
+            return "skipped: not logged in"
+        self.away = True
+        try:
+            r = await http.get(f"{self.web()}/api/arm/v1/logout", headers={"Authorization": f"Bearer {token}"})
+            self.token = None
+            self.drop_socket()
+            await asyncio.sleep(away)
+        finally:
+            self.away = False
+        where = f"during communication {cid}" if cid else "between calls"
+        return f"{self.login} logged out ({r.status_code}) {where}, back {away:.1f} s later"
 
     def drop_socket(self) -> bool:
         """Close the socket abruptly (no close frame): the bot comes back with its last seq."""

@@ -4,6 +4,7 @@ durations), so the same seed gives the same schedule; what the stack does with i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -20,7 +21,7 @@ from tests.faults.processes import Processes, RedisServer, ScratchPostgres, Sent
 KINDS: dict[str, float] = {
     "kill -9 web": 10, "kill -9 worker": 8, "kill -9 telephony": 8, "redis primary kill": 4,
     "postgresql restart": 3, "provider 5xx": 10, "provider timeouts": 7, "provider slow answers": 9,
-    "provider malformed events": 10, "dropped socket": 22,
+    "provider malformed events": 10, "dropped socket": 18, "logout mid-call": 4,
 }
 NOT_COVERED = {
     "integration outages": "no integration simulators yet (issue 13: i13-integrations/i13-rules not merged)",
@@ -123,6 +124,20 @@ class Injector:
                 return "skipped: no socket open"
             bot = live[int(pick * len(live))]
             return f"{bot.login}'s socket aborted (no close frame)" if bot.drop_socket() else "skipped: closing"
+        if kind == "logout mid-call":
+            lock.release()
+            busy = [b for b in self.bots if b.on_call is not None and b.token is not None] or \
+                [b for b in self.bots if b.token is not None]
+            if not busy:
+                return "skipped: nobody logged in"
+            bot = busy[int(pick * len(busy))]
+
+            async def away() -> None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await bot.log_out_and_back(self.http, 1 + duration)
+            self.later(0, away)
+            when = "mid-call" if bot.on_call else "between calls"
+            return f"{bot.login} logs out {when}, back {1 + duration:.1f} s later"
         if kind == "provider 5xx":
             await self.sim_faults({"failRate": 0.5})
             self.later(duration, lambda: self._clear({"failRate": 0}, lock))
