@@ -46,7 +46,7 @@ class Config:
     faults: int = 50
     seed: int | None = None
     web: int = 2
-    telephony: int = 1
+    telephony: int = 2
     worker: int = 2
     operators: int = 6
     mean_gap: float = 2.0  # seconds between faults, on average
