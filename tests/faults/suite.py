@@ -251,8 +251,14 @@ async def _warm_up(db: asyncpg.Pool, bots: list[Bot], timeout: float = 60) -> No
 
 
 async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: list[Bot], timeout: float) -> str:
-    """Idle: no open window, nobody ON_CALL, no command or client pending, the provider idle, no import
-    unfinished; then the bots' saves are done and every bot has been pushed up to its operator's last seq."""
+    """The provider stops dialling (clients still queued stay queued: nothing the invariants need), then idle:
+    no call on, no open window, nobody ON_CALL, no command or import pending; the bots' saves are done and
+    every bot has been pushed up to its operator's last seq."""
+    for _ in range(20):
+        with contextlib.suppress(httpx.HTTPError):
+            (await http.post(sim_url + "/_config", json={"autoDial": False})).raise_for_status()
+            break
+        await asyncio.sleep(0.5)
     deadline = time.monotonic() + timeout
     why = ""
     while time.monotonic() < deadline:
@@ -262,18 +268,19 @@ async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: 
                 """SELECT (SELECT count(*) FROM communications WHERE state = 'NEW') AS open,
                           (SELECT count(*) FROM operator_states WHERE state = 'ON_CALL') AS on_call,
                           (SELECT count(*) FROM telephony_tasks WHERE task_state = 'NEW') AS commands,
-                          (SELECT count(*) FROM campaign_tasks WHERE task_state <> 'DONE')
-                              AS clients,
                           (SELECT count(*) FROM lead_imports WHERE state IN ('queued', 'importing')) AS imports""")
             calls = sum(c["status"] == "IN_PROGRESS" for c in state["calls"])
             queued = sum(t["status"] == "NEW" for t in state["tasks"])
             saving = sum(len(b.tasks) for b in bots)
             behind = [b.login for b in bots if b.last_seq is not None and b.last_seq < await db.fetchval(
                 "SELECT last_seq FROM operator_states WHERE operator_id = $1", b.operator_id)]
-            why = (f"{dict(busy)} provider calls {calls} queued {queued}; bot saves {saving}; bots behind "
-                   f"{behind}")
-            if not any(busy.values()) and not calls and not queued and not saving and not behind:
-                return f"idle after the faults: {why}"
+            why = (f"{dict(busy)} provider calls on {calls}; bot saves {saving}; bots behind {behind}; "
+                   f"clients left queued at the provider {queued}")
+            if not any(busy.values()) and not calls and not saving and not behind:
+                await asyncio.sleep(2)  # a window that just closed: its events reach the sockets
+                if all(b.last_seq == await db.fetchval("SELECT last_seq FROM operator_states WHERE operator_id = $1",
+                                                       b.operator_id) for b in bots):
+                    return f"idle after the faults: {why}"
         await asyncio.sleep(1)
     return f"DRAIN TIMED OUT after {timeout:.0f} s: {why}"
 
