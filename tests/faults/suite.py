@@ -278,8 +278,9 @@ async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: 
                    f"clients left queued at the provider {queued}")
             if not any(busy.values()) and not calls and not saving and not behind:
                 await asyncio.sleep(2)  # a window that just closed: its events reach the sockets
-                if all(b.last_seq == await db.fetchval("SELECT last_seq FROM operator_states WHERE operator_id = $1",
-                                                       b.operator_id) for b in bots):
+                stored = [await db.fetchval("SELECT last_seq FROM operator_states WHERE operator_id = $1",
+                                            b.operator_id) for b in bots]
+                if all(b.last_seq == seq for b, seq in zip(bots, stored, strict=True)):
                     return f"idle after the faults: {why}"
         await asyncio.sleep(1)
     return f"DRAIN TIMED OUT after {timeout:.0f} s: {why}"
