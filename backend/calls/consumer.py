@@ -3,9 +3,9 @@
 At-least-once: an entry is acknowledged only after its database transaction committed; entries left pending
 by a crashed consumer are claimed after STREAM_CLAIM_IDLE_SECONDS (looked for every half of it, busy or
 not); a redelivered entry is a no-op because events are idempotent by id. Any number of workers share the
-stream as one consumer group, each entry read by one of them. A malformed or unknown event is copied to the dead-letter record (table
-``dead_letters``) and acknowledged, so one bad entry never blocks the rest. Redis errors (including a
-restart that lost the group) are retried with the one backoff policy (``core.retry``).
+stream as one consumer group, each entry read by one of them. A malformed or unknown event is copied to
+the dead-letter record (table ``dead_letters``) and acknowledged, so one bad entry never blocks the rest.
+Redis errors (including a restart that lost the group) are retried with the one backoff policy (``core.retry``).
 """
 
 from __future__ import annotations
