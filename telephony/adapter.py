@@ -45,7 +45,7 @@ class Adapter:
         """Keep our leases; operators just taken over that are at the workstation without a provider session
         get one now rather than at the next reconcile."""
         if await self.leases.balance():
-            await self.sessions.reconcile()
+            self.sessions.reconcile_soon()
 
     async def leave(self) -> None:
         """A clean stop: the leases and the watch lock go back at once, for the others to take up."""

@@ -26,7 +26,8 @@ operators, so that a dead process's operators spread over the survivors.
 * **Redis restart** (every lease lost): a process re-takes at its next renewal a lease it still believes it
   holds (SET NX, if nobody took it first). The first beat after the loss finds the epoch key gone and starts
   a quiet period of one TTL in which nobody takes a free lease: by its end each old holder has re-taken its
-  leases or seen them lapse on its own clock, so two never poll one operator. (A Sentinel failover that
+  leases or seen them lapse on its own clock, so two never poll one operator. (Not on a first start: with no
+  lease ever issued in PostgreSQL, nobody can hold one.) (A Sentinel failover that
   loses only the last writes keeps the epoch: a lease just taken may be lost and taken by another; the
   first holder finds out at its next renewal, ttl/3 at most, and the fencing token refuses its writes.)
 """
@@ -131,7 +132,8 @@ class Leases:
         self._prefix = settings.redis_key_prefix + "telephony:"
         self._members = self._prefix + "members"
         self.live_processes = 1
-        self._quiet_until = math.inf  # no lease is taken before our first beat says whether Redis lost its data
+        self._quiet_until = -math.inf
+        self._beaten = False  # no lease is taken before our first beat says whether Redis lost its data
 
     def key(self, operator_id: int) -> str:
         return f"{self._prefix}lease:{operator_id}"
@@ -144,9 +146,12 @@ class Leases:
         live, quiet_ms = await ctx.redis.eval(_BEAT, 3, self._members, self._prefix + "epoch", self._prefix + "quiet",
                                               ctx.instance, self._ttl_ms)
         self.live_processes = max(1, int(live))
-        if int(quiet_ms) > 0:
-            log.warning("Redis lost its lease data: taking no free lease for %.1f s", int(quiet_ms) / 1000)
-        self._quiet_until = sent_at + max(0, int(quiet_ms)) / 1000
+        self._beaten = True
+        quiet_until = sent_at + max(0, int(quiet_ms)) / 1000
+        if int(quiet_ms) > 0 and self._quiet_until < sent_at:  # once per quiet period, not at every beat
+            log.info("no lease data in Redis (a first start, or Redis lost it): unless no lease was ever "
+                     "issued, taking no free lease for %.1f s", int(quiet_ms) / 1000)
+        self._quiet_until = quiet_until
         await self._renew()
 
     async def balance(self) -> list[int]:
@@ -192,8 +197,12 @@ class Leases:
         saved provider session and cursor, so polling resumes where the previous holder stopped."""
         ctx = self._ctx
         loop = asyncio.get_running_loop()
-        if room <= 0 or not candidates or loop.time() < self._quiet_until:
+        if room <= 0 or not candidates or not self._beaten:
             return []
+        if loop.time() < self._quiet_until:
+            if await queries.any_lease_issued(ctx.pool):
+                return []
+            self._quiet_until = -math.inf  # a first start: no lease was ever issued, none can be held
         sent_at = loop.time()
         picked: Any = await ctx.redis.eval(_ACQUIRE, len(candidates), *[self.key(op) for op in candidates],
                                            ctx.instance, self._ttl_ms, room)
