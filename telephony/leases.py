@@ -202,7 +202,9 @@ class Leases:
         if loop.time() < self._quiet_until:
             if await queries.any_lease_issued(ctx.pool):
                 return []
-            self._quiet_until = -math.inf  # a first start: no lease was ever issued, none can be held
+            # A first start: no lease was ever issued, so none can be held; the others need not wait either.
+            await ctx.redis.delete(self._prefix + "quiet")
+            self._quiet_until = -math.inf
         sent_at = loop.time()
         picked: Any = await ctx.redis.eval(_ACQUIRE, len(candidates), *[self.key(op) for op in candidates],
                                            ctx.instance, self._ttl_ms, room)
