@@ -36,15 +36,16 @@ class Adapter:
         self.task_watch = TaskWatch(self.ctx, self.watch_leader)
 
     async def run_forever(self) -> None:
-        await asyncio.gather(every("leases", self.leases.ttl / 3, self._lease_pass), self.poller.poll_forever(),
+        await asyncio.gather(every("lease renewal", self.leases.ttl / 3, self.leases.renew),
+                             every("leases", self.leases.ttl / 3, self._lease_pass), self.poller.poll_forever(),
                              self.commands.run_forever(), self.sessions.reconcile_forever(),
                              self.watch.run_forever(), self.task_watch.run_forever())
 
     async def _lease_pass(self) -> None:
         """Keep our leases; operators just taken over that are at the workstation without a provider session
         get one now rather than at the next reconcile."""
-        if await self.leases.tick():
-            await self.sessions.reconcile()
+        if await self.leases.balance():
+            self.sessions.reconcile_soon()
 
     async def leave(self) -> None:
         """A clean stop: the leases and the watch lock go back at once, for the others to take up."""

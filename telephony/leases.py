@@ -22,8 +22,14 @@ operators, so that a dead process's operators spread over the survivors.
 * **Balance**: live processes beat in a sorted set (score = expiry, Redis's clock). Each holds at most its
   share, ceil(operators / live processes), plus ``TELEPHONY_LEASE_SLACK`` before it hands the excess back;
   below its share it takes free operators in its rendezvous order. A new process so gets its share within a
-  few renewals; after a Redis restart (every lease lost) each process takes its leases again, and a lease
-  it still believes it holds is re-taken only if nobody else took it (SET NX).
+  few renewals.
+* **Redis restart** (every lease lost): a process re-takes at its next renewal a lease it still believes it
+  holds (SET NX, if nobody took it first). The first beat after the loss finds the epoch key gone and starts
+  a quiet period of one TTL in which nobody takes a free lease: by its end each old holder has re-taken its
+  leases or seen them lapse on its own clock, so two never poll one operator. (Not on a first start: with no
+  lease ever issued in PostgreSQL, nobody can hold one.) (A Sentinel failover that
+  loses only the last writes keeps the epoch: a lease just taken may be lost and taken by another; the
+  first holder finds out at its next renewal, ttl/3 at most, and the fencing token refuses its writes.)
 """
 
 from __future__ import annotations
@@ -39,14 +45,21 @@ from telephony.context import Active, Context, Lease
 
 log = logging.getLogger("telephony")
 
-# KEYS[1] members (sorted set: instance -> expiry in ms); ARGV: instance, ttl ms. Returns the live count.
+# KEYS: members (sorted set: instance -> expiry in ms), epoch, quiet; ARGV: instance, ttl ms.
+# Returns {live processes, ms of quiet left}. A missing epoch key means a Redis that lost its data (or a first
+# start): for one TTL nobody takes a free lease, so that every process that still believes it holds one either
+# re-takes it (renewal) or sees it lapse on its own clock before anyone else can poll the operator.
 _BEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('SET', KEYS[2], now)
+    redis.call('SET', KEYS[3], 1, 'PX', ARGV[2])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 10)
-return redis.call('ZCARD', KEYS[1])
+return {redis.call('ZCARD', KEYS[1]), redis.call('PTTL', KEYS[3])}
 """
 
 # KEYS: lease keys; ARGV: instance, ttl ms. Renews ours, re-takes one nobody holds (Redis lost it); 1/0 each.
@@ -119,16 +132,31 @@ class Leases:
         self._prefix = settings.redis_key_prefix + "telephony:"
         self._members = self._prefix + "members"
         self.live_processes = 1
+        self._quiet_until = -math.inf
+        self._beaten = False  # no lease is taken before our first beat says whether Redis lost its data
 
     def key(self, operator_id: int) -> str:
         return f"{self._prefix}lease:{operator_id}"
 
-    async def tick(self) -> list[int]:
-        """Beat, renew what we hold, hand back the excess or take up our share. Returns what we took."""
+    async def renew(self) -> None:
+        """Beat and renew what we hold: Redis only, in a loop of its own, so that PostgreSQL being away
+        (``balance`` fails) never lets our leases lapse."""
         ctx = self._ctx
-        self.live_processes = max(1, int(await ctx.redis.eval(_BEAT, 1, self._members, ctx.instance,
-                                                              self._ttl_ms)))
+        sent_at = asyncio.get_running_loop().time()
+        live, quiet_ms = await ctx.redis.eval(_BEAT, 3, self._members, self._prefix + "epoch", self._prefix + "quiet",
+                                              ctx.instance, self._ttl_ms)
+        self.live_processes = max(1, int(live))
+        self._beaten = True
+        quiet_until = sent_at + max(0, int(quiet_ms)) / 1000
+        if int(quiet_ms) > 0 and self._quiet_until < sent_at:  # once per quiet period, not at every beat
+            log.info("no lease data in Redis (a first start, or Redis lost it): unless no lease was ever "
+                     "issued, taking no free lease for %.1f s", int(quiet_ms) / 1000)
+        self._quiet_until = quiet_until
         await self._renew()
+
+    async def balance(self) -> list[int]:
+        """Hand back the excess or take up our share. Returns what we took."""
+        ctx = self._ctx
         wanted = await queries.wanted_operators(ctx.pool)
         gone = [op for op in ctx.leases if op not in wanted and op not in ctx.active]
         if gone:  # logged out and closed: nothing left to do for them
@@ -168,9 +196,15 @@ class Leases:
         """Take up to ``room`` of the candidates that nobody holds; each gets a new fencing token and its
         saved provider session and cursor, so polling resumes where the previous holder stopped."""
         ctx = self._ctx
-        if room <= 0 or not candidates:
-            return []
         loop = asyncio.get_running_loop()
+        if room <= 0 or not candidates or not self._beaten:
+            return []
+        if loop.time() < self._quiet_until:
+            if await queries.any_lease_issued(ctx.pool):
+                return []
+            # A first start: no lease was ever issued, so none can be held; the others need not wait either.
+            await ctx.redis.delete(self._prefix + "quiet")
+            self._quiet_until = -math.inf
         sent_at = loop.time()
         picked: Any = await ctx.redis.eval(_ACQUIRE, len(candidates), *[self.key(op) for op in candidates],
                                            ctx.instance, self._ttl_ms, room)

@@ -25,6 +25,11 @@ async def wanted_operators(db: Executor) -> set[int]:
     return {r["operator_id"] for r in rows}
 
 
+async def any_lease_issued(db: Executor) -> bool:
+    """Has any telephony process ever held a lease here? If not, nobody can still believe it holds one."""
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM telephony_leases)"))
+
+
 async def take_tokens(db: Executor, operator_ids: list[int], holder: str) -> dict[int, int]:
     """A new fencing token for each operator whose lease we just took: one more than any before (the
     counter is here, in PostgreSQL, so no Redis restart can lower it). Waits for writes under the old

@@ -33,6 +33,11 @@ class Sessions:
     def __init__(self, ctx: Context, leases: Leases) -> None:
         self._ctx = ctx
         self._leases = leases
+        self._wake = asyncio.Event()
+
+    def reconcile_soon(self) -> None:
+        """Operators just taken over: reconcile now rather than at the next tick."""
+        self._wake.set()
 
     async def open(self, operator_id: int) -> None:
         ctx = self._ctx
@@ -127,8 +132,10 @@ class Sessions:
     async def reconcile_forever(self) -> None:
         async def loop() -> None:
             while True:
+                self._wake.clear()
                 await self.reconcile()
                 beat("session reconcile")
-                await asyncio.sleep(RECONCILE_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), RECONCILE_SECONDS)
 
         await run_forever("session reconcile", loop)

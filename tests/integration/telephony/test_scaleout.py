@@ -161,7 +161,7 @@ async def test_a_killed_process_s_operators_are_polled_again_within_the_lease_an
         return firsts
     firsts = await st.wait_for(taken_over, timeout=TTL + 10)
     print(f"{len(orphans)} operators taken over {min(firsts.values()):.2f}-{max(firsts.values()):.2f} s after kill -9")
-    assert max(firsts.values()) <= TTL + TTL / 3 + 1.5  # the lease, one renewal, a margin for a loaded machine
+    assert max(firsts.values()) <= 5.0  # the target: the lease (2 s here), one renewal, a loaded machine
 
     async def ended():
         return await st.db.fetchval("SELECT count(*) FROM communications WHERE call_id = ANY($1::text[]) "
