@@ -15,8 +15,12 @@ session for each and polls it every POLL_INTERVAL_SECONDS), then
    p50/p95/p99/max, calls started, cards received (waiting up to 15 s after the last call), duplicate cards.
 
 Each run is a fresh stack; with --runs 3 (the default) the tables show each cell's median over the runs.
+With --telephony N, N telephony processes share the operators by leases (issue 18): the CPU shown is theirs
+added up, and the idle phase counts operators polled by more than one of them (``polled_by_two``, from the
+simulator's GET /_polls; it must be 0).
 Usage: .venv/bin/python -m bench.poller [--runs 3] [--seconds 10] [--operators 100,500,1000,2000]
-                                        [--rates 10,30,60] [--call-operators 1000] [--json FILE] [--show FILE]
+                                        [--rates 10,30,60] [--call-operators 1000] [--telephony 1]
+                                        [--json FILE] [--show FILE]
 The call table also shows the poller's share (provider call start -> appended to the call-event stream, from
 the stream's own timestamps) and the whole machine's CPU (other work on a shared box shows there).
 """
@@ -123,11 +127,17 @@ class Stack:
         self.procs["worker"] = WebProcess(self.env, "poller", module="backend.worker")
         self.procs["web"].wait_ready()
 
-    def start_telephony(self) -> None:
-        self.procs["telephony"] = WebProcess(self.env, "poller", module="telephony")
+    def start_telephony(self, count: int = 1) -> None:
+        """``count`` telephony processes sharing the operators by leases (issue 18), each its own port."""
+        self.tel_ports = [self.tel_port] + [free_port() for _ in range(count - 1)]
+        for i, port in enumerate(self.tel_ports):
+            self.procs["telephony" if i == 0 else f"telephony{i}"] = WebProcess(
+                dict(self.env, TELEPHONY_PORT=str(port)), f"poller{i}", module="telephony")
 
-    def pid(self, name: str) -> int:
-        return self.procs[name].proc.pid
+    def pids(self, name: str) -> list[int]:
+        """The process's pid; for "telephony", those of all telephony processes (their CPU is added up)."""
+        return [p.proc.pid for key, p in self.procs.items()
+                if key == name or (name == "telephony" and key.startswith("telephony"))]
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -151,9 +161,11 @@ async def set_logged_in(db: asyncpg.Connection, http: aiohttp.ClientSession, sta
     await db.execute("UPDATE operator_sessions SET revoked_at = now() WHERE operator_id = ANY($1::bigint[])", ids[n:])
 
     async def settled() -> bool:
-        with contextlib.suppress(aiohttp.ClientError, ValueError):
-            async with http.get(f"http://127.0.0.1:{stack.tel_port}/health") as r:
-                active = (await r.json(content_type=None)).get("activeSessions")
+        with contextlib.suppress(aiohttp.ClientError, ValueError, TypeError):
+            active = 0
+            for port in stack.tel_ports:
+                async with http.get(f"http://127.0.0.1:{port}/health") as r:
+                    active += (await r.json(content_type=None)).get("activeSessions")
             async with http.get(stack.sim_url + "/_state") as r:
                 sessions = len((await r.json())["sessions"])
             return bool(active == n and sessions == n)
@@ -164,11 +176,15 @@ async def set_logged_in(db: asyncpg.Connection, http: aiohttp.ClientSession, sta
 
 async def idle_phase(http: aiohttp.ClientSession, stack: Stack, n: int, seconds: float) -> dict[str, Any]:
     await asyncio.sleep(3)  # the newly opened sessions find their phase
-    cpu0 = {name: cpu_seconds(stack.pid(name)) for name in ("telephony", "simulator")}
+    cpu0 = {name: sum(map(cpu_seconds, stack.pids(name))) for name in ("telephony", "simulator")}
     started = time.time()
     await asyncio.sleep(seconds)
     ended = time.time()
-    cpu = {name: round(100 * (cpu_seconds(stack.pid(name)) - c) / (ended - started), 1) for name, c in cpu0.items()}
+    cpu = {name: round(100 * (sum(map(cpu_seconds, stack.pids(name))) - c) / (ended - started), 1)
+           for name, c in cpu0.items()}
+    async with http.get(stack.sim_url + "/_polls") as r:  # runs of polls by one client, per operator
+        shared = sum(len({run["agent"] for run in runs if run["last"] >= started}) > 1
+                     for runs in (await r.json()).values())
     async with http.get(stack.sim_url + "/_requests", params={"path": "/api/v1/sessions/"}) as r:
         log = await r.json()
     polls = [(q["path"], q["at"]) for q in log
@@ -189,7 +205,7 @@ async def idle_phase(http: aiohttp.ClientSession, stack: Stack, n: int, seconds:
             "within_10pct": round(100 * sum(abs(g - INTERVAL) <= INTERVAL / 10 for g in gaps) / len(gaps), 1)
             if gaps else 0.0,
             "busiest_50ms_vs_mean": round(max(slots.values()) / mean_slot, 2) if mean_slot else 0.0,
-            "telephony_cpu_pct": cpu["telephony"], "simulator_cpu_pct": cpu["simulator"]}
+            "polled_by_two": shared, "telephony_cpu_pct": cpu["telephony"], "simulator_cpu_pct": cpu["simulator"]}
 
 
 async def appended_lag(services: Services, phones: set[str]) -> dict[str, float]:
@@ -237,7 +253,8 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
         for rate in rates:
             started: dict[str, float] = {}
             refused = 0
-            cpu0 = {name: cpu_seconds(stack.pid(name)) for name in stack.procs}
+            cpu0 = {name: sum(map(cpu_seconds, stack.pids(name)))
+                    for name in ("telephony", "simulator", "worker", "web")}
             cpu0["bench"] = cpu_seconds(os.getpid())
             busy0 = machine_busy()
             t0 = time.perf_counter()
@@ -264,8 +281,8 @@ async def call_phases(http: aiohttp.ClientSession, stack: Stack, ops: list[Opera
                     await asyncio.sleep(delay)
             await asyncio.gather(*pending)
             elapsed = time.perf_counter() - t0
-            pids = {**{name: stack.pid(name) for name in stack.procs}, "bench": os.getpid()}
-            cpu = {name: round(100 * (cpu_seconds(pids[name]) - c) / elapsed, 1) for name, c in cpu0.items()}
+            pids = {**{name: stack.pids(name) for name in cpu0}, "bench": [os.getpid()]}
+            cpu = {name: round(100 * (sum(map(cpu_seconds, pids[name])) - c) / elapsed, 1) for name, c in cpu0.items()}
             busy1 = machine_busy()
             cpu["machine"] = round(100 * os.cpu_count() * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1)
             drain = time.perf_counter() + 15  # the last cards arrive (late is not lost: wait up to 15 s)
@@ -299,7 +316,7 @@ async def one_run(args: argparse.Namespace) -> dict[str, Any]:
             stack.start()
             async with aiohttp.ClientSession() as http:
                 await wait_for("simulator up", lambda: _up(http, stack.sim_url + "/api/v1/health"), 30)
-                stack.start_telephony()
+                stack.start_telephony(args.telephony)
                 idle = []
                 calls: list[dict[str, Any]] = []
                 for n in sizes:
@@ -375,6 +392,8 @@ async def main() -> None:
                                                                                                       2000])
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",") if x], default=[10, 30, 60])
     parser.add_argument("--call-operators", type=int, default=1000)
+    parser.add_argument("--telephony", type=int, default=1,
+                        help="telephony processes sharing the operators (their CPU is added up)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--show", type=Path, help="print the tables of runs saved with --json, and stop")
     args = parser.parse_args()

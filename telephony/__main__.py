@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
+import uuid
 
 import uvloop
 
@@ -24,10 +27,11 @@ log = logging.getLogger("telephony")
 async def run(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = create_redis(settings)
+    instance = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"  # unique even for a reused pid
     provider = HttpProvider(settings.provider_url, api_key=settings.provider_api_key,
                             timeout=settings.provider_timeout, connections=settings.poll_concurrency,
-                            rate_limit=settings.provider_rate_limit)
-    adapter = Adapter(pool, redis, settings, provider)
+                            rate_limit=settings.provider_rate_limit, agent=instance)
+    adapter = Adapter(pool, redis, settings, provider, instance)
     server = health_server(adapter, settings.host, settings.telephony_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -35,7 +39,7 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(adapter.run_forever(), name="adapter"),
              asyncio.create_task(server.serve(), name="health-server")]
-    log.info("telephony started (provider %s)", settings.provider_url)
+    log.info("telephony %s started (provider %s)", instance, settings.provider_url)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     died = [t for t in tasks if t in done]
@@ -46,6 +50,8 @@ async def run(settings: Settings) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    with contextlib.suppress(Exception):
+        await adapter.leave()  # the others take our operators up at once, not after the lease TTL
     await provider.aclose()
     await redis.aclose()
     await pool.close()

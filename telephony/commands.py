@@ -8,7 +8,11 @@
   the entry acknowledged; while it is being retried its pending entry is kept fresh, so it is not taken
   over as abandoned.
 * Entries a dead consumer read but never acknowledged are claimed (XAUTOCLAIM) once idle for
-  STREAM_CLAIM_IDLE_SECONDS.
+  STREAM_CLAIM_IDLE_SECONDS. Several telephony processes share the stream as one consumer group, so each
+  entry is carried out by one of them; one that was paused past the claim time finds, at its next attempt,
+  that the entry is another's and stops (``_keep_claimed``). Should both have sent it, the ADD's
+  Idempotency-Key makes the provider hold one task. OPEN/CLOSE_SESSION act only on an operator whose lease
+  this process holds or can take (``sessions``); else its holder's reconcile does it.
 * An ADD is idempotent end to end: it carries an Idempotency-Key derived from our telephony task, the
   fact that it is being sent is written first, and a retry after a crash between send and record asks
   the provider for the task (by external id and key) instead of adding it again.
@@ -36,6 +40,20 @@ from telephony.sessions import Sessions
 
 log = logging.getLogger("telephony")
 BATCH = 50
+
+# KEYS[1] stream; ARGV: group, consumer, entry id. Resets the entry's idle time if it is still ours.
+_KEEP_CLAIMED = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #p == 0 or p[1][2] ~= ARGV[2] then
+    return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+
+class CommandTaken(Exception):
+    """Another consumer claimed the command's entry (we looked dead to it): it is theirs to carry out."""
 
 
 def _worth_retrying(exc: Exception) -> bool | float:
@@ -142,6 +160,9 @@ class Commands:
         except (KeyError, TypeError, ValueError) as exc:
             await self._malformed(entry_id, raw, exc)
             return
+        except CommandTaken:
+            log.info("command %s was taken over by another consumer; leaving it to them", entry_id)
+            return
         except Exception:
             log.exception("command %s failed; it stays pending and is taken up again", entry_id)
             return
@@ -153,8 +174,12 @@ class Commands:
         await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
 
     async def _keep_claimed(self, entry_id: Any) -> None:
-        """Reset the entry's idle time: a command being retried is not abandoned."""
-        await self._ctx.redis.xclaim(self._stream, COMMANDS_GROUP, self._consumer, 0, [entry_id], justid=True)
+        """Reset the entry's idle time, so a command being retried is not taken as abandoned — only while it
+        is still ours: if another process claimed it meanwhile (we were paused past the claim time), it is
+        theirs, and we stop rather than steal it back and run it side by side."""
+        ours = await self._ctx.redis.eval(_KEEP_CLAIMED, 1, self._stream, COMMANDS_GROUP, self._consumer, entry_id)
+        if not int(ours):
+            raise CommandTaken(entry_id)
 
     async def _malformed(self, entry_id: Any, raw: bytes, exc: Exception) -> None:
         log.error("command %s malformed: %s", entry_id, exc)

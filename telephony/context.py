@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -22,6 +25,7 @@ class Active:
     operator_id: int
     session_id: str
     cursor: int
+    token: int  # the fencing token of our lease on this operator when the session was taken up
     reported: str | None = None
     garbage_seen: list[bytes] = field(default_factory=list)  # digests of id-less bad events already recorded
 
@@ -42,6 +46,19 @@ class Active:
 
 
 @dataclass
+class Lease:
+    """Our lease on one operator: its fencing token (``telephony_leases``) and, on the event loop's clock,
+    until when it is surely still ours (renewal sent at t, TTL d: t + d; a pause past it means "not ours")."""
+
+    token: int
+    valid_until: float
+
+
+class LeaseLost(Exception):
+    """A write under an operator's lease was refused: another process holds it now (a newer token)."""
+
+
+@dataclass
 class Context:
     pool: asyncpg.Pool
     redis: aioredis.Redis
@@ -50,3 +67,13 @@ class Context:
     active: dict[int, Active] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # session open/close/reconcile one at a time
     metrics: Metrics = field(default_factory=Metrics)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    leases: dict[int, Lease] = field(default_factory=dict)  # operators we hold, kept by telephony.leases
+
+    def token(self, operator_id: int) -> int | None:
+        """Our fencing token for the operator if the lease is ours right now, else None: checked right
+        before anything is sent to the provider or written about the operator."""
+        lease = self.leases.get(operator_id)
+        if lease is None or asyncio.get_running_loop().time() >= lease.valid_until:
+            return None
+        return lease.token

@@ -41,6 +41,12 @@ class Metrics:
         self.polls = Counter("telephony_polls", "Event polls sent to the provider", registry=r)
         self.throttled = Counter("telephony_provider_throttled", "Provider answers 429 (too many requests)",
                                  registry=r)
+        self.leases_held = Gauge("telephony_leases_held", "Operator leases this process holds", registry=r)
+        self.leases_taken = Counter("telephony_leases_taken", "Operator leases acquired (a new token each)",
+                                    registry=r)
+        self.leases_lost = Counter("telephony_leases_lost", "Operator leases found taken or expired", registry=r)
+        self.fenced = Counter("telephony_fenced_writes", "Writes refused because the lease moved on (a newer "
+                              "fencing token)", registry=r)
         self.last_event_lag = Gauge("telephony_last_event_lag_milliseconds",
                                     "Provider event time to stream append, last event", registry=r)
         self.provider_up = True

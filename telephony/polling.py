@@ -14,6 +14,10 @@ failover that loses the primary's last writes re-reads them from the provider in
 An event we cannot use (unparseable, unknown type, not a call of ours) goes to the dead-letter record in the
 same transaction as the cursor that moves past it, and is counted.
 
+Only the operators whose leases this process holds are polled (``telephony.leases``): the events go on the
+stream by a Lua script that appends only while the lease names us, and the cursor write carries the lease's
+fencing token; a refusal of either means another process took the operator over, and we let it go.
+
 Availability (READY/BUSY from the workstation state, so that nobody is rung inside a result window) is
 synced by a loop of its own every interval; changes are sent concurrently, never ahead of or inside a poll.
 """
@@ -32,13 +36,15 @@ from backend.calls.streams import events_stream
 from backend.core.db import replicas_confirmed, wait_for_replicas
 from backend.core.retry import RETRYABLE, backoff, beat, every, run_forever
 from telephony import queries
-from telephony.context import Active, Context
+from telephony.context import Active, Context, Lease, LeaseLost
+from telephony.leases import APPEND, Leases
 from telephony.parsing import in_order, to_call_event
 from telephony.provider import ProviderError
 from telephony.sessions import Sessions, availability
 
 log = logging.getLogger("telephony")
 GOLDEN = (math.sqrt(5) - 1) / 2
+_NONE = Lease(-1, 0.0)
 
 
 def phase(operator_id: int, interval: float) -> float:
@@ -57,9 +63,10 @@ class PollFailure(Exception):
 
 
 class Poller:
-    def __init__(self, ctx: Context, sessions: Sessions) -> None:
+    def __init__(self, ctx: Context, sessions: Sessions, leases: Leases) -> None:
         self._ctx = ctx
         self._sessions = sessions
+        self._leases = leases
         self._stream = events_stream(ctx.settings)
         self._interval = ctx.settings.poll_interval_seconds
         self._operators: dict[int, asyncio.Task[None]] = {}
@@ -117,13 +124,17 @@ class Poller:
         while True:
             await asyncio.sleep(due - loop.time())
             active = ctx.active.get(operator_id)
-            if active is None:
-                return
+            if active is None or active.token != ctx.leases.get(operator_id, _NONE).token:
+                return  # closed, or another process has the operator now (a new Active if we took it back)
             pause = 0.0
             try:
-                await self._poll_one(active)
+                if ctx.token(operator_id) is not None:  # not while our lease may have lapsed (we were paused)
+                    await self._poll_one(active)
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                await self._leases.lost(operator_id)
+                return
             except ProviderError as exc:
                 if exc.verdict != "session_expired":  # re-opened already: poll the new session at the phase
                     failures += 1
@@ -160,19 +171,23 @@ class Poller:
         if not fresh and not rejected:
             return
         dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
-        async with ctx.redis.pipeline(transaction=False) as pipe:
-            appended_at = datetime.now(UTC).isoformat()
-            for event in fresh:
-                call_event = to_call_event(event, active.operator_id, polled_at)
-                if call_event is None:
-                    dead.append(("not a call of a campaign task", msgspec.json.encode(event)))
-                    continue
-                call_event["appendedAt"] = appended_at
-                pipe.xadd(self._stream, {"event": msgspec.json.encode(call_event)},
-                          maxlen=1_000_000, approximate=True)
-            # A failover now must not lose them: a replica has them before the cursor moves.
-            waited = len(pipe) > 0 and wait_for_replicas(pipe, ctx.settings)
-            replies = await pipe.execute()
+        appended_at = datetime.now(UTC).isoformat()
+        encoded = []
+        for event in fresh:
+            call_event = to_call_event(event, active.operator_id, polled_at)
+            if call_event is None:
+                dead.append(("not a call of a campaign task", msgspec.json.encode(event)))
+                continue
+            call_event["appendedAt"] = appended_at
+            encoded.append(msgspec.json.encode(call_event))
+        if encoded:  # appended only while the lease in Redis still names this process (leases.APPEND)
+            async with ctx.redis.pipeline(transaction=False) as pipe:
+                pipe.eval(APPEND, 2, self._leases.key(active.operator_id), self._stream, ctx.instance, *encoded)
+                # A failover now must not lose them: a replica has them before the cursor moves.
+                waited = wait_for_replicas(pipe, ctx.settings)
+                replies = await pipe.execute()
+            if int(replies[0]) < 0:
+                raise LeaseLost(active.operator_id)
             if waited:
                 replicas_confirmed(replies[-1], ctx.settings)
         # Past every event seen, good or bad (an id-less bad one: the page's own `next`).
@@ -180,7 +195,9 @@ class Poller:
         cursor = max([*ids, page.next if any(r.id is None for r in rejected) else active.cursor])
         ended = [e.taskId for e in fresh if e.type == "call.ended"]
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await queries.save_cursor(conn, active.operator_id, active.session_id, cursor, ended)
+            if not await queries.save_cursor(conn, active.operator_id, active.token, active.session_id, cursor,
+                                             ended):
+                raise LeaseLost(active.operator_id)  # nothing of it written: the transaction rolls back
             for reason, raw in dead:
                 await call_queries.dead_letter(conn, "provider-event", reason, raw)
         active.cursor = cursor
@@ -215,6 +232,8 @@ class Poller:
         ctx = self._ctx
         try:
             async with self._send_slots:
+                if ctx.token(active.operator_id) != active.token:
+                    return  # the operator is no longer ours (or our lease may have lapsed): not ours to say
                 await ctx.provider.set_status(active.session_id, wanted)
             active.reported = wanted
             ctx.metrics.succeeded()

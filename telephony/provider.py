@@ -112,9 +112,11 @@ _JSON = {"Content-Type": "application/json"}
 
 class HttpProvider:
     def __init__(self, base_url: str, *, api_key: str = "", timeout: float = 5.0, connections: int = 50,
-                 rate_limit: float = 0.0) -> None:
+                 rate_limit: float = 0.0, agent: str = "") -> None:
         self._base = base_url.rstrip("/")
         self._headers = {"X-Api-Key": api_key} if api_key else {}
+        if agent:  # which of several telephony processes sent a request (the provider's logs, the simulator)
+            self._headers["User-Agent"] = f"tm-telephony/{agent}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None  # made in the running loop, at the first request

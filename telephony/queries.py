@@ -7,8 +7,45 @@ import asyncpg
 from backend.core.db import Executor
 
 
-async def active_sessions(db: Executor) -> list[asyncpg.Record]:
-    return await db.fetch("SELECT operator_id, provider_session_id, event_cursor FROM telephony_active_sessions")
+async def sessions_of(db: Executor, operator_ids: list[int]) -> list[asyncpg.Record]:
+    """The provider sessions and cursors of operators whose leases we just took (primary key)."""
+    return await db.fetch(
+        """SELECT operator_id, provider_session_id, event_cursor FROM telephony_active_sessions
+            WHERE operator_id = ANY($1::bigint[])""", operator_ids)
+
+
+async def wanted_operators(db: Executor) -> set[int]:
+    """Operators someone must poll or close: a live workstation session, or a provider session still open
+    (operator_sessions_live_idx; telephony_active_sessions is one row per polled operator)."""
+    rows = await db.fetch(
+        """SELECT s.operator_id FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
+            WHERE o.role = 'operator' AND NOT o.locked AND s.revoked_at IS NULL
+              AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
+           UNION SELECT operator_id FROM telephony_active_sessions""")
+    return {r["operator_id"] for r in rows}
+
+
+async def any_lease_issued(db: Executor) -> bool:
+    """Has any telephony process ever held a lease here? If not, nobody can still believe it holds one."""
+    return bool(await db.fetchval("SELECT EXISTS (SELECT 1 FROM telephony_leases)"))
+
+
+async def take_tokens(db: Executor, operator_ids: list[int], holder: str) -> dict[int, int]:
+    """A new fencing token for each operator whose lease we just took: one more than any before (the
+    counter is here, in PostgreSQL, so no Redis restart can lower it). Waits for writes under the old
+    token in flight (they hold the row FOR SHARE); every later write under it is refused."""
+    rows = await db.fetch(
+        """INSERT INTO telephony_leases (operator_id, token, holder)
+           SELECT o.id, 1, $2 FROM operators o WHERE o.id = ANY($1::bigint[])
+           ON CONFLICT (operator_id) DO UPDATE SET token = telephony_leases.token + 1, holder = $2,
+                                                   acquired_at = now()
+           RETURNING operator_id, token""", operator_ids, holder)
+    return {r["operator_id"]: r["token"] for r in rows}
+
+
+# A write about an operator's session first locks its lease row FOR SHARE and checks the token is still ours
+# (the CTE "lease" below, by primary key): a lease taken meanwhile (take_tokens) either waits for this write
+# or makes it refused; never both move on.
 
 
 async def credentials(db: Executor, operator_id: int) -> asyncpg.Record | None:
@@ -18,17 +55,26 @@ async def credentials(db: Executor, operator_id: int) -> asyncpg.Record | None:
         operator_id)
 
 
-async def save_session(db: Executor, operator_id: int, session_id: str) -> None:
-    await db.execute(
-        """INSERT INTO telephony_active_sessions (operator_id, provider_session_id, event_cursor)
-           VALUES ($1, $2, '0')
-           ON CONFLICT (operator_id) DO UPDATE SET provider_session_id = $2, event_cursor = '0',
-                                                 last_request_at = now()""",
-        operator_id, session_id)
+async def save_session(db: Executor, operator_id: int, token: int, session_id: str) -> bool:
+    """The operator's new provider session, polled from the start; False (nothing written) if the lease
+    has moved on from ``token``."""
+    return bool(await db.fetchval(
+        """WITH lease AS (SELECT token FROM telephony_leases WHERE operator_id = $1 AND token = $2 FOR SHARE)
+            INSERT INTO telephony_active_sessions (operator_id, provider_session_id, event_cursor, lease_token)
+            SELECT $1, $3, '0', $2 FROM lease
+            ON CONFLICT (operator_id) DO UPDATE SET provider_session_id = $3, event_cursor = '0',
+                                                  last_request_at = now(), lease_token = $2
+            RETURNING true""",
+        operator_id, token, session_id))
 
 
-async def forget_session(db: Executor, operator_id: int) -> None:
-    await db.execute("DELETE FROM telephony_active_sessions WHERE operator_id = $1", operator_id)
+async def forget_session(db: Executor, operator_id: int, token: int) -> bool:
+    """False (nothing deleted) if the lease has moved on from ``token``."""
+    return bool(await db.fetchval(
+        """WITH lease AS (SELECT token FROM telephony_leases WHERE operator_id = $1 AND token = $2 FOR SHARE),
+                 gone AS (DELETE FROM telephony_active_sessions
+                           WHERE operator_id = $1 AND EXISTS (SELECT 1 FROM lease))
+            SELECT EXISTS (SELECT 1 FROM lease)""", operator_id, token))
 
 
 async def live_operators(db: Executor) -> set[int]:
@@ -40,17 +86,25 @@ async def live_operators(db: Executor) -> set[int]:
     return {r["operator_id"] for r in rows}
 
 
-async def save_cursor(db: Executor, operator_id: int, session_id: str, cursor: int, ended_task_ids: list[str]) -> None:
-    """The new event cursor, and the provider tasks whose calls ended are DONE."""
-    await db.execute(
-        """UPDATE telephony_active_sessions SET event_cursor = $2, last_request_at = now()
-            WHERE operator_id = $1 AND provider_session_id = $3""",
-        operator_id, str(cursor), session_id)
+async def save_cursor(db: Executor, operator_id: int, token: int, session_id: str, cursor: int,
+                      ended_task_ids: list[str]) -> bool:
+    """The new event cursor, and the provider tasks whose calls ended are DONE; False (nothing written) if
+    the lease has moved on from ``token``. Run in the transaction of the dead letters that go with it."""
+    held = await db.fetchval(
+        """WITH lease AS (SELECT token FROM telephony_leases WHERE operator_id = $1 AND token = $2 FOR SHARE),
+                 moved AS (UPDATE telephony_active_sessions
+                              SET event_cursor = $4, last_request_at = now(), lease_token = $2
+                            WHERE operator_id = $1 AND provider_session_id = $3 AND EXISTS (SELECT 1 FROM lease))
+            SELECT EXISTS (SELECT 1 FROM lease)""",
+        operator_id, token, session_id, str(cursor))
+    if not held:
+        return False
     if ended_task_ids:
         # telephony_tasks_provider_idx
         await db.execute(
             """UPDATE telephony_tasks SET task_state = 'DONE'
                 WHERE task_type = 'ADD' AND provider_task_id = ANY($1::text[])""", ended_task_ids)
+    return True
 
 
 async def operator_states(db: Executor, operator_ids: list[int]) -> list[asyncpg.Record]:

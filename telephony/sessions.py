@@ -1,15 +1,20 @@
 """Provider sessions follow workstation sessions: an operator with a live workstation session gets a
 provider session (re-opened if the provider dropped it, e.g. after 15 idle minutes), one without loses
-it. Reconciled every few seconds; OPEN/CLOSE commands from login/logout make it immediate."""
+it. Reconciled every few seconds; OPEN/CLOSE commands from login/logout make it immediate. Only for the
+operators whose leases this process holds: each open, close and session write carries the lease's fencing
+token and is refused once another process took the operator over."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from backend.core.retry import beat, run_forever
 from telephony import queries
 from telephony.context import Active, Context
+from telephony.leases import Leases
+from telephony.provider import ProviderError
 
 log = logging.getLogger("telephony")
 RECONCILE_SECONDS = 3.0
@@ -22,21 +27,25 @@ def availability(state: str) -> str:
 
 
 class Sessions:
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
+    """Opens and closes the provider sessions of the operators whose leases we hold (``telephony.leases``);
+    the others are another process's."""
 
-    async def load(self) -> None:
-        """A restarted process resumes each operator's polling from the saved cursor."""
-        rows = await queries.active_sessions(self._ctx.pool)
-        self._ctx.active = {r["operator_id"]: Active(r["operator_id"], r["provider_session_id"] or "",
-                                                     int(r["event_cursor"] or 0)) for r in rows}
-        self._ctx.metrics.active_sessions.set(len(self._ctx.active))
-        log.info("resuming %d active operator session(s)", len(self._ctx.active))
+    def __init__(self, ctx: Context, leases: Leases) -> None:
+        self._ctx = ctx
+        self._leases = leases
+        self._wake = asyncio.Event()
+
+    def reconcile_soon(self) -> None:
+        """Operators just taken over: reconcile now rather than at the next tick."""
+        self._wake.set()
 
     async def open(self, operator_id: int) -> None:
         ctx = self._ctx
+        token = ctx.token(operator_id)
+        if token is None:
+            return
         creds = await queries.credentials(ctx.pool, operator_id)
-        if creds is None:
+        if creds is None or ctx.token(operator_id) != token:
             return
         session_id = await ctx.provider.open_session(creds["login"], creds["secret"])
         ctx.metrics.succeeded()
@@ -44,62 +53,89 @@ class Sessions:
         # anything else, or a (re)started provider rings an operator who is on a call or in a window.
         states = await queries.operator_states(ctx.pool, [operator_id])
         reported = availability(states[0]["state"] if states else "OFFLINE")
-        if reported != "READY":
+        if reported != "READY" and ctx.token(operator_id) == token:
             await ctx.provider.set_status(session_id, reported)
-        await queries.save_session(ctx.pool, operator_id, session_id)
-        ctx.active[operator_id] = Active(operator_id, session_id, 0, reported)
+        if ctx.token(operator_id) != token or not await queries.save_session(ctx.pool, operator_id, token, session_id):
+            # The lease moved on while we opened it: the new holder has the operator; ours goes unused.
+            with contextlib.suppress(ProviderError):
+                await ctx.provider.close_session(session_id)
+            await self._leases.lost(operator_id)
+            return
+        ctx.active[operator_id] = Active(operator_id, session_id, 0, token, reported)
         ctx.metrics.sessions_opened.inc()
         ctx.metrics.active_sessions.set(len(ctx.active))
         log.info("provider session opened for operator %s", operator_id)
 
     async def close(self, operator_id: int) -> None:
         ctx = self._ctx
+        token = ctx.token(operator_id)
+        if token is None:
+            return
         active = ctx.active.get(operator_id)
         if active is not None and active.session_id:
             await ctx.provider.close_session(active.session_id)
             ctx.metrics.succeeded()
-        await self.forget(operator_id)
+        await self.forget(operator_id, token)
         ctx.metrics.sessions_closed.inc()
         log.info("provider session closed for operator %s", operator_id)
 
-    async def forget(self, operator_id: int) -> None:
+    async def forget(self, operator_id: int, token: int) -> None:
         self._ctx.active.pop(operator_id, None)
         self._ctx.metrics.active_sessions.set(len(self._ctx.active))
-        await queries.forget_session(self._ctx.pool, operator_id)
+        if not await queries.forget_session(self._ctx.pool, operator_id, token):
+            await self._leases.lost(operator_id)
+
+    async def _held(self, operator_id: int) -> bool:
+        """Ours, or taken now if nobody holds it (a login: nobody polls the operator yet)."""
+        if self._ctx.token(operator_id) is None:
+            await self._leases.acquire([operator_id], 1)
+        return self._ctx.token(operator_id) is not None
 
     async def ensure_open(self, operator_id: int) -> None:
+        """OPEN_SESSION: if another process holds the operator, its reconcile opens the session."""
         async with self._ctx.lock:
-            if operator_id not in self._ctx.active:
+            if await self._held(operator_id) and operator_id not in self._ctx.active:
                 await self.open(operator_id)
 
     async def ensure_closed(self, operator_id: int) -> None:
+        """CLOSE_SESSION: if another process holds the operator, its reconcile closes the session."""
         async with self._ctx.lock:
-            if operator_id in self._ctx.active:
+            if await self._held(operator_id) and operator_id in self._ctx.active:
                 await self.close(operator_id)
 
     async def reconcile(self) -> None:
-        async with self._ctx.lock:
-            live = await queries.live_operators(self._ctx.pool)
-            for operator_id in sorted(live - set(self._ctx.active)):
+        """Of the operators we hold: a live one without a provider session gets one, one no longer live
+        loses it."""
+        ctx = self._ctx
+        async with ctx.lock:
+            live = await queries.live_operators(ctx.pool)
+            held = {op for op in ctx.leases if ctx.token(op) is not None}
+            for operator_id in sorted((live & held) - set(ctx.active)):
                 await self.open(operator_id)
-            for operator_id in sorted(set(self._ctx.active) - live):
+            for operator_id in sorted(set(ctx.active) - live):
                 await self.close(operator_id)
 
     async def reopen(self, operator_id: int) -> None:
         """The provider dropped the session (idle past its limit, or restarted): open it again if the
         operator is still at the workstation, else forget it."""
-        async with self._ctx.lock:
-            if operator_id in await queries.live_operators(self._ctx.pool):
+        ctx = self._ctx
+        async with ctx.lock:
+            token = ctx.token(operator_id)
+            if token is None:
+                return
+            if operator_id in await queries.live_operators(ctx.pool):
                 log.info("provider session of operator %s expired; re-opening", operator_id)
                 await self.open(operator_id)
             else:
-                await self.forget(operator_id)
+                await self.forget(operator_id, token)
 
     async def reconcile_forever(self) -> None:
         async def loop() -> None:
             while True:
+                self._wake.clear()
                 await self.reconcile()
                 beat("session reconcile")
-                await asyncio.sleep(RECONCILE_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), RECONCILE_SECONDS)
 
         await run_forever("session reconcile", loop)

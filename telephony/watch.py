@@ -9,6 +9,12 @@
 * Dial tasks (``TaskWatch``): a task the provider accepted is checked every TASK_CHECK_SECONDS (the
   stalest first, a bounded number per pass); one it no longer holds (it restarted) or cancelled on its
   own is queued again as a new ADD, so a client is not silently never called.
+
+With several telephony processes, the watches run on one of them at a time, under a leader lock in Redis
+(``watch_leader``), which another takes over within its TTL when the leader dies: both look at every call
+and task, not at the operators of one process. Should a paused leader wake and check once more beside its
+successor, nothing doubles: the CALL_ENDED it adds has a stable id (applied once downstream), and a lost
+task is queued again by a conditional UPDATE only one of them wins.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import msgspec
 from backend.calls import commands
 from backend.calls.streams import events_stream
 from backend.core.db import replicas_confirmed, wait_for_replicas
+from backend.core.leader import LeaderLock
 from backend.core.retry import every
+from backend.core.settings import Settings
 from telephony import queries
 from telephony.context import Context
 from telephony.provider import ProviderError
@@ -40,21 +48,38 @@ def ended_event(row: Any, ended_at: datetime) -> dict[str, Any]:
             "occurredAt": ended_at.isoformat(), "polledAt": now, "appendedAt": now}
 
 
+def call_interval(settings: Settings) -> float:
+    return min(5.0, settings.call_check_seconds / 2)
+
+
+def task_interval(settings: Settings) -> float:
+    return min(10.0, settings.task_check_seconds / 3)
+
+
+def watch_leader(ctx: Context) -> LeaderLock:
+    """One lock for both watches, renewed at each of their passes: it outlives three of the longer one."""
+    ttl = 3 * max(call_interval(ctx.settings), task_interval(ctx.settings))
+    return LeaderLock(ctx.redis, ctx.settings.redis_key_prefix + "telephony:watch:leader", ttl, token=ctx.instance)
+
+
 class CallWatch:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, leader: LeaderLock) -> None:
         self._ctx = ctx
+        self._leader = leader
         self._stream = events_stream(ctx.settings)
         self._checked: dict[str, float] = {}  # call id -> when we last asked the provider
         # How long an end the provider reports may take to reach us by polling before we call it lost.
         self._grace = max(5.0, 4 * ctx.settings.poll_interval_seconds)
 
     async def run_forever(self) -> None:
-        interval = min(5.0, self._ctx.settings.call_check_seconds / 2)
-        await every("call watch", interval, self.check)
+        await every("call watch", call_interval(self._ctx.settings), self.check)
 
     async def check(self) -> None:
         ctx = self._ctx
         settings = ctx.settings
+        if not await self._leader.hold():
+            self._checked = {}  # another process watches; if we lead again, we start afresh
+            return
         rows = await queries.calls_to_check(ctx.pool, settings.call_check_seconds)
         now = time.monotonic()
         self._checked = {r["call_id"]: self._checked.get(r["call_id"], 0.0) for r in rows}
@@ -106,15 +131,17 @@ TASKS_PER_PASS = 50
 
 
 class TaskWatch:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, leader: LeaderLock) -> None:
         self._ctx = ctx
+        self._leader = leader
 
     async def run_forever(self) -> None:
-        interval = min(10.0, self._ctx.settings.task_check_seconds / 3)
-        await every("task watch", interval, self.check)
+        await every("task watch", task_interval(self._ctx.settings), self.check)
 
     async def check(self) -> None:
         ctx = self._ctx
+        if not await self._leader.hold():
+            return
         for row in await queries.held_tasks(ctx.pool, ctx.settings.task_check_seconds, TASKS_PER_PASS):
             try:
                 task = await ctx.provider.get_task(row["provider_task_id"])

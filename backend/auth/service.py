@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -57,8 +58,15 @@ class AuthService:
 
     async def login(self, login: str, password: str, *, client_addr: str, user_agent: str | None) -> LoginResult:
         await self._throttle.reserve(login, client_addr)  # counted before the password is checked
-        row = await queries.credentials(self._pool, login)
-        ok = await self._passwords.verify(row["password_hash"] if row else None, password)
+        try:
+            row = await queries.credentials(self._pool, login)
+            ok = await self._passwords.verify(row["password_hash"] if row else None, password)
+        except Exception:
+            # No verdict (PostgreSQL down, say): give the reservation back, or an outage would count as failed
+            # guesses and lock operators out with the right password (the fault suite's finding).
+            with contextlib.suppress(Exception):
+                await self._throttle.undecided(login, client_addr)
+            raise
         if not ok or row is None:
             log.info("login failed from %s", client_addr)
             raise Unauthorized("Wrong login or password", code="INVALID_CREDENTIALS")

@@ -47,6 +47,14 @@ for i = 2, 3 do
 end
 return 0
 """
+# The attempt never reached a verdict (the database or the hash pool failed): its reservations go back on all
+# three counters, and the pair's earlier failures stay counted.
+_RELEASE = """
+for i = 1, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
 _MESSAGES = {1: "Too many failed logins for this account from this address; try again later",
              2: "Too many failed logins for this account; try again later",
              3: "Too many failed logins from this address; try again later"}
@@ -61,6 +69,7 @@ class LoginThrottle:
         self._prefix = settings.redis_key_prefix + "login-fail:"
         self._reserve: Any = redis.register_script(_RESERVE)
         self._refund: Any = redis.register_script(_REFUND)
+        self._release: Any = redis.register_script(_RELEASE)
 
     def _keys(self, login: str, address: str) -> list[str]:
         digest = hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
@@ -76,6 +85,10 @@ class LoginThrottle:
 
     async def succeeded(self, login: str, address: str) -> None:
         await self._refund(keys=self._keys(login, address), args=[])
+
+    async def undecided(self, login: str, address: str) -> None:
+        """The attempt failed before its password was judged (an outage): not a failed guess."""
+        await self._release(keys=self._keys(login, address), args=[])
 
 
 def _ttl(value: Any, window: int) -> int:

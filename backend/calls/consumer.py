@@ -1,14 +1,16 @@
 """Consumes the call-event Redis Stream with a consumer group.
 
 At-least-once: an entry is acknowledged only after its database transaction committed; entries left pending
-by a crashed consumer are claimed after STREAM_CLAIM_IDLE_SECONDS; a redelivered entry is a no-op because
-events are idempotent by id. A malformed or unknown event is copied to the dead-letter record (table
-``dead_letters``) and acknowledged, so one bad entry never blocks the rest. Redis errors (including a
-restart that lost the group) are retried with the one backoff policy (``core.retry``).
+by a crashed consumer are claimed after STREAM_CLAIM_IDLE_SECONDS (looked for every half of it, busy or
+not); a redelivered entry is a no-op because events are idempotent by id. Any number of workers share the
+stream as one consumer group, each entry read by one of them. A malformed or unknown event is copied to
+the dead-letter record (table ``dead_letters``) and acknowledged, so one bad entry never blocks the rest.
+Redis errors (including a restart that lost the group) are retried with the one backoff policy (``core.retry``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -41,6 +43,7 @@ class CallEventConsumer:
         self._stream = events_stream(settings)
         self._sink = sink
         self._claim_idle_ms = int(settings.stream_claim_idle_seconds * 1000)
+        self._claim_every = settings.stream_claim_idle_seconds / 2
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def _ensure_group(self) -> None:
@@ -57,9 +60,14 @@ class CallEventConsumer:
         await self._ensure_group()
         await self._read_batch(own_pending=True)  # what we read before a failure, at once
         await self._claim_stale()
+        loop = asyncio.get_running_loop()
+        claimed_at = loop.time()
         while True:
-            if not await self._read_batch():
+            # Claim on a clock, not only when idle: under steady traffic a read is never empty, and a dead
+            # consumer's entries would wait for the traffic to stop.
+            if not await self._read_batch() or loop.time() - claimed_at >= self._claim_every:
                 await self._claim_stale()
+                claimed_at = loop.time()
             beat("call-event consumer")
 
     async def _read_batch(self, *, own_pending: bool = False) -> int:

@@ -167,6 +167,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_call_seconds: Annotated[float, _m(
         "Longest call: the telephony process hangs up a call that is still on after this many seconds.",
         ge=1, le=86400)] = 3600.0
+    # -- telephony scale-out (issue 18): operators shared by leases ---------------------------------------
+    telephony_lease_seconds: Annotated[float, _m(
+        "Seconds an operator's lease lives unless its telephony process renews it (every third of it): a dead "
+        "process's operators are polled by another within about this time plus one renewal.",
+        ge=0.5, le=300)] = 3.0
+    telephony_lease_slack: Annotated[int, _m(
+        "Leases a telephony process may hold above its even share, ceil(operators / live processes), before "
+        "it hands the excess back (so processes do not pass operators to and fro).", ge=0, le=10000)] = 1
     leads_dir: Annotated[str, _m(
         "Base folder of lead intake: one folder per stream (with success/ and error/ beside the incoming files), "
         "and .uploads/ for files sent over HTTP; web and worker processes must see the same folder. Unset: no "

@@ -70,12 +70,15 @@ async def rework_count(db: Executor, operator_id: int) -> int:
 
 
 async def lock_communication(db: Executor, communication_id: int, operator_id: int) -> asyncpg.Record | None:
+    """The save's row lock. FOR NO KEY UPDATE, not FOR UPDATE: a call-event transaction that changes the
+    operator's state row twice re-checks its foreign key to this communication (FOR KEY SHARE), which FOR
+    UPDATE would block while the save waits for that state row: a deadlock (the fault suite's finding)."""
     return await db.fetchrow(
         """SELECT c.id, c.state, c.result_details, c.draft_version, c.result_deadline, c.call_ended_at, t.phone,
                   c.campaign_task_id
              FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
             WHERE c.id = $1 AND c.operator_id = $2
-              FOR UPDATE OF c""",
+              FOR NO KEY UPDATE OF c""",
         communication_id, operator_id,
     )
 

@@ -133,7 +133,8 @@ class Workstation:
                 raise BadRequest("Not an active operator", code="UNKNOWN_OPERATOR", field="operatorId")
 
             comm = await conn.fetchrow(
-                "SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1 FOR UPDATE",
+                """SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1
+                   FOR NO KEY UPDATE""",  # as queries.lock_communication: foreign-key checks pass
                 event.call_id)
             status: Literal["APPLIED", "IGNORED"] = "APPLIED"
             if comm is None:
@@ -325,7 +326,7 @@ class Workstation:
         window expires. The caller frees the operator. A CALL_ENDED arriving later is recorded and reopens
         nothing. Locks the communication before operator_states, in the order the call events use."""
         row = await conn.fetchrow(
-            "SELECT id, operator_id, state, result_details FROM communications WHERE id = $1 FOR UPDATE",
+            "SELECT id, operator_id, state, result_details FROM communications WHERE id = $1 FOR NO KEY UPDATE",
             communication_id)
         if row is None or row["state"] != "NEW" or row["operator_id"] != operator_id:
             return False

@@ -44,7 +44,8 @@ async def _faulty(request: Req, provider: Provider) -> Response[Any] | None:
         with contextlib.suppress(Exception):
             body = await request.json()
         key = request.headers.get("idempotency-key")
-    fault = await _fault_of(provider, scope["method"], scope["path"], scope["query_string"], body, key)
+    fault = await _fault_of(provider, scope["method"], scope["path"], scope["query_string"], body, key,
+                            request.headers.get("user-agent", ""))
     if fault is None:
         return None
     status, code, headers = fault
@@ -52,10 +53,10 @@ async def _faulty(request: Req, provider: Provider) -> Response[Any] | None:
 
 
 async def _fault_of(provider: Provider, method: str, path: str, query: bytes, body: Any,
-                    key: str | None) -> tuple[int, str, dict[str, str]] | None:
+                    key: str | None, agent: str) -> tuple[int, str, dict[str, str]] | None:
     """Record the request (a tuple, rendered by GET /_requests: logging costs next to nothing) and answer
     the fault it should get, if any: (status, code, headers)."""
-    provider.requests.append((method, path, query, body, key, time.time()))
+    provider.requests.append((method, path, query, body, key, time.time(), agent))
     faults = provider.faults
     if faults.delay_seconds:
         await asyncio.sleep(faults.delay_seconds)
@@ -117,11 +118,13 @@ async def set_status(request: Req, provider: ProviderDep, session_id: FromPath[s
     return Response(None, status_code=204)
 
 
-def list_events(provider: Provider, session_id: str, after: int, limit: int) -> tuple[int, Any]:
-    """GET /api/v1/sessions/{id}/events: (status, answer) — the events after the cursor, faults applied."""
+def list_events(provider: Provider, session_id: str, after: int, limit: int, agent: str = "") -> tuple[int, Any]:
+    """GET /api/v1/sessions/{id}/events: (status, answer) — the events after the cursor, faults applied;
+    which client (User-Agent) listed them is recorded per operator (GET /_polls)."""
     s = provider.session(session_id)
     if s is None:
         return 401, {"code": "SESSION_EXPIRED"}
+    provider.polled(s.login, agent)
     if provider.faults.malformed_next > 0:
         provider.faults.malformed_next -= 1
         provider.append_malformed(s)
@@ -151,7 +154,8 @@ def events_fast_path(app: ASGIApp, provider: Provider) -> ASGIApp:
             await app(scope, receive, send)
             return
         query = http["query_string"]
-        fault = await _fault_of(provider, "GET", http["path"], query, None, None)
+        agent = next((v.decode("latin-1") for k, v in http["headers"] if k == b"user-agent"), "")
+        fault = await _fault_of(provider, "GET", http["path"], query, None, None, agent)
         headers: list[tuple[bytes, bytes]] = [_JSON]
         if fault is not None:
             status, answer = fault[0], {"code": fault[1]}
@@ -163,7 +167,7 @@ def events_fast_path(app: ASGIApp, provider: Provider) -> ASGIApp:
             except ValueError:
                 status, answer = 400, {"code": "BAD_QUERY"}
             else:
-                status, answer = list_events(provider, match.group(1), after, limit)
+                status, answer = list_events(provider, match.group(1), after, limit, agent)
         body = _encode(answer)
         headers.append((b"content-length", str(len(body)).encode()))
         await send(HTTPResponseStartEvent(type="http.response.start", status=status, headers=headers))

@@ -54,7 +54,10 @@ Control endpoints (tests and demos):
                 "sessionId","callId","at"} (unknown type, no task fields); its id advances the cursor.
   POST /_reset  -> {"status":"OK","epoch"}: forgets everything, default config and faults, a new epoch
   GET  /_requests?path=P -> provider API requests received, oldest first: {"method","path","query","body",
-                "headers":{"Idempotency-Key"?},"at"}
+                "headers":{"Idempotency-Key"?},"at","agent"} (agent: the User-Agent, which client sent it)
+  GET  /_polls  -> {login: [{"agent","count","first","last"}]}: per operator, the runs of event listings by
+                one client, oldest first (the last 200): one process polling an operator is one run, a
+                hand-over starts the next, and two polling it at once alternate
   GET  /_state  -> {"epoch","sessions","tasks","calls","events"}
 
 The dialer hands queued tasks, oldest first, to free operators: a session that is open, reported READY

@@ -103,8 +103,16 @@ async def reset(provider: ProviderDep) -> dict[str, str]:
 @get("/_requests")
 async def received(provider: ProviderDep, path: FromQuery[str | None] = None) -> list[dict[str, Any]]:
     return [{"method": method, "path": p, "query": dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)),
-             "body": body, "headers": {"Idempotency-Key": key} if key is not None else {}, "at": at}
-            for method, p, query, body, key, at in list(provider.requests) if path is None or p.startswith(path)]
+             "body": body, "headers": {"Idempotency-Key": key} if key is not None else {}, "at": at, "agent": agent}
+            for method, p, query, body, key, at, agent in list(provider.requests)
+            if path is None or p.startswith(path)]
+
+
+@get("/_polls")
+async def polls(provider: ProviderDep) -> dict[str, list[dict[str, Any]]]:
+    """Per operator login, the runs of event listings by one client: who polled it, how often, when."""
+    return {login: [{"agent": a, "count": n, "first": first, "last": last} for a, n, first, last in runs]
+            for login, runs in provider.polls.items()}
 
 
 @get("/_state")
@@ -119,4 +127,4 @@ async def state(provider: ProviderDep) -> dict[str, Any]:
     }
 
 
-ROUTES = [place_call, add_event, drop_end, configure, set_faults, reset, received, state]
+ROUTES = [place_call, add_event, drop_end, configure, set_faults, reset, received, polls, state]

@@ -32,8 +32,21 @@ class Provider:
         self.tasks: dict[str, Task] = {}
         self.calls = {}
         self.idempotency: dict[str, str] = {}  # Idempotency-Key -> task id
-        # (method, path, raw query, JSON body, Idempotency-Key, time.time()) of each provider API request
-        self.requests: deque[tuple[str, str, bytes, Any, str | None, float]] = deque(maxlen=self.config.max_requests)
+        # (method, path, raw query, JSON body, Idempotency-Key, time.time(), User-Agent) of each API request
+        self.requests: deque[tuple[str, str, bytes, Any, str | None, float, str]] = deque(
+            maxlen=self.config.max_requests)
+        # login -> runs of event listings by one client (User-Agent): [agent, count, first, last time.time()];
+        # one client polling an operator is one run, two polling it at once alternate (GET /_polls)
+        self.polls: dict[str, deque[list[Any]]] = {}
+
+    def polled(self, login: str, agent: str) -> None:
+        runs = self.polls.setdefault(login, deque(maxlen=200))
+        now = time.time()
+        if runs and runs[-1][0] == agent:
+            runs[-1][1] += 1
+            runs[-1][3] = now
+        else:
+            runs.append([agent, 1, now, now])
 
     # -- sessions -------------------------------------------------------------------------------------
 

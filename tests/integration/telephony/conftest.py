@@ -31,10 +31,15 @@ class Stack:
     env: dict[str, str]
     procs: dict[str, WebProcess] = field(default_factory=dict)
 
-    def start(self, name: str, module: str) -> WebProcess:
-        proc = WebProcess(self.env, unique(name + "-"), module=module)
+    def start(self, name: str, module: str, **overrides: str) -> WebProcess:
+        proc = WebProcess(dict(self.env, **overrides), unique(name + "-"), module=module)
         self.procs[name] = proc
         return proc
+
+    def start_telephony(self, name: str) -> tuple[WebProcess, int]:
+        """Another telephony process (its own /health port): (process, port)."""
+        port = free_port()
+        return self.start(name, "telephony", TELEPHONY_PORT=str(port)), port
 
     async def user(self, role: str = "operator") -> User:
         login, password = unique(role[:3] + "_"), unique("pw-")

@@ -75,7 +75,7 @@ def test_one_place_decides_retry_or_fatal(status, code, verdict):
 def test_an_id_less_bad_event_listed_again_is_recorded_once():
     from telephony.context import Active
 
-    active = Active(1, "s-1", cursor=10)
+    active = Active(1, "s-1", cursor=10, token=1)
     page = parse_events_page(b'{"events":[{"id":9,"type":"x"},{"id":11,"type":"x"},[1,2,3]],"next":11}')
     assert [(r.id, r.raw) for r in active.unseen_rejects(page.rejected)] == [(11, b'{"id":11,"type":"x"}'),
                                                                            (None, b"[1,2,3]")]
