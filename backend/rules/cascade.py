@@ -103,7 +103,8 @@ class Cascade:
                 await self._batches(run, version["id"], config, reader, progress)
             return progress[0], False
         except Deferred as exc:
-            delay = backoff(int(run["attempts"]) + 1) * self._settings.cascade_retry_scale
+            failed_before = 0 if progress[0] else int(run["attempts"])  # a written batch reset the series
+            delay = backoff(failed_before + 1) * self._settings.cascade_retry_scale
             log.warning("cascade run import %s campaign %s: %s; retrying in %.1fs", import_id, campaign_id, exc, delay)
             await queries.defer_run(self._pool, import_id, campaign_id, self.owner, delay, str(exc))
             return progress[0], True
