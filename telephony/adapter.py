@@ -30,6 +30,7 @@ class Adapter:
         self.leases = Leases(self.ctx)
         self.sessions = Sessions(self.ctx, self.leases)
         self.poller = Poller(self.ctx, self.sessions, self.leases)
+        self.sessions.drain = self.poller.drain  # a session is read to the end before it is closed
         self.commands = Commands(self.ctx, self.sessions)
         self.watch_leader = watch_leader(self.ctx)
         self.watch = CallWatch(self.ctx, self.watch_leader)

@@ -45,6 +45,7 @@ from telephony.sessions import Sessions, availability
 log = logging.getLogger("telephony")
 GOLDEN = (math.sqrt(5) - 1) / 2
 _NONE = Lease(-1, 0.0)
+DRAIN_PAGES = 20  # a session about to close: pages read at most (a page holds up to 100 events)
 
 
 def phase(operator_id: int, interval: float) -> float:
@@ -152,7 +153,15 @@ class Poller:
             if due <= earliest:  # late (a slow answer) or backing off: the next slot of our phase after it
                 due = next_slot(earliest, offset, interval)
 
-    async def _poll_one(self, active: Active) -> None:
+    async def drain(self, active: Active) -> None:
+        """Read a session about to close to the end: every event in it appended (at most DRAIN_PAGES pages; a
+        provider error or a lost lease is the caller's to handle)."""
+        for _ in range(DRAIN_PAGES):
+            if not await self._poll_one(active):
+                return
+
+    async def _poll_one(self, active: Active) -> bool:
+        """One page of the operator's events appended and the cursor moved past it; False if nothing new."""
         ctx = self._ctx
         ctx.metrics.polls.inc()
         try:
@@ -164,12 +173,12 @@ class Poller:
             raise
         ctx.metrics.succeeded()
         if not page.events and not page.rejected:
-            return
+            return False
         polled_at = datetime.now(UTC)
         fresh = [e for e in in_order(page.events) if e.id > active.cursor]
         rejected = active.unseen_rejects(page.rejected)
         if not fresh and not rejected:
-            return
+            return False
         dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
         appended_at = datetime.now(UTC).isoformat()
         encoded = []
@@ -208,6 +217,7 @@ class Poller:
         if fresh:
             ctx.metrics.appended(len(fresh),
                                  round((datetime.now(UTC) - fresh[-1].at).total_seconds() * 1000, 1))
+        return True
 
     async def _sync_availability(self) -> None:
         """Report READY/BUSY from the workstation's operator state: READY only for READY. PAUSED (the

@@ -94,7 +94,7 @@ class Pacer:
 
 
 class Provider(Protocol):
-    async def open_session(self, login: str, password: str) -> str: ...
+    async def open_session(self, login: str, password: str, idempotency_key: str) -> str: ...
     async def close_session(self, session_id: str) -> None: ...
     async def set_status(self, session_id: str, status: str) -> None: ...
     async def events(self, session_id: str, after: int, limit: int = 100) -> EventsPage: ...
@@ -159,8 +159,11 @@ class HttpProvider:
             raise ProviderError(classify(status, code), status, str(code), wait)
         return status, content
 
-    async def open_session(self, login: str, password: str) -> str:
-        status, body = await self._request("POST", "/api/v1/sessions", {"login": login, "password": password})
+    async def open_session(self, login: str, password: str, idempotency_key: str) -> str:
+        """The key makes a repeated open (its answer lost, or another process of ours opening for the same
+        operator) return the session already open rather than a second one, READY and ringing unread."""
+        status, body = await self._request("POST", "/api/v1/sessions", {"login": login, "password": password},
+                                           headers={"Idempotency-Key": idempotency_key})
         return _decoded(_session_id, status, body)
 
     async def close_session(self, session_id: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from backend.core.retry import beat, run_forever
 from telephony import queries
@@ -18,6 +19,12 @@ from telephony.provider import ProviderError
 
 log = logging.getLogger("telephony")
 RECONCILE_SECONDS = 3.0
+
+
+def session_key(operator_id: int) -> str:
+    """The Idempotency-Key of an operator's session: one open session per operator at the provider, whichever
+    process of ours opens it and however often (an open whose answer was lost, a lease that moved meanwhile)."""
+    return f"tm-session-{operator_id}"
 
 
 def availability(state: str) -> str:
@@ -34,6 +41,8 @@ class Sessions:
         self._ctx = ctx
         self._leases = leases
         self._wake = asyncio.Event()
+        # Reads a session's events to the end (the poller's); set by the adapter, which owns both.
+        self.drain: Callable[[Active], Awaitable[None]] | None = None
 
     def reconcile_soon(self) -> None:
         """Operators just taken over: reconcile now rather than at the next tick."""
@@ -47,7 +56,7 @@ class Sessions:
         creds = await queries.credentials(ctx.pool, operator_id)
         if creds is None or ctx.token(operator_id) != token:
             return
-        session_id = await ctx.provider.open_session(creds["login"], creds["secret"])
+        session_id = await ctx.provider.open_session(creds["login"], creds["secret"], session_key(operator_id))
         ctx.metrics.succeeded()
         # A new session is READY at the provider: unless the operator is READY with us, say BUSY before
         # anything else, or a (re)started provider rings an operator who is on a call or in a window.
@@ -56,9 +65,9 @@ class Sessions:
         if reported != "READY" and ctx.token(operator_id) == token:
             await ctx.provider.set_status(session_id, reported)
         if ctx.token(operator_id) != token or not await queries.save_session(ctx.pool, operator_id, token, session_id):
-            # The lease moved on while we opened it: the new holder has the operator; ours goes unused.
-            with contextlib.suppress(ProviderError):
-                await ctx.provider.close_session(session_id)
+            # The lease moved on while we opened it: the new holder opens with the same key, so it gets this
+            # very session and reads it from the start (a call already rung into it is not lost). Closing it
+            # here would close the new holder's session.
             await self._leases.lost(operator_id)
             return
         ctx.active[operator_id] = Active(operator_id, session_id, 0, token, reported)
@@ -73,6 +82,12 @@ class Sessions:
             return
         active = ctx.active.get(operator_id)
         if active is not None and active.session_id:
+            # A call the provider rang into the session just before the logout must not vanish with it: no new
+            # call (BUSY), then its events read to the end, then closed.
+            with contextlib.suppress(ProviderError):
+                await ctx.provider.set_status(active.session_id, "BUSY")
+            if self.drain is not None:
+                await self.drain(active)
             await ctx.provider.close_session(active.session_id)
             ctx.metrics.succeeded()
         await self.forget(operator_id, token)

@@ -89,8 +89,9 @@ async def open_session(request: Req, provider: ProviderDep,
     login = str(data.get("login") or "")
     if not login:
         return error(400, "LOGIN_REQUIRED")
-    s = provider.open_session(login)
-    return Response({"sessionId": s.id, "idleTimeoutSeconds": provider.config.session_idle_seconds}, status_code=201)
+    s, new = provider.open_session(login, request.headers.get("idempotency-key") or None)
+    return Response({"sessionId": s.id, "idleTimeoutSeconds": provider.config.session_idle_seconds},
+                    status_code=201 if new else 200)
 
 
 @delete("/api/v1/sessions/{session_id:str}", status_code=200)

@@ -2,6 +2,7 @@
 
 Provider API (what the adapter uses):
   POST   /api/v1/sessions                 {"login","password"} -> 201 {"sessionId","idleTimeoutSeconds"}
+         with header Idempotency-Key: K   while the session K opened is open -> 200 with that session
   DELETE /api/v1/sessions/{id}            -> 204
   PUT    /api/v1/sessions/{id}/status     {"status":"READY"|"BUSY"} -> 204
   GET    /api/v1/sessions/{id}/events?after=N&limit=M -> {"events":[...],"next":N}

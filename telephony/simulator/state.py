@@ -32,6 +32,7 @@ class Provider:
         self.tasks: dict[str, Task] = {}
         self.calls = {}
         self.idempotency: dict[str, str] = {}  # Idempotency-Key -> task id
+        self.session_keys: dict[str, str] = {}  # Idempotency-Key -> session id (while that session is open)
         # (method, path, raw query, JSON body, Idempotency-Key, time.time(), User-Agent) of each API request
         self.requests: deque[tuple[str, str, bytes, Any, str | None, float, str]] = deque(
             maxlen=self.config.max_requests)
@@ -50,10 +51,19 @@ class Provider:
 
     # -- sessions -------------------------------------------------------------------------------------
 
-    def open_session(self, login: str) -> Session:
+    def open_session(self, login: str, key: str | None = None) -> tuple[Session, bool]:
+        """(the session, whether it is new). A repeated request with the same Idempotency-Key gets the
+        session the first one opened while that session is open (a client whose answer was lost does not leave
+        a second session behind, READY and ringing, that nobody reads); once it is closed or lapsed, a new one."""
+        if key is not None and (known := self.session_keys.get(key)) is not None:
+            existing = self.session(known)
+            if existing is not None and existing.login == login:
+                return existing, False
         s = Session(self.ids.next("s"), login, time.monotonic(), deque(maxlen=self.config.max_session_events))
         self.sessions[s.id] = s
-        return s
+        if key is not None:
+            self.session_keys[key] = s.id
+        return s, True
 
     def session(self, session_id: str) -> Session | None:
         """The session, touched (its idle time starts again), or None if closed or idle past the limit."""
