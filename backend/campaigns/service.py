@@ -51,8 +51,10 @@ async def enter_campaign(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Se
 
 async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, limit: int = 200) -> int:
     """Due NEW tasks become IN_PROGRESS with an ADD command for telephony, higher priority first. A due task
-    whose phone is on the do-not-call list now (it may have been added after the task passed the cascade) is
-    not dialled: it is closed DONE with close_reason DO_NOT_CALL. Each hand-over counts one attempt.
+    whose phone is on the do-not-call list now, or whose client is now booked for another campaign (either may
+    have happened after the task passed the cascade), is not dialled: it is closed DONE with close_reason
+    DO_NOT_CALL or BOOKED (both checked in one query, rules.queries.dial_bars). Each hand-over counts one
+    attempt.
 
     The telephony_tasks rows are the outbox: an ADD or DELETE telephony has not carried out within
     RESEND_AFTER seconds (the command was lost: Redis down when it was sent, or a stream trimmed) is sent
@@ -60,16 +62,19 @@ async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Set
     done task is a no-op)."""
     async with pool.acquire() as conn, conn.transaction():
         due = await conn.fetch(
-            """SELECT id, phone FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
+            """SELECT id, phone, campaign_id FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
                 ORDER BY priority DESC, task_time LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)  # campaign_tasks_due_idx
-        blocked = await rules_queries.dnc_active(conn, list({r["phone"] for r in due}))
-        stopped = [r["id"] for r in due if r["phone"] in blocked]
-        if stopped:
+        barred = await rules_queries.dial_bars(conn, due)  # do_not_call_pkey, bookings_pkey
+        if barred:
             await conn.execute(
-                """UPDATE campaign_tasks SET task_state = 'DONE', close_reason = 'DO_NOT_CALL'
-                    WHERE id = ANY($1::bigint[])""", stopped)
-            log.info("%d due campaign task(s) not dialled: the phone is on the do-not-call list", len(stopped))
-        rows = [r for r in due if r["phone"] not in blocked]
+                """UPDATE campaign_tasks t SET task_state = 'DONE', close_reason = x.reason
+                     FROM unnest($1::bigint[], $2::text[]) AS x(id, reason) WHERE t.id = x.id""",
+                list(barred), list(barred.values()))
+            for reason in sorted(set(barred.values())):
+                log.info("%d due campaign task(s) not dialled: %s", sum(v == reason for v in barred.values()),
+                         "the phone is on the do-not-call list" if reason == "DO_NOT_CALL"
+                         else "the client is booked for another campaign")
+        rows = [r for r in due if r["id"] not in barred]
         if rows:
             await conn.execute(
                 """UPDATE campaign_tasks SET task_state = 'IN_PROGRESS', attempts = attempts + 1

@@ -155,6 +155,28 @@ async def booked_elsewhere(db: Executor, phones: Sequence[str], campaign_id: int
     return {r["phone"]: int(r["campaign_id"]) for r in rows}
 
 
+# -- dial time ---------------------------------------------------------------------------------------------
+
+async def dial_bars(db: Executor, tasks: Sequence[asyncpg.Record]) -> dict[int, str]:
+    """Of due ``tasks`` (id, phone, campaign_id), those that must not be dialled now, with the close reason:
+    DO_NOT_CALL (the phone is on the list) before BOOKED (the client is reserved for another campaign). Both
+    checks in one round trip: per task, do_not_call_pkey and bookings_pkey are probed (the LATERAL ... LIMIT 1
+    keeps that a nested loop of index probes; a plain join turned into a hash join over all bookings)."""
+    if not tasks:
+        return {}
+    rows = await db.fetch(
+        """SELECT t.id, coalesce(d.reason, b.reason) AS reason
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(id, phone, campaign_id)
+             LEFT JOIN LATERAL (SELECT 'DO_NOT_CALL' AS reason FROM do_not_call
+                                 WHERE phone = t.phone AND (until IS NULL OR until > now()) LIMIT 1) d ON true
+             LEFT JOIN LATERAL (SELECT 'BOOKED' AS reason FROM bookings
+                                 WHERE phone = t.phone AND campaign_id <> t.campaign_id AND until > now()
+                                 LIMIT 1) b ON true
+            WHERE d.reason IS NOT NULL OR b.reason IS NOT NULL""",
+        [t["id"] for t in tasks], [t["phone"] for t in tasks], [t["campaign_id"] for t in tasks])
+    return {int(r["id"]): r["reason"] for r in rows}
+
+
 # -- cascade runs -----------------------------------------------------------------------------------------
 
 async def discover_runs(db: Executor, lookback_hours: int, streams: list[str] | None) -> int:

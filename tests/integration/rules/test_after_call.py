@@ -1,6 +1,7 @@
 """After the call: the card offers the campaign's result taxonomy, a result outside it is a 400 naming the
 level, and the outcome moves the task on (recall after the delay inside calling hours, until max attempts;
-done; do-not-call). A phone put on the do-not-call list after its task passed the cascade is never dialled."""
+done; do-not-call). A phone put on the do-not-call list, or booked for another campaign, after its task passed
+the cascade is never dialled."""
 
 from __future__ import annotations
 
@@ -159,5 +160,48 @@ async def test_do_not_call_added_after_the_cascade_stops_the_dial(services, http
         assert dict(row) == {"task_state": "DONE", "close_reason": "DO_NOT_CALL", "attempts": 0}
         assert await driver.pool.fetchval("SELECT count(*) FROM telephony_tasks WHERE campaign_task_id = $1",
                                           task) == 0
+    finally:
+        await driver.close()
+
+
+async def test_booking_for_another_campaign_after_the_cascade_stops_the_dial(services, http, web, make_user):
+    """Two clients pass the cascade (their first calling window is later today); then one is booked for
+    another campaign and the other for this very campaign; both tasks fall due: the shared worker's hand-over
+    closes the first without a dial (BOOKED) and dials the second (its own campaign's booking is no bar)."""
+    zone = morning_zone()
+    config = rules(zone)
+    driver = await Driver.start(services, config["data-streams"])
+    try:
+        campaign, _ = await make_campaign(driver.pool, config)
+        other, _ = await make_campaign(driver.pool, {**config, "data-streams": [stream()]})
+        elsewhere, here = phone(), phone()
+        import_id = await make_import(driver.pool, config["data-streams"][0], [{"phone": elsewhere}, {"phone": here}])
+        await driver.cascade.tick()
+        paths = {p["phone"]: p for p in await driver.paths(import_id, campaign)}
+        assert all(p["outcome"] == "PASSED" and p["task_state"] == "NEW" for p in paths.values()), paths
+
+        admin = bearer(await login(http, web[0], await make_user("admin")))
+        until = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        for client, booked_for in ((elsewhere, other), (here, campaign)):
+            booked = await http.post(f"{web[0]}/api/admin/v1/bookings", headers=admin,
+                                     json={"phone": client, "campaignId": booked_for, "until": until})
+            assert booked.status_code == 200, booked.text
+        tasks = {client: paths[client]["campaign_task_id"] for client in (elsewhere, here)}
+        await driver.pool.execute("UPDATE campaign_tasks SET task_time = now() WHERE id = ANY($1::bigint[])",
+                                  list(tasks.values()))
+        for _ in range(100):
+            rows = {r["id"]: r for r in await driver.pool.fetch(
+                "SELECT id, task_state, close_reason, attempts FROM campaign_tasks WHERE id = ANY($1::bigint[])",
+                list(tasks.values()))}
+            if all(r["task_state"] != "NEW" for r in rows.values()):
+                break
+            await asyncio.sleep(0.1)
+        stopped, dialled = rows[tasks[elsewhere]], rows[tasks[here]]
+        assert (stopped["task_state"], stopped["close_reason"], stopped["attempts"]) == ("DONE", "BOOKED", 0)
+        assert await driver.pool.fetchval("SELECT count(*) FROM telephony_tasks WHERE campaign_task_id = $1",
+                                          tasks[elsewhere]) == 0
+        assert dialled["attempts"] == 1 and dialled["close_reason"] != "BOOKED", dict(dialled)
+        assert await driver.pool.fetchval("SELECT count(*) FROM telephony_tasks WHERE campaign_task_id = $1 "
+                                          "AND task_type = 'ADD'", tasks[here]) == 1
     finally:
         await driver.close()

@@ -26,6 +26,10 @@ async def test_claim_hand_over_and_do_not_call_lookups_use_their_indexes(db):
             await conn.execute(
                 """INSERT INTO do_not_call (phone, reason, source)
                    SELECT '7' || lpad(i::text, 10, '0'), 'x', 'T' FROM generate_series(1, 20000) i""")
+            await conn.execute(
+                """INSERT INTO bookings (phone, campaign_id, until)
+                   SELECT '7' || lpad(i::text, 10, '0'), $1, now() + interval '1 day'
+                     FROM generate_series(1, 20000) i""", campaign)
             version = await conn.fetchval(
                 """INSERT INTO campaign_rule_versions (campaign_id, version, config, data_streams)
                    VALUES ($1, 1, '{}', '{S}') RETURNING id""", campaign)
@@ -38,8 +42,20 @@ async def test_claim_hand_over_and_do_not_call_lookups_use_their_indexes(db):
             await conn.execute(
                 """INSERT INTO cascade_runs (import_id, campaign_id, rules_version_id, stream, state)
                    SELECT unnest($1::bigint[]), $2, $3, 'S', 'done'""", [r["id"] for r in imports], campaign, version)
-            for table in ("campaign_tasks", "do_not_call", "cascade_runs", "lead_imports"):
+            for table in ("campaign_tasks", "do_not_call", "bookings", "cascade_runs", "lead_imports"):
                 await conn.execute(f"ANALYZE {table}")
+            # rules/queries.py dial_bars, on every hand-over: do-not-call and bookings in one query
+            plan = await _plan(conn, """
+                SELECT t.id, coalesce(d.reason, b.reason) AS reason
+                  FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(id, phone, campaign_id)
+                  LEFT JOIN LATERAL (SELECT 'DO_NOT_CALL' AS reason FROM do_not_call
+                                      WHERE phone = t.phone AND (until IS NULL OR until > now()) LIMIT 1) d ON true
+                  LEFT JOIN LATERAL (SELECT 'BOOKED' AS reason FROM bookings
+                                      WHERE phone = t.phone AND campaign_id <> t.campaign_id AND until > now()
+                                      LIMIT 1) b ON true
+                 WHERE d.reason IS NOT NULL OR b.reason IS NOT NULL""",
+                               list(range(1, 201)), [f"7{i:010d}" for i in range(1, 201)], [campaign] * 200)
+            assert "do_not_call_pkey" in plan and "bookings_pkey" in plan, plan
             # campaigns/service.py hand_over_due
             plan = await _plan(conn, """SELECT id, phone FROM campaign_tasks WHERE task_state = 'NEW'
                                           AND task_time <= now() ORDER BY priority DESC, task_time LIMIT 200""")
