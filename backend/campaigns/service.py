@@ -63,7 +63,8 @@ async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Set
     async with pool.acquire() as conn, conn.transaction():
         due = await conn.fetch(
             """SELECT id, phone, campaign_id FROM campaign_tasks WHERE task_state = 'NEW' AND task_time <= now()
-                ORDER BY priority DESC, task_time LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)  # campaign_tasks_due_idx
+                ORDER BY priority DESC, task_time LIMIT $1 FOR UPDATE SKIP LOCKED""",
+            limit)  # campaign_tasks_due_idx (or campaign_tasks_open_by_campaign_idx: both hold open tasks only)
         barred = await rules_queries.dial_bars(conn, due)  # do_not_call_pkey, bookings_pkey
         if barred:
             await conn.execute(
