@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("seed-demo", cmd_seed_demo, "create the demo users and the demo campaign if missing (idempotent)")
     create = add("create-user", cmd_create_user, "create an operator, supervisor or admin", login=True,
                  password=True)
-    create.add_argument("--role", choices=["operator", "supervisor", "admin"], default="operator")
+    create.add_argument("--role", choices=["operator", "supervisor", "analyst", "admin"], default="operator")
     create.add_argument("--first-name", required=True)
     create.add_argument("--last-name", required=True)
     add("lock", cmd_lock, "lock an account and end its sessions", login=True)

@@ -69,7 +69,9 @@ def require_roles(*roles: str) -> Guard:
     return guard
 
 
-ANY_ROLE = require_roles("operator", "supervisor", "admin")
+ANY_ROLE = require_roles("operator", "supervisor", "analyst", "admin")
 OPERATOR = require_roles("operator")
 SUPERVISOR = require_roles("supervisor", "admin")
 ADMIN = require_roles("admin")
+#: Reports and statistics of the floor: analysts read them, and so do supervisors and admins.
+ANALYST = require_roles("analyst", "supervisor", "admin")

@@ -20,7 +20,7 @@ from backend.core.settings import Settings
 
 log = logging.getLogger("backend.auth")
 
-ROLES = ("operator", "supervisor", "admin")
+ROLES = ("operator", "supervisor", "analyst", "admin")
 
 
 class Principal(msgspec.Struct, frozen=True):

@@ -9,7 +9,7 @@ import msgspec
 
 from backend.core.types import Str
 
-Role = Literal["operator", "supervisor", "admin"]
+Role = Literal["operator", "supervisor", "analyst", "admin"]
 Login = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._@-]{1,64}$", max_length=64,
                                     description="Letters, digits and . _ @ -; case-insensitive")]
 Password = Annotated[Str, msgspec.Meta(min_length=8, max_length=1024)]
