@@ -10,7 +10,16 @@ operators with live sessions, then
    at the same rate, and measures the poll latency, the requests per second, and event accepted ->
    the poll that first reports CLIENT_CARD_READY (the seed's design).
 
-Usage: .venv/bin/python -m bench.ws_push [--operators 1000] [--rate 100] [--seconds 20] [--json FILE]
+3. (default, issue 16) the rate ladder: the Procfile's stack (2 `web`, `worker`, `telephony` with the provider
+   simulator), N operators connected, CALL_STARTED appended at each rate of --rates for --seconds each; a row per
+   rate: sent, received (cards on the right socket within the phase + 3 s), errors (events whose card did not
+   come), p50/p95/p99/max of accepted -> card. With --storm, each rate again while logins saturate argon2 on
+   both web processes (--storm-concurrency logins in flight per process). Median of --runs fresh stacks,
+   each started once the load average is at most --quiet-load (waiting at most --quiet-timeout s).
+
+Usage: .venv/bin/python -m bench.ws_push [--operators 1000] [--rates 30,60,100,150,200] [--seconds 10] [--runs 3]
+                                         [--storm] [--json FILE]
+       .venv/bin/python -m bench.ws_push --poll [--operators 1000] [--rate 100] [--seconds 20]   (1 and 2)
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uvloop
 import redis.asyncio as aioredis
 import websockets
 
@@ -37,7 +47,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend.auth import tokens
 from backend.core.migrate import migrate
 from backend.core.settings import Settings
-from bench.common import scratch_services, summary
+from backend.auth.passwords import hash_sync
+from bench.common import (
+    RawHttp,
+    Stack,
+    cpu_seconds,
+    load_average,
+    median_run,
+    print_table,
+    scratch_services,
+    summary,
+    wait_quiet,
+)
 from tests.harness import Services, WebProcess
 
 CLIENT_INFO = {"fullNameRu": {"name": "Анна", "lastName": "Иванова", "middleName": "Петровна"},
@@ -119,35 +140,6 @@ async def push_phase(urls: list[str], toks: list[str], redis: aioredis.Redis, st
             "frames_per_card": 1 if frames_per_card else 0}
 
 
-class RawHttp:
-    """A minimal keep-alive HTTP/1.1 GET client: httpx costs more CPU per request than the server under
-    test, so at 1,000 requests/s it would measure itself."""
-
-    def __init__(self, base: str) -> None:
-        self._host, port = base.removeprefix("http://").split(":")
-        self._port = int(port)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str, token: str) -> tuple[int, bytes]:
-        if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        assert self._reader is not None
-        self._writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\nAuthorization: Bearer {token}\r\n\r\n"
-                           .encode())
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        return status, await self._reader.readexactly(length)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-
-
 async def poll_phase(urls: list[str], toks: list[str], redis: aioredis.Redis, stream: str, op_ids: list[int],
                      tasks: list[tuple[int, str]], rate: float, seconds: float) -> dict[str, Any]:
     accepted: dict[str, float] = {}
@@ -219,13 +211,147 @@ async def inject(redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: l
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--operators", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=100)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=100, help="--poll: the one rate")
+    parser.add_argument("--rates", default="30,60,100,150,200")
+    parser.add_argument("--seconds", type=float, default=None, help="per rate (default 10; --poll: 20)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--storm", action="store_true", help="each rate again during a login storm")
+    parser.add_argument("--storm-concurrency", type=int, default=8, help="logins in flight per web process")
+    parser.add_argument("--quiet-load", type=float, default=2.0)
+    parser.add_argument("--quiet-timeout", type=float, default=120)
+    parser.add_argument("--poll", action="store_true", help="push vs hasChanges polling at --rate (1 and 2)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
+    if args.poll:
+        args.seconds = args.seconds or 20
+        async with scratch_services("bench") as services:
+            await run(services, args)
+        return
+    args.seconds = args.seconds or 10
+    rates = [int(r) for r in args.rates.split(",")]
+    runs = []
+    for n in range(args.runs):
+        result = await ladder_run(args, rates)
+        runs.append(result)
+        print_table(f"run {n + 1} (load average {result['load_before']} before, {result['load_after']} after)",
+                    result["rows"], COLS)
+    median = [median_run([r["rows"][k] for r in runs]) for k in range(len(runs[0]["rows"]))]
+    print_table(f"screen pop (accepted -> card), {args.operators} operators, 2 web processes: median of "
+                f"{args.runs} runs", median, COLS)
+    if args.json:
+        args.json.write_text(json.dumps({"cpus": os.cpu_count(), "operators": args.operators,
+                                         "seconds": args.seconds, "runs": runs, "median": median}, indent=2))
+
+
+COLS = ("phase", "rate", "sent", "received", "errors", "p50_ms", "p95_ms", "p99_ms", "max_ms", "logins_s", "cpu_pct",
+        "load")
+
+
+async def ladder_run(args: argparse.Namespace, rates: list[int]) -> dict[str, Any]:
+    quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_timeout)
     async with scratch_services("bench") as services:
-        await run(services, args)
+        n_tasks = int(sum(rates) * args.seconds * (2 if args.storm else 1) * 1.1) + 10
+        op_ids, toks, tasks = await seed(services, args.operators, n_tasks)
+        storm_logins = await seed_storm(services, 200) if args.storm else []
+        stack = Stack(services, "push")
+        try:
+            urls = await asyncio.to_thread(stack.start)
+            redis = aioredis.Redis.from_url(services.redis_url)
+            stream = services.redis_prefix + "call-events"
+            rows = await ladder(urls, toks, redis, stream, op_ids, tasks, rates, args, storm_logins,
+                                [p for name in ("web", "worker") for p in stack.pids(name)])
+            await redis.aclose()
+        finally:
+            stack.stop()
+    return {**quiet, "load_after": load_average(), "rows": rows}
+
+
+STORM_PASSWORD = "bench-password"
+
+
+async def seed_storm(services: Services, n: int) -> list[str]:
+    """Operators who log in during the storm (real argon2 hashes)."""
+    conn = await asyncpg.connect(services.database_url)
+    password_hash = hash_sync(STORM_PASSWORD)
+    logins = [f"storm{i}" for i in range(n)]
+    await conn.executemany(
+        "INSERT INTO operators (login, password_hash, first_name, last_name) VALUES ($1, $2, 'S', 'S')",
+        [(login, password_hash) for login in logins])
+    await conn.close()
+    return logins
+
+
+async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream: str, op_ids: list[int],
+                 tasks: list[tuple[int, str]], rates: list[int], args: argparse.Namespace, storm_logins: list[str],
+                 pids: list[int]) -> list[dict[str, Any]]:
+    received: dict[str, float] = {}
+    sockets = []
+    for start in range(0, len(toks), 100):
+        async def connect(i: int) -> Any:
+            ws = await websockets.connect(urls[i % 2].replace("http://", "ws://") + "/api/arm/v1/ws",
+                                          max_size=2**22, compression=None)
+            await ws.send(json.dumps({"type": "HELLO", "token": toks[i], "lastSeq": None}))
+            assert json.loads(await ws.recv())["type"] == "HELLO_OK"
+            return ws
+        sockets += await asyncio.gather(*(connect(i) for i in range(start, min(start + 100, len(toks)))))
+
+    async def reader(ws: Any) -> None:
+        try:
+            async for text in ws:
+                now = time.perf_counter()
+                if '"CLIENT_CARD_READY"' in text:
+                    received[json.loads(text)["data"]["clientCard"]["clientInfo"]["phone"]] = now
+                elif '"PING"' in text:
+                    await ws.send('{"type":"PONG"}')
+        except websockets.ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(reader(ws)) for ws in sockets]
+    await asyncio.sleep(2)
+    rows = []
+    phases = [("base", rate) for rate in rates] + ([("storm", rate) for rate in rates] if args.storm else [])
+    for phase, rate in phases:
+        accepted: dict[str, float] = {}
+        logins = [0]
+        stop = asyncio.Event()
+        storms = [asyncio.create_task(storm(urls[i % 2], storm_logins, i, stop, logins))
+                  for i in range(args.storm_concurrency * 2)] if phase == "storm" else []
+        if storms:
+            await asyncio.sleep(1)  # the hash pools saturated before the first call
+        load = load_average()
+        cpu0 = sum(map(cpu_seconds, pids))
+        started = time.perf_counter()
+        await inject(redis, stream, op_ids, tasks, rate, args.seconds, accepted, {})
+        elapsed = time.perf_counter() - started
+        cpu = sum(map(cpu_seconds, pids)) - cpu0
+        stop.set()
+        await asyncio.gather(*storms)
+        await asyncio.sleep(3)  # late cards still count
+        latencies = [received[p] - t for p, t in accepted.items() if p in received]
+        rows.append({"phase": phase, "rate": rate, "sent": len(accepted), "received": len(latencies),
+                     "errors": len(accepted) - len(latencies),
+                     **{k: v for k, v in summary(latencies).items() if k != "n"},
+                     "logins_s": round(logins[0] / elapsed, 1), "cpu_pct": round(100 * cpu / elapsed), "load": load})
+    for ws in sockets:
+        await ws.close()
+    await asyncio.gather(*readers, return_exceptions=True)
+    return rows
+
+
+async def storm(url: str, logins: list[str], i: int, stop: asyncio.Event, count: list[int]) -> None:
+    """Log in one operator after another (a shift starting), until told to stop."""
+    client = RawHttp(url)
+    n = i
+    try:
+        while not stop.is_set():
+            body = json.dumps({"login": logins[n % len(logins)], "password": STORM_PASSWORD}).encode()
+            status, _ = await client.request("POST", "/api/arm/v1/login", "", body)
+            if status == 200:
+                count[0] += 1
+            n += 16
+    finally:
+        client.close()
 
 
 async def run(services: Services, args: argparse.Namespace) -> None:
@@ -266,4 +392,4 @@ async def run(services: Services, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())  # the client must not be what limits the bench

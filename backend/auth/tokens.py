@@ -5,6 +5,7 @@ session store's business (``service.authenticate``)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +43,28 @@ def issue(settings: Settings, *, operator_id: int, session_id: uuid.UUID, role: 
     return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHMS[0])
 
 
+# Tokens already verified, with their expiry: an operator's page sends the same token with every request,
+# and pyjwt's checks cost 15 % of a web process's CPU under saves (issue 16). Only a token whose signature
+# and claims were verified under these very settings is here; its expiry is checked again on every use.
+_LEEWAY = 5
+_CACHE_LIMIT = 20_000
+_verified: dict[tuple[str, str, str, str], tuple[TokenClaims, float]] = {}
+
+
 def decode(settings: Settings, token: str, *, verify_exp: bool = True) -> TokenClaims:
+    key = (token, settings.jwt_secret, settings.jwt_audience, settings.jwt_issuer)
+    hit = _verified.get(key)
+    if hit is not None and (not verify_exp or time.time() < hit[1] + _LEEWAY):
+        return hit[0]
+    claims, expires = _decode(settings, token, verify_exp=verify_exp)
+    if verify_exp:
+        if len(_verified) >= _CACHE_LIMIT:
+            _verified.clear()
+        _verified[key] = (claims, expires)
+    return claims
+
+
+def _decode(settings: Settings, token: str, *, verify_exp: bool) -> tuple[TokenClaims, float]:
     try:
         payload = jwt.decode(
             token,
@@ -51,9 +73,9 @@ def decode(settings: Settings, token: str, *, verify_exp: bool = True) -> TokenC
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": _REQUIRED, "verify_exp": verify_exp},
-            leeway=5,
+            leeway=_LEEWAY,
         )
-        return TokenClaims(operator_id=int(payload["sub"]), session_id=uuid.UUID(str(payload["jti"])),
-                           role=str(payload["role"]))
+        return (TokenClaims(operator_id=int(payload["sub"]), session_id=uuid.UUID(str(payload["jti"])),
+                            role=str(payload["role"])), float(payload["exp"]))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken(type(exc).__name__) from None

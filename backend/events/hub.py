@@ -3,8 +3,9 @@
 * One Redis subscription per process (not per operator, so nothing leaks as sockets come and go);
   it reconnects with the one backoff policy (``core.retry``) after a Redis restart or failover, and after
   SILENCE_SECONDS without even an answer to its PING (a host lost without closing the connection).
-* Each socket has its own queue and sender task, so a slow client delays nobody else; its queue is
-  bounded and, when full, live frames are dropped: the sender refills any gap from PostgreSQL by seq.
+* Each socket has its own queue and sender task, so a slow client delays nobody else; both exist only while
+  there is something to send (an idle socket is one small object: issue 16); the queue is bounded and, when
+  full, live frames are dropped: the sender refills any gap from PostgreSQL by seq.
 * A sweep every half second closes sockets whose session ended (however it ended: logout elsewhere,
   lock, CLI, expiry) and hands each socket a "catch up to seq N" marker when the database has events
   it has not sent: this delivers whatever Pub/Sub lost. Once a minute it slides the idle expiry of
@@ -21,7 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -52,28 +53,35 @@ class Item:
     text: str = ""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Connection:
+    """One socket. Idle, it is this object only (issue 16: memory per idle socket): its queue exists while
+    something waits to be sent, and its sender task while it sends (``Hub.start_sender`` wires ``spawn``)."""
+
     operator_id: int
     session_id: uuid.UUID
     send: Callable[[str], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]
     last_sent: int = 0
-    queue: asyncio.Queue[Item] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     ended: bool = False
+    queue: deque[Item] | None = None
+    sender: asyncio.Task[None] | None = None
+    spawn: Callable[[Connection], asyncio.Task[None]] | None = None
 
     def offer(self, item: Item) -> None:
         if self.ended:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            if item.kind in ("end", "raw"):
-                # Control frames must not be lost: make room by dropping one event (it is refetched by seq).
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    self.queue.get_nowait()
-                self.queue.put_nowait(item)
-            # An event frame is dropped; the next frame or sweep sees the gap and reads it from PostgreSQL.
+        queue = self.queue
+        if queue is None:
+            queue = self.queue = deque()
+        if len(queue) >= QUEUE_LIMIT:
+            if item.kind not in ("end", "raw"):
+                return  # An event frame is dropped; the next frame or sweep sees the gap and reads PostgreSQL.
+            # Control frames must not be lost: make room by dropping one event (it is refetched by seq).
+            queue.popleft()
+        queue.append(item)
+        if self.sender is None and self.spawn is not None:
+            self.sender = self.spawn(self)
 
 
 class Hub:
@@ -122,25 +130,56 @@ class Hub:
 
     # -- the sender of one socket -------------------------------------------------------------------
 
-    async def run_sender(self, conn: Connection) -> None:
-        """Send the socket's queue in order; never send a seq twice; fill gaps from PostgreSQL."""
-        while True:
-            item = await conn.queue.get()
-            if item.kind == "end":
-                conn.ended = True
-                await conn.send(encode_frame("SESSION_ENDED", None, {"reason": item.text}))
-                await conn.close(4401, "session ended")
-                return
-            if item.kind == "raw":
-                await conn.send(item.text)
-                continue
-            if item.seq <= conn.last_sent:
-                continue  # already sent (duplicate delivery, or covered by a catch-up)
-            if item.kind == "frame" and item.seq == conn.last_sent + 1:
-                await conn.send(item.text)
-                conn.last_sent = item.seq
-                continue
-            await self._catch_up(conn, item.seq)
+    def start_sender(self, conn: Connection) -> None:
+        """From now on, what is offered to the socket is sent (a task per socket only while it has something
+        to send), starting with whatever was offered before."""
+        conn.spawn = self._spawn_sender
+        if conn.queue and conn.sender is None:
+            conn.sender = self._spawn_sender(conn)
+
+    def _spawn_sender(self, conn: Connection) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._run_sender(conn))
+
+    async def stop_sender(self, conn: Connection) -> None:
+        conn.spawn = None
+        sender = conn.sender
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _run_sender(self, conn: Connection) -> None:
+        """Send the socket's queue in order; never send a seq twice; fill gaps from PostgreSQL. A send that
+        fails (the client went away) ends the socket: the handler sees the disconnect and unregisters it."""
+        try:
+            while conn.queue:
+                item = conn.queue.popleft()
+                if item.kind == "end":
+                    conn.ended = True
+                    conn.queue = None
+                    await conn.send(encode_frame("SESSION_ENDED", None, {"reason": item.text}))
+                    await conn.close(4401, "session ended")
+                    return
+                if item.kind == "raw":
+                    await conn.send(item.text)
+                    continue
+                if item.seq <= conn.last_sent:
+                    continue  # already sent (duplicate delivery, or covered by a catch-up)
+                if item.kind == "frame" and item.seq == conn.last_sent + 1:
+                    await conn.send(item.text)
+                    conn.last_sent = item.seq
+                    continue
+                await self._catch_up(conn, item.seq)
+            conn.queue = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a socket that cannot be written to is over, not the process
+            log.debug("socket of operator %s ended: %s", conn.operator_id, type(exc).__name__)
+            conn.ended = True
+            conn.queue = None
+            await conn.close(1011, "send failed")
+        finally:
+            conn.sender = None
 
     async def _catch_up(self, conn: Connection, upto: int) -> None:
         while conn.last_sent < upto:

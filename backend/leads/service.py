@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from backend.core.db import Conn
+from backend.core.db import Conn, mark_session_state
 from backend.core.errors import DEPENDENCY_ERRORS, Conflict
 from backend.core.settings import Settings
 from backend.leads import importer, queries
@@ -121,6 +121,7 @@ class LeadIntake:
         """A connection holding the file's lock, or None when another process holds it."""
         key = lock_key(source_path)
         async with self.pool.acquire() as conn:
+            mark_session_state(conn)  # the pool unlocks it on release should the unlock below not happen
             if not await queries.try_lock(conn, key):
                 yield None
                 return

@@ -92,11 +92,38 @@ async def add_version(db: Executor, communication_id: int, operator_id: int | No
     )
 
 
-async def store_draft(db: Executor, communication_id: int, details: dict[str, Any]) -> int:
-    """The latest draft and its new version (the row is locked by the caller)."""
-    return int(await db.fetchval(
-        """UPDATE communications SET result_details = $2, draft_version = draft_version + 1
-            WHERE id = $1 RETURNING draft_version""", communication_id, details))
+# The draft save in one statement (one round trip, no explicit transaction): the communication locked
+# (FOR NO KEY UPDATE, as lock_communication says why), and only when it is the operator's, of this phone, not
+# FIXED and (with a version) at that version, a version row added and the draft stored. The row as it was is
+# always returned, so the caller tells which check failed; new_version is NULL when nothing was written.
+# Primary keys of communications and campaign_tasks.
+_SAVE_DRAFT = """
+WITH c AS (
+    SELECT c.id, c.state, c.result_details, c.draft_version, t.phone
+      FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
+     WHERE c.id = $1 AND c.operator_id = $2
+       FOR NO KEY UPDATE OF c
+), ok AS (
+    SELECT id FROM c
+     WHERE c.phone = $3 AND c.state <> 'FIXED' AND ($5::bigint IS NULL OR c.draft_version = $5)
+), version AS (
+    INSERT INTO communication_result_versions (communication_id, operator_id, kind, details)
+    SELECT id, $2, 'DRAFT', $4 FROM ok
+), stored AS (
+    UPDATE communications SET result_details = $4, draft_version = communications.draft_version + 1
+      FROM ok WHERE communications.id = ok.id
+    RETURNING communications.draft_version
+)
+SELECT c.state, c.result_details, c.draft_version, c.phone, (SELECT draft_version FROM stored) AS new_version
+  FROM c
+"""
+
+
+async def save_draft(db: Executor, communication_id: int, operator_id: int, phone: str, details: dict[str, Any],
+                     draft_version: int | None) -> asyncpg.Record | None:
+    """None: not the operator's (or unknown). Else the row before the save and ``new_version`` (None when
+    a check refused it)."""
+    return await db.fetchrow(_SAVE_DRAFT, communication_id, operator_id, phone, details, draft_version)
 
 
 async def current_communication(db: Executor, operator_id: int) -> tuple[int, int | None]:

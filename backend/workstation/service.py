@@ -223,20 +223,23 @@ class Workstation:
         """Store a draft and return its new version. A save that names a version other than the stored one
         (a late retry of older words, another tab) is refused with the current draft, never written over it;
         one that names none overwrites (the seed's contract)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            row = await self._locked(conn, communication_id, operator_id, phone)
-            if row["state"] == "FIXED":
-                raise Conflict("The result is already saved", code="RESULT_ALREADY_FIXED", field="communicationId")
-            stored = int(row["draft_version"])
-            if draft_version is not None and draft_version != stored:
-                if row["result_details"] == details:
-                    return stored  # the stored words again (a retry whose answer was lost): nothing to change
-                raise Conflict(f"The draft has changed: version {stored}, not {draft_version}",
-                               code="DRAFT_VERSION_CONFLICT", field="draftVersion",
-                               data={"draftVersion": stored,
-                                     "communicationResult": result_of(row["result_details"]) or {}})
-            await queries.add_version(conn, communication_id, operator_id, "DRAFT", details)
-            return await queries.store_draft(conn, communication_id, details)
+        # One statement, one round trip (issue 16): the checks and both writes happen in the database.
+        row = await queries.save_draft(self._pool, communication_id, operator_id, phone, details, draft_version)
+        if row is None:  # someone else's or unknown: the same answer, no existence leak
+            raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
+        if row["new_version"] is not None:
+            return int(row["new_version"])
+        if row["phone"] != phone:
+            raise BadRequest("clientPhone does not match the communication", code="PHONE_MISMATCH",
+                             field="clientPhone")
+        if row["state"] == "FIXED":
+            raise Conflict("The result is already saved", code="RESULT_ALREADY_FIXED", field="communicationId")
+        stored = int(row["draft_version"])
+        if row["result_details"] == details:
+            return stored  # the stored words again (a retry whose answer was lost): nothing to change
+        raise Conflict(f"The draft has changed: version {stored}, not {draft_version}",
+                       code="DRAFT_VERSION_CONFLICT", field="draftVersion",
+                       data={"draftVersion": stored, "communicationResult": result_of(row["result_details"]) or {}})
 
     async def save_result(self, operator_id: int, communication_id: int, phone: str,
                           details: dict[str, str]) -> None:

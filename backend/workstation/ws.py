@@ -95,7 +95,6 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
     # Registered before the watermark is read: an event committed after that read is published after it
     # too, so it reaches this connection's queue (and the sweep re-reads PostgreSQL should Pub/Sub lose it).
     hub.register(conn)
-    sender: asyncio.Task[None] | None = None
     try:
         heartbeat = settings.ws_heartbeat_seconds
         hello_ok: dict[str, Any] = {"heartbeatSeconds": heartbeat, "operatorId": principal.operator_id,
@@ -119,41 +118,33 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
         else:
             conn.last_sent = hello.last_seq
             conn.offer(Item("catchup", current))
-        sender = asyncio.create_task(hub.run_sender(conn), name=f"ws-sender-{principal.operator_id}")
-        await _receive_loop(socket, conn, heartbeat, sender)
+        hub.start_sender(conn)
+        await _receive_loop(socket, conn, heartbeat)
     except WebSocketDisconnect:
         pass
     finally:
         hub.unregister(conn)
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+        await hub.stop_sender(conn)
 
 
-async def _receive_loop(socket: WebSocket[Any, Any, Any], conn: Connection, heartbeat: float,
-                        sender: asyncio.Task[None]) -> None:
-    """Wait for client frames; one pending receive at a time (never cancelled while the socket lives)."""
+async def _receive_loop(socket: WebSocket[Any, Any, Any], conn: Connection, heartbeat: float) -> None:
+    """Wait for client frames in the handler's own task (no task or future of its own per socket: issue 16);
+    a receive that times out is cancelled, which loses nothing (the server's receive is a queue get). Ends
+    when the client goes (WebSocketDisconnect), after a heartbeat timeout, or once the socket was ended."""
     silent = 0
-    receive: asyncio.Future[str] = asyncio.ensure_future(socket.receive_text())
-    try:
-        while not sender.done():
-            waiting: set[asyncio.Future[Any]] = {receive, sender}
-            done, _ = await asyncio.wait(waiting, timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED)
-            if receive in done:
-                text = receive.result()  # raises WebSocketDisconnect when the client has gone
-                silent = 0
-                if '"PING"' in text:
-                    conn.offer(Item("raw", text=encode_frame("PONG", None, {})))
-                receive = asyncio.ensure_future(socket.receive_text())
-            elif not done:
-                silent += 1
-                if silent >= 3:
-                    await conn.close(4408, "heartbeat timeout")
-                    return
-                conn.offer(Item("raw", text=encode_frame("PING", None, {"lastSeq": conn.last_sent})))
-    finally:
-        if not receive.done():
-            receive.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receive
+    while not conn.ended:
+        try:
+            async with asyncio.timeout(heartbeat):
+                text = await socket.receive_text()
+        except TimeoutError:
+            if conn.ended:
+                return
+            silent += 1
+            if silent >= 3:
+                await conn.close(4408, "heartbeat timeout")
+                return
+            conn.offer(Item("raw", text=encode_frame("PING", None, {"lastSeq": conn.last_sent})))
+            continue
+        silent = 0
+        if '"PING"' in text:
+            conn.offer(Item("raw", text=encode_frame("PONG", None, {})))

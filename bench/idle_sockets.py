@@ -1,0 +1,131 @@
+"""Memory per idle authenticated operator socket.
+
+Starts the Procfile's stack (2 `web`, `worker`, `telephony` with the provider simulator; real PostgreSQL and
+Redis, a scratch database), seeds N operators with live sessions, measures each fresh web process's RSS and
+PSS (/proc/<pid>/smaps_rollup) after a warm-up of a few sockets, connects the N operators by WebSocket (HELLO
+with lastSeq null, half on each web process), lets them idle for --idle seconds (heartbeats answered), measures
+again, and reports (after - before) / sockets per process. A run is a fresh stack; the table is the median of
+--runs runs.
+
+Usage: .venv/bin/python -m bench.idle_sockets [--sockets 5000] [--idle 10] [--runs 3] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Stack, load_average, median_run, print_table, scratch_services, wait_quiet
+from bench.ws_push import seed
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """RSS and PSS of a process in KiB (smaps_rollup)."""
+    out = {"rss": 0, "pss": 0}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("Rss", "Pss"):
+            out[key.lower()] = int(rest.split()[0])
+    return out
+
+
+async def connect(url: str, token: str) -> Any:
+    ws = await websockets.connect(url.replace("http://", "ws://") + "/api/arm/v1/ws", max_size=2**20,
+                                  compression=None, ping_interval=None)
+    await ws.send(json.dumps({"type": "HELLO", "token": token, "lastSeq": None}))
+    hello = json.loads(await ws.recv())
+    assert hello["type"] == "HELLO_OK", hello
+    return ws
+
+
+async def keep_alive(ws: Any) -> None:
+    """Answer the server's heartbeat, as the page does."""
+    try:
+        async for text in ws:
+            if '"PING"' in text:
+                await ws.send('{"type":"PONG"}')
+    except websockets.ConnectionClosed:
+        pass
+
+
+async def one_run(args: argparse.Namespace) -> dict[str, Any]:
+    quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_timeout)
+    async with scratch_services("bench") as services:
+        _, toks, _ = await seed(services, args.sockets + 20, 1)
+        stack = Stack(services, "idle")
+        sockets: list[Any] = []
+        try:
+            urls = await asyncio.to_thread(stack.start)
+            pids = stack.pids("web")
+            # Warm-up: the code paths of a socket loaded, the pools opened, then closed again.
+            warm = [await connect(urls[i % 2], toks[args.sockets + i]) for i in range(20)]
+            for ws in warm:
+                await ws.close()
+            await asyncio.sleep(3)
+            before = [memory_kib(pid) for pid in pids]
+            t0 = time.perf_counter()
+            for start in range(0, args.sockets, 200):
+                batch = range(start, min(start + 200, args.sockets))
+                sockets += await asyncio.gather(*(connect(urls[i % 2], toks[i]) for i in batch))
+            connect_s = time.perf_counter() - t0
+            readers = [asyncio.create_task(keep_alive(ws)) for ws in sockets]
+            await asyncio.sleep(args.idle)
+            after = [memory_kib(pid) for pid in pids]
+            alive = sum(1 for ws in sockets if ws.close_code is None)
+            per_process = args.sockets / len(pids)
+            row = {"sockets": args.sockets, "alive": alive, "connect_s": round(connect_s, 1),
+                   "rss_kib_per_socket": round(sum(a["rss"] - b["rss"] for a, b in zip(after, before, strict=True))
+                                               / len(pids) / per_process, 2),
+                   "pss_kib_per_socket": round(sum(a["pss"] - b["pss"] for a, b in zip(after, before, strict=True))
+                                               / len(pids) / per_process, 2),
+                   "rss_mib_before": round(sum(b["rss"] for b in before) / len(pids) / 1024, 1),
+                   "rss_mib_after": round(sum(a["rss"] for a in after) / len(pids) / 1024, 1),
+                   "load": load_average()}
+            for ws in sockets:
+                await ws.close()
+            await asyncio.gather(*readers, return_exceptions=True)
+        finally:
+            stack.stop()
+    return {**quiet, "row": row}
+
+
+COLS = ("sockets", "alive", "connect_s", "rss_kib_per_socket", "pss_kib_per_socket", "rss_mib_before",
+        "rss_mib_after", "load")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sockets", type=int, default=5000)
+    parser.add_argument("--idle", type=float, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quiet-load", type=float, default=2.0)
+    parser.add_argument("--quiet-timeout", type=float, default=120)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, args.sockets * 2 + 1000)), hard))
+    runs = []
+    for n in range(args.runs):
+        run = await one_run(args)
+        runs.append(run)
+        print_table(f"run {n + 1} (load average {run['load_before']} before)", [run["row"]], COLS)
+    median = median_run([r["row"] for r in runs])
+    print_table(f"idle authenticated operator sockets, 2 web processes: median of {args.runs} runs", [median], COLS)
+    if args.json:
+        args.json.write_text(json.dumps({"cpus": os.cpu_count(), "runs": runs, "median": median}, indent=2))
+
+
+if __name__ == "__main__":
+    uvloop.run(main())  # the client must not be what limits the bench
