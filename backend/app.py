@@ -27,7 +27,7 @@ from backend.core.migrate import latest_version
 from backend.core.openapi import BEARER, AllowMiddleware, SwaggerUI, document_routes, errors
 from backend.core.settings import Settings, load_or_exit
 from backend.events.hub import Hub
-from backend.health.routes import health, ready
+from backend.health.routes import health, metrics, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             post_call_event,
             health,
             ready,
+            metrics,
             # The browser workstation, last: "/" serves index.html; API paths are matched first.
             create_static_files_router("/", [FRONTEND], html_mode=True, opt=PUBLIC, name="workstation"),
         ],

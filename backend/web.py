@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from backend.app import create_app
@@ -27,6 +29,7 @@ def main() -> None:
         # cannot make the process inflate 16 MiB frames (uvicorn's default).
         ws_max_size=WS_MAX_BYTES,
         ws_per_message_deflate=False,
+        ws=os.environ.get("TM_WS_IMPL", "auto"),
         timeout_graceful_shutdown=10,
     )
 

@@ -137,6 +137,8 @@ async def run(settings: Settings) -> None:
         log.info("integration filters answer ERROR: INTEGRATIONS_URL is not set")
     cascade = Cascade(pool, settings, entry, integrations)
     stale = StaleClients(pool, redis, settings, entry)
+    if settings.worker_metrics_port:
+        serve_metrics(settings.host, settings.worker_metrics_port)
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -193,3 +195,20 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """/metrics of this worker on its own port (prometheus_client's server, in a thread of its own: the event
+    loop does nothing for it); the same text as backend.core.metrics.exposition."""
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=host, registry=registry)
+    log.info("metrics on http://%s:%d/metrics", host, port)

@@ -76,15 +76,17 @@ async def one_run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(3)
             before = [memory_kib(pid) for pid in pids]
             t0 = time.perf_counter()
+            readers = []
             for start in range(0, args.sockets, 200):
                 batch = range(start, min(start + 200, args.sockets))
-                sockets += await asyncio.gather(*(connect(urls[i % 2], toks[i]) for i in batch))
+                connected = await asyncio.gather(*(connect(urls[i % 2], toks[i]) for i in batch))
+                sockets += connected
+                readers += [asyncio.create_task(keep_alive(ws)) for ws in connected]
             connect_s = time.perf_counter() - t0
-            readers = [asyncio.create_task(keep_alive(ws)) for ws in sockets]
             await asyncio.sleep(args.idle)
             after = [memory_kib(pid) for pid in pids]
             alive = sum(1 for ws in sockets if ws.close_code is None)
-            per_process = args.sockets / len(pids)
+            per_process = alive / len(pids)
             row = {"sockets": args.sockets, "alive": alive, "connect_s": round(connect_s, 1),
                    "rss_kib_per_socket": round(sum(a["rss"] - b["rss"] for a, b in zip(after, before, strict=True))
                                                / len(pids) / per_process, 2),

@@ -94,7 +94,7 @@ async def ladder(urls: list[str], ops: list[tuple[str, int, str]], rates: list[i
         pending: set[asyncio.Task[None]] = set()
         load = load_average()
 
-        async def one(i: int) -> None:
+        async def one(i: int, latencies: list[float]) -> None:
             nonlocal errors
             busy[i] = True
             t = time.perf_counter()
@@ -128,7 +128,7 @@ async def ladder(urls: list[str], ops: list[tuple[str, int, str]], rates: list[i
                     n += 1
                     continue
                 busy[i] = True
-                task = asyncio.create_task(one(i))
+                task = asyncio.create_task(one(i, latencies))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
                 n += 1

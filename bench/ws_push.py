@@ -38,16 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import uvloop
 import redis.asyncio as aioredis
+import uvloop
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.auth import tokens
+from backend.auth.passwords import hash_sync
 from backend.core.migrate import migrate
 from backend.core.settings import Settings
-from backend.auth.passwords import hash_sync
 from bench.common import (
     RawHttp,
     Stack,

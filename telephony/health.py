@@ -9,8 +9,9 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar, Response, get
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import generate_latest
 
+from backend.core.metrics import exposition
 from telephony.adapter import Adapter
 
 
@@ -22,7 +23,7 @@ def create_health_app(adapter: Adapter) -> Litestar:
 
     @get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=False)
     def metrics() -> bytes:
-        return generate_latest(adapter.ctx.metrics.registry) + generate_latest(REGISTRY)
+        return generate_latest(adapter.ctx.metrics.registry) + exposition()[0]
 
     return Litestar([health, metrics], openapi_config=None, logging_config=None, debug=False)
 

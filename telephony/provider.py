@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import msgspec
 
+from backend.core.metrics import PROVIDER_SECONDS
 from telephony.parsing import (
     EventsPage,
     ProviderCall,
@@ -139,6 +140,16 @@ class HttpProvider:
                        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """(status, body) of a 2xx answer; anything else raises ProviderError with the verdict of classify."""
         await self._pacer.turn()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            answer = await self._send(method, path, body, headers)
+            outcome = "ok"
+            return answer
+        finally:
+            PROVIDER_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+
+    async def _send(self, method: str, path: str, body: Any, headers: dict[str, str] | None) -> tuple[int, bytes]:
         data = None
         if body is not None:
             data = msgspec.json.encode(body)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,7 @@ from backend.calls.schemas import parse_event
 from backend.calls.streams import EVENTS_GROUP as GROUP
 from backend.calls.streams import events_stream
 from backend.core.errors import AppError
+from backend.core.metrics import CALL_EVENTS, SCREEN_POP, STREAM_LAG
 from backend.core.retry import RETRYABLE, beat, run_forever
 from backend.core.settings import Settings
 
@@ -97,8 +99,10 @@ class CallEventConsumer:
         raw = fields.get(b"event") or fields.get("event") or b""
         try:
             event = parse_event(raw)
-            await self._sink.apply_call_event(event)
+            outcome = await self._sink.apply_call_event(event)
+            _observe(entry_id, event.type, outcome.status)
         except (msgspec.ValidationError, msgspec.DecodeError, AppError) as exc:
+            CALL_EVENTS.labels("REJECTED").inc()
             log.error("call event %s rejected: %s", entry_id, exc)
             await self._dead_letter(entry_id, raw, str(exc))
         except RETRYABLE:
@@ -114,3 +118,17 @@ class CallEventConsumer:
 
     async def _dead_letter(self, entry_id: Any, raw: Any, error: str) -> None:
         await queries.dead_letter(self._pool, "call-event", f"stream entry {entry_id!r}: {error}", raw)
+
+
+_WORKER_STAGE = SCREEN_POP.labels("worker")
+
+
+def _observe(entry_id: Any, event_type: str, status: str) -> None:
+    """The stream entry's age when applied (its id is the time Redis appended it, in ms): the lag, and for a
+    call start that made a card, the screen pop's worker stage."""
+    raw = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    age = max(0.0, time.time() - int(raw.split("-", 1)[0]) / 1000)
+    STREAM_LAG.set(age)
+    CALL_EVENTS.labels(status).inc()
+    if event_type == "CALL_STARTED" and status == "APPLIED":
+        _WORKER_STAGE.observe(age)

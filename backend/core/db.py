@@ -42,7 +42,8 @@ _session_state: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
 def mark_session_state(conn: Conn) -> None:
     """Say that ``conn`` holds session state (an advisory lock, a SET): the pool resets it on release."""
-    _session_state.add(getattr(conn, "_con", conn))
+    raw: Any = conn if isinstance(conn, asyncpg.Connection) else getattr(conn, "_con")  # noqa: B009 (the proxy's)
+    _session_state.add(raw)
 
 
 async def reset_connection(conn: asyncpg.Connection) -> None:

@@ -137,6 +137,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Sent to the provider as X-Api-Key when set.")] = ""
     provider_timeout: Annotated[float, _m(
         "Seconds before a provider request counts as failed (and is retried).", ge=0.1, le=120)] = 5.0
+    metrics_token: Annotated[str, _m(
+        "Bearer token that GET /metrics of a web process asks for (Prometheus' `authorization` credentials); "
+        "unset: the web processes serve no /metrics (404).")] = ""
+    worker_metrics_port: Annotated[int, _m(
+        "Port of a worker's /metrics (Prometheus text, on HOST; one per worker on a host); 0: not served.",
+        ge=0, le=65535)] = 0
     telephony_port: Annotated[int, _m(
         "Port of the telephony process's /health and /metrics.", ge=1, le=65535)] = 8010
     poll_interval_seconds: Annotated[float, _m(

@@ -24,13 +24,14 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from backend.core.errors import DEPENDENCY_ERRORS
+from backend.core.metrics import SCREEN_POP, SOCKETS_OPEN
 from backend.core.retry import beat, run_forever
 from backend.core.settings import Settings
 from backend.events import queries
@@ -41,6 +42,7 @@ log = logging.getLogger("backend.hub")
 QUEUE_LIMIT = 256
 SWEEP_SECONDS = 0.5
 TOUCH_EVERY_SWEEPS = 120
+_WEB_STAGE = SCREEN_POP.labels("web")
 SILENCE_SECONDS = 10.0  # the subscription's connection is given up after this long without a word
 
 
@@ -51,6 +53,7 @@ class Item:
     kind: str  # "frame" | "catchup" | "raw" | "end"
     seq: int = 0
     text: str = ""
+    at: float = 0.0  # a card from Pub/Sub: when it came (perf_counter), for the screen-pop histogram
 
 
 @dataclass(eq=False, slots=True)
@@ -113,11 +116,13 @@ class Hub:
 
     def register(self, conn: Connection) -> None:
         self._local[conn.operator_id].add(conn)
+        SOCKETS_OPEN.inc()
         self._seen_at = 0.0  # a socket (re)opened: record the operator as present at the next sweep
 
     def unregister(self, conn: Connection) -> None:
         conns = self._local.get(conn.operator_id)
-        if conns is not None:
+        if conns is not None and conn in conns:
+            SOCKETS_OPEN.dec()
             conns.discard(conn)
             if not conns:
                 del self._local[conn.operator_id]
@@ -168,12 +173,14 @@ class Hub:
                 if item.kind == "frame" and item.seq == conn.last_sent + 1:
                     await conn.send(item.text)
                     conn.last_sent = item.seq
+                    if item.at:
+                        _WEB_STAGE.observe(time.perf_counter() - item.at)
                     continue
                 await self._catch_up(conn, item.seq)
             conn.queue = None
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a socket that cannot be written to is over, not the process
+        except Exception as exc:
             log.debug("socket of operator %s ended: %s", conn.operator_id, type(exc).__name__)
             conn.ended = True
             conn.queue = None
@@ -199,8 +206,10 @@ class Hub:
         kind, _, rest = message.partition(" ")
         if kind == "E":
             operator, seq, text = rest.split(" ", 2)
+            # encode_frame writes "type" first: a card is told from its first bytes, without parsing
+            at = time.perf_counter() if text.startswith('{"type":"CLIENT_CARD_READY"') else 0.0
             for conn in self._local.get(int(operator), ()):
-                conn.offer(Item("frame", int(seq), text))
+                conn.offer(Item("frame", int(seq), text, at))
         elif kind == "S":
             session = uuid.UUID(rest)
             for conns in self._local.values():

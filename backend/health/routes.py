@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from litestar import Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 
-from backend.auth.guards import PUBLIC
-from backend.core.errors import DEPENDENCY_ERRORS
+from backend.auth.guards import PUBLIC, bearer_token
+from backend.core.errors import DEPENDENCY_ERRORS, NotFound, Unauthorized
+from backend.core.metrics import exposition
 from backend.core.migrate import applied_version
 from backend.core.retry import loop_health
 
@@ -56,3 +60,22 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Readiness]:
             checks[name] = f"unreachable ({type(exc).__name__})"
     ok = all(v == "ok" for v in checks.values())
     return Response(Readiness("OK" if ok else "NOT_READY", checks), status_code=200 if ok else 503)
+
+
+async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The guard of /metrics (issue 17): not an operator's session (Prometheus has none) but the bearer token
+    METRICS_TOKEN, compared in constant time; unset, the route does not exist (404). Not by address: behind
+    the load balancer every request comes from its address."""
+    expected = connection.app.state.settings.metrics_token
+    if not expected:
+        raise NotFound("Not found", code="NOT_FOUND")
+    if not hmac.compare_digest(bearer_token(connection) or "", expected):
+        raise Unauthorized("Authorization: Bearer <METRICS_TOKEN> is required", code="INVALID_TOKEN",
+                           headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+
+
+@get("/metrics", opt=PUBLIC, guards=[metrics_token], include_in_schema=False)
+async def metrics() -> Response[bytes]:
+    """This process's figures in Prometheus' text format (backend/core/metrics.py)."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from backend.core.metrics import INTEGRATION_SECONDS
 from backend.core.retry import retrying
 from backend.integrations.breaker import Breaker
 from backend.integrations.checks import Check
@@ -93,6 +94,16 @@ class ServiceClient:
         return [error] * len(request.leads)
 
     async def _try(self, request: Request) -> list[Check]:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            checks = await self._attempt(request)
+            outcome = "ok"
+            return checks
+        finally:
+            INTEGRATION_SECONDS.labels(self.name, outcome).observe(time.perf_counter() - started)
+
+    async def _attempt(self, request: Request) -> list[Check]:
         async with self.semaphore:
             if not self.breaker.allow():
                 raise Failure("CIRCUIT_OPEN", transient=False)

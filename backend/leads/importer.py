@@ -23,6 +23,7 @@ import asyncpg
 import polars as pl
 
 from backend.core.db import Conn
+from backend.core.metrics import IMPORT_ROWS
 from backend.core.settings import Settings
 from backend.leads import queries
 from backend.leads.formatcheck import ERROR_COLUMNS, ChunkResult, FileRejected, Layout, check_chunk, read_header
@@ -247,6 +248,8 @@ async def run(conn: Conn, pool: asyncpg.Pool, settings: Settings, job: Job, *, r
         out.encoding = "xlsx" if job.file_format == "xlsx" else source.layout.label
         out.delimiter = source.layout.delimiter
         await _import(conn, pool, job, source, out, report, on_progress, place)
+        IMPORT_ROWS.labels("accepted").inc(out.rows_accepted)
+        IMPORT_ROWS.labels("rejected").inc(out.rows_total - out.rows_accepted)
         return out
     except _Reject as rejection:
         if rejection.reason not in ("BAD_ROWS",):
@@ -256,6 +259,7 @@ async def run(conn: Conn, pool: asyncpg.Pool, settings: Settings, job: Job, *, r
             report.close()
         out.state, out.reason, out.message = "rejected", rejection.reason, rejection.message
         out.rows_accepted = out.snapshots_new = out.snapshots_unchanged = 0
+        IMPORT_ROWS.labels("rejected").inc(out.rows_total)
         out.errors_sample, out.report_rows = report.sample, report.lines
         out.stored_path, out.report_path = place("rejected", report.lines > 0)
         await queries.finish(pool, job.import_id, **fields_of(out))

@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from backend.core.metrics import CASCADE_DECISIONS
 from backend.core.retry import backoff
 from backend.core.settings import Settings
 from backend.integrations.api import Integrations
@@ -227,6 +228,8 @@ class Cascade:
                                         None))
                 await queries.copy_paths(conn, records)
                 await queries.add_counts(conn, import_id, campaign_id, dict(counts))
+                for (decision, outcome), n in counts.items():
+                    CASCADE_DECISIONS.labels("PASSED" if decision == "PASSED" else f"{outcome}:{decision}").inc(n)
             await queries.advance_run(conn, import_id, campaign_id,
                                       cursor_line=int(rows[-1]["line_no"]) if rows else cursor,
                                       passed=passed, rejected=rejected, errored=errored, finished=last,

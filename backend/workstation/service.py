@@ -7,6 +7,7 @@ a crash between the two only delays delivery (the hub's sweep reads them from Po
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -18,7 +19,8 @@ import redis.asyncio as aioredis
 from backend.calls import queries as call_queries
 from backend.calls.intake import Outcome
 from backend.calls.schemas import CallEvent, event_payload
-from backend.core.errors import BadRequest, Conflict, NotFound
+from backend.core.errors import AppError, BadRequest, Conflict, NotFound
+from backend.core.metrics import SAVE_SECONDS, SAVES, WINDOW_OUTCOMES
 from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
@@ -220,6 +222,18 @@ class Workstation:
 
     async def save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str],
                          draft_version: int | None = None) -> int:
+        started = time.perf_counter()
+        try:
+            version = await self._save_draft(operator_id, communication_id, phone, details, draft_version)
+        except AppError:
+            SAVES.labels("draft", "refused").inc()
+            raise
+        SAVES.labels("draft", "ok").inc()
+        SAVE_SECONDS.labels("draft").observe(time.perf_counter() - started)
+        return version
+
+    async def _save_draft(self, operator_id: int, communication_id: int, phone: str, details: dict[str, str],
+                          draft_version: int | None) -> int:
         """Store a draft and return its new version. A save that names a version other than the stored one
         (a late retry of older words, another tab) is refused with the current draft, never written over it;
         one that names none overwrites (the seed's contract)."""
@@ -243,6 +257,20 @@ class Workstation:
 
     async def save_result(self, operator_id: int, communication_id: int, phone: str,
                           details: dict[str, str]) -> None:
+        started = time.perf_counter()
+        try:
+            late = await self._save_result(operator_id, communication_id, phone, details)
+        except AppError:
+            SAVES.labels("result", "refused").inc()
+            raise
+        SAVES.labels("result", "ok").inc()
+        SAVE_SECONDS.labels("result").observe(time.perf_counter() - started)
+        if late is not None:
+            WINDOW_OUTCOMES.labels("saved_late" if late else "saved_in_time").inc()
+
+    async def _save_result(self, operator_id: int, communication_id: int, phone: str,
+                           details: dict[str, str]) -> bool | None:
+        """Whether the result came late; None when it was saved already (a repeated save)."""
         frames: list[Frame] = []
         async with self._pool.acquire() as conn, conn.transaction():
             # The task before the communication: the order the call events lock them in (no deadlock).
@@ -255,7 +283,7 @@ class Workstation:
             row = await self._locked(conn, communication_id, operator_id, phone)
             if row["state"] == "FIXED":
                 if row["result_details"] == details:
-                    return  # the same save repeated (a retry after a lost answer): success
+                    return None  # the same save repeated (a retry after a lost answer): success
                 raise Conflict("The result is already saved and cannot be changed", code="RESULT_ALREADY_FIXED",
                                field="communicationId")
             rules = await rules_queries.task_rules(conn, task["id"]) if task is not None else None
@@ -278,6 +306,7 @@ class Workstation:
                 await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, operator_id)})
         await publish(self._redis, self._settings, frames)
+        return bool(late)
 
     async def _next_step(self, conn: Any, config: RulesConfig, outcome: str, task: Any, operator_id: int) -> None:
         """The result's outcome moves the task on: a recall (NEW again, later, inside calling hours) until
@@ -316,6 +345,7 @@ class Workstation:
                                  {"reworkCount": await queries.rework_count(conn, row["operator_id"])})
                 await self._release(conn, frames, row["operator_id"], row["id"])
         if rows:
+            WINDOW_OUTCOMES.labels("expired_to_draft").inc(len(rows))
             log.info("result window expired for %d communication(s)", len(rows))
         await publish(self._redis, self._settings, frames)
         return len(rows)

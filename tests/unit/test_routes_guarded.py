@@ -11,6 +11,8 @@ SETTINGS = Settings.from_env({"DATABASE_URL": "postgresql://x/y", "REDIS_URL": "
 EXPECTED_PUBLIC = {
     "/api/security/v1/login", "/api/security/v1/logout", "/api/security/v1/checkAccess", "/api/arm/v1/login",
     "/health", "/ready", "/api/telephony/v1/events",
+    # Prometheus has no operator session: /metrics carries its own guard, the METRICS_TOKEN bearer (404 unset)
+    "/metrics",
 }
 
 
