@@ -289,11 +289,17 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
     sockets = []
     for start in range(0, len(toks), 100):
         async def connect(i: int) -> Any:
-            ws = await websockets.connect(urls[i % 2].replace("http://", "ws://") + "/api/arm/v1/ws",
-                                          max_size=2**22, compression=None)
-            await ws.send(json.dumps({"type": "HELLO", "token": toks[i], "lastSeq": None}))
-            assert json.loads(await ws.recv())["type"] == "HELLO_OK"
-            return ws
+            for attempt in range(3):  # a loaded machine may refuse one (4500 when a pool wait times out)
+                ws = await websockets.connect(urls[i % 2].replace("http://", "ws://") + "/api/arm/v1/ws",
+                                              max_size=2**22, compression=None)
+                try:
+                    await ws.send(json.dumps({"type": "HELLO", "token": toks[i], "lastSeq": None}))
+                    if json.loads(await ws.recv())["type"] == "HELLO_OK":
+                        return ws
+                except websockets.ConnectionClosed:
+                    if attempt == 2:
+                        raise
+            raise RuntimeError("no HELLO_OK")
         sockets += await asyncio.gather(*(connect(i) for i in range(start, min(start + 100, len(toks)))))
 
     async def reader(ws: Any) -> None:
