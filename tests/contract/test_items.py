@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -68,7 +69,7 @@ async def test_2_the_rework_list_carries_both_spellings_of_the_result(http, web,
                               "COMMENT": words["comment"]}
 
 
-async def test_3_a_result_without_a_code_is_accepted_as_appendix_k_allows(http, web, db, make_user):
+async def test_3_a_result_without_a_code_is_accepted_as_appendix_k_allows(http, web, db, pool, make_user):
     op = await make_user("operator")
     token = await login(http, web[0], op)
     auth = bearer(token)
@@ -88,12 +89,12 @@ async def test_3_a_result_without_a_code_is_accepted_as_appendix_k_allows(http, 
         assert saved.status_code == 200 and saved.json() == {"status": "OK"}, saved.text
         row = await db.fetchrow("SELECT state, result_details FROM communications WHERE id = $1", comm)
         assert row["state"] == "FIXED"
-        assert row["result_details"] == body.get("communicationResult", {})
+        assert json.loads(row["result_details"]) == body.get("communicationResult", {})
 
     # A campaign with a taxonomy needs a code to decide the client's next step: the words are kept as the
     # draft and the communication stays open (its window, then rework) until a code is chosen.
     zone = ZoneInfo("Europe/Moscow")
-    campaign, version = await make_campaign(db, {"data-streams": [unique("T_").upper()], "filters-order": [],
+    campaign, version = await make_campaign(pool, {"data-streams": [unique("T_").upper()], "filters-order": [],
                                                  "time-zone": zone.key, "result-taxonomy": TAXONOMY})
     client = phone()
     task_id = await db.fetchval(
@@ -104,7 +105,7 @@ async def test_3_a_result_without_a_code_is_accepted_as_appendix_k_allows(http, 
         "communicationId": comm, "clientPhone": client, "communicationResult": {"comment": "Подумает"}})
     assert saved.status_code == 200 and saved.json() == {"status": "OK"}, saved.text
     row = await db.fetchrow("SELECT state, result_details FROM communications WHERE id = $1", comm)
-    assert row["state"] == "NEW" and row["result_details"] == {"comment": "Подумает"}
+    assert row["state"] == "NEW" and json.loads(row["result_details"]) == {"comment": "Подумает"}
     # A result that carries a code is still held to the taxonomy.
     bad = await http.post(f"{web[0]}/api/arm/v1/saveCommunicationResult", headers=auth, json={
         "communicationId": comm, "clientPhone": client, "communicationResult": {"result": "Согласен"}})

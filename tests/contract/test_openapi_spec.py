@@ -29,7 +29,8 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
         if branches:
             real = [b for b in branches if b.get("type") != "null"]
             assert len(real) == 1, schema
-            schema = real[0]
+            outer = {k: v for k, v in schema.items() if k not in ("oneOf", "anyOf")}
+            schema = {**outer, **real[0]}
             continue
         return schema
 

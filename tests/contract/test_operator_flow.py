@@ -87,8 +87,8 @@ async def test_the_thesis_operator_flow_keeps_every_field_of_the_appendices(http
     assert comm2 != comm
     [past] = second["data"]["clientCard"]["history"]
     assert past["id"] == comm and past["result"] == result["communicationResult"]
-    later = {"communicationId": comm2, "clientPhone": task["phone"],
-             "communicationResult": {"result": "Дополним позже", "comment": "Дополним позже"}}
+    later = {"communicationId": comm2, "clientPhone": task["phone"], "communicationResult": {
+        "reason": "Не было с собой документа", "result": "Дополним позже", "comment": "Дополним позже"}}
     await client.call("arm.saveCommunicationDraft", later)
     await push(http, short.url, event("CALL_ENDED", op.id, task, call2))
     for _ in range(40):  # the client polls through the window and its expiry: every answer 200
@@ -98,7 +98,7 @@ async def test_the_thesis_operator_flow_keeps_every_field_of_the_appendices(http
             break
         await asyncio.sleep(0.2)
     [item] = listed
-    assert item["id"] == comm2 and item["doId"] == "34697464"
+    assert item["id"] == comm2 and item["doId"] == "34697463"  # the current product
     assert item["result"]["RESULT"] == item["result"]["result"] == "Дополним позже"
     assert item["result"]["COMMENT"] == "Дополним позже"
 
