@@ -133,7 +133,7 @@ class Product(msgspec.Struct, omit_defaults=True, rename="camel", kw_only=True):
     term_unit_dict: DictionaryItem | None = None
     grace: NonNegative
     grace_unit_dict: DictionaryItem | None = None
-    filling: list[AppDocument] = []
+    filling: list[AppDocument]
     current: bool
     retail_chain_name_dict: DictionaryItem | None = None
     device_os_dict: DictionaryItem | None = None
@@ -191,8 +191,8 @@ class Communication(msgspec.Struct, omit_defaults=True, rename="camel", kw_only=
 class ClientCard(msgspec.Struct, omit_defaults=True, rename="camel", kw_only=True):
     client_info: ClientInfo
     current_communication: Communication
-    product_list: list[Product] = []
-    history: list[Communication] = []
+    product_list: list[Product]
+    history: list[Communication]
     result_taxonomy: Annotated[list[dict[str, Any]], msgspec.Meta(
         description="the campaign's result tree (ours): statuses with key, label, outcome, children")] | None = None
 

@@ -142,7 +142,8 @@ async def test_5_the_security_service_answers_denials_as_the_thesis_does(http, w
     assert denied.status_code == 200
     assert denied.json() == {"result": {"code": "ACCESS_DENIED", "description": "Access denied"}}
     # A malformed token on logout is answered as a revoked one is: nothing is left to end.
-    token = (await http.post(f"{base}/login", json={"login": op.login, "password": op.password})).json()["data"]["token"]
+    logged_in = await http.post(f"{base}/login", json={"login": op.login, "password": op.password})
+    token = logged_in.json()["data"]["token"]
     assert (await http.post(f"{base}/logout", json={"token": token})).json() == {"result": {"code": "OK"}}
     again = await http.post(f"{base}/logout", json={"token": token})
     forged = await http.post(f"{base}/logout", json={"token": "not-a-token"})
