@@ -19,7 +19,11 @@ UPPER_KEYS = {"reason": "REASON", "result": "RESULT", "comment": "COMMENT", "rea
 
 
 def fmt_time(value: datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).strftime("%d.%m.%Y %H:%M") if value else None
+    """dd.MM.yyyy HH:mm, the year always four digits (strftime's %Y is not, before year 1000)."""
+    if not value:
+        return None
+    local = value.astimezone(zone)
+    return f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}:{local.minute:02d}"
 
 
 def parse_birth_date(value: Any) -> date | None:
@@ -75,7 +79,7 @@ def client_info(phone: str, info: dict[str, Any], today: date) -> dict[str, Any]
         out["citizenship"] = str(info["citizenship"])
     born = parse_birth_date(info.get("birthDate"))
     if born:
-        out["birthDate"] = born.strftime("%d.%m.%Y")
+        out["birthDate"] = f"{born.day:02d}.{born.month:02d}.{born.year:04d}"
         out["age"] = age_on(born, today)
     return out
 

@@ -153,7 +153,8 @@ class ClientInfo(msgspec.Struct, omit_defaults=True, rename="camel"):
     full_name_en: ClientFullName | None = None
     citizenship: str | None = None
     birth_date: Date | None = None
-    age: Annotated[int, msgspec.Meta(ge=0, le=150)] | None = None
+    age: Annotated[int, msgspec.Meta(description="years (appendix З: 18 to 128); computed from birthDate, "
+                                                 "shown as the data says")] | None = None
 
 
 class Campaign(msgspec.Struct, omit_defaults=True, rename="camel"):
