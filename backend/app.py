@@ -134,8 +134,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     login_errors = errors({401: "INVALID_CREDENTIALS: wrong login or password",
                            403: "ACCOUNT_LOCKED (only after the right password)",
                            429: "LOGIN_THROTTLED: too many failed logins; Retry-After and data.retryAfter say when"})
-    auth_errors = {"/api/security/v1/login": login_errors, "/api/arm/v1/login": login_errors,
-                   "/api/security/v1/logout": errors({401: "INVALID_TOKEN: not a token of ours (field token)"})}
+    # The security service answers its denials with HTTP 200 and result.code (Рис. 33): only throttling is
+    # an HTTP status there.
+    security_login_errors = errors({429: "LOGIN_THROTTLED: too many failed logins; Retry-After and "
+                                         "data.retryAfter say when"})
+    auth_errors = {"/api/security/v1/login": security_login_errors, "/api/arm/v1/login": login_errors}
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if route.path in auth_errors and handler.include_in_schema:

@@ -124,9 +124,9 @@ export function showCurrentCard(data) {
   }
 }
 
-// The call in progress, if any, over REST (after a RESYNC).
+// The call in progress, if any, over REST (after a RESYNC): between calls the answer has no data.
 export async function loadCurrentCard() {
-  try {
-    showCurrentCard((await api("GET", "/api/arm/v1/getClientCard")).data);
-  } catch { /* no call in progress */ }
+  let answer;
+  try { answer = await api("GET", "/api/arm/v1/getClientCard"); } catch { return; /* reported elsewhere */ }
+  if (answer && answer.data) showCurrentCard(answer.data);
 }

@@ -28,8 +28,10 @@ class CheckAccessRequest(msgspec.Struct, rename="camel"):
 
 
 class ResultCode(msgspec.Struct, omit_defaults=True):
-    code: str
-    description: str | None = None
+    code: Annotated[str, msgspec.Meta(description=(
+        "OK; denials: ACCESS_DENIED (checkAccess), INVALID_CREDENTIALS, ACCOUNT_LOCKED (login)"))]
+    description: Annotated[str, msgspec.Meta(description="what the code means, in the request's language "
+                                                          "(Russian; English on Accept-Language: en)")] | None = None
 
 
 class SecurityTokenData(msgspec.Struct, rename="camel"):
@@ -37,9 +39,11 @@ class SecurityTokenData(msgspec.Struct, rename="camel"):
     operator_id: int
 
 
-class SecurityLoginResponse(msgspec.Struct):
+class SecurityLoginResponse(msgspec.Struct, omit_defaults=True):
+    """Appendix Б: data only with result.code OK."""
+
     result: ResultCode
-    data: SecurityTokenData
+    data: SecurityTokenData | None = None
 
 
 class SecurityResultResponse(msgspec.Struct):
@@ -69,7 +73,7 @@ class ArmLoginResponse(msgspec.Struct):
 
 
 class StatusResponse(msgspec.Struct):
-    status: str = "OK"
+    status: str
 
 
 class MeData(msgspec.Struct, rename="camel"):

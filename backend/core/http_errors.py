@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.types import ExceptionHandlersMap
 
 from backend.core.errors import DEPENDENCY_ERRORS, AppError
+from backend.core.language import describe, prefers_english
 
 log = logging.getLogger("backend.errors")
 
@@ -33,7 +34,10 @@ _STATUS_CODES = {
 
 
 def error_body(path: str, status: int, code: str, message: str,
-               field: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+               field: str | None = None, data: dict[str, Any] | None = None, *,
+               english: bool = False) -> dict[str, Any]:
+    """``english``: the request prefers English (the security service's ``result.description`` follows the
+    request's language, Russian by default; ``error.message`` stays the developer's English)."""
     error: dict[str, Any] = {"code": code, "message": message}
     if field is not None:
         error["field"] = field
@@ -41,7 +45,7 @@ def error_body(path: str, status: int, code: str, message: str,
         error["data"] = data
     body: dict[str, Any] = {"error": error}
     if path.startswith("/api/security/"):
-        body["result"] = {"code": code, "description": message}
+        body["result"] = {"code": code, "description": describe(code, english, message, field)}
     elif path.startswith("/api/arm/"):
         body["status"] = "ERROR"
     return body
@@ -50,8 +54,10 @@ def error_body(path: str, status: int, code: str, message: str,
 def _respond(request: Request[Any, Any, Any], status: int, code: str, message: str, *,
              field: str | None = None, data: dict[str, Any] | None = None,
              headers: dict[str, str] | None = None) -> Response[Any]:
+    path = request.url.path
+    english = path.startswith("/api/security/") and prefers_english(request.headers.get("accept-language"))
     return Response(
-        content=error_body(request.url.path, status, code, message, field, data),
+        content=error_body(path, status, code, message, field, data, english=english),
         status_code=status,
         media_type=MediaType.JSON,
         headers=headers,

@@ -38,7 +38,7 @@ def parse_dnc_csv(text: str) -> list[tuple[str, datetime | None, str]]:
     zone). The whole file is checked before anything is stored: one bad line refuses the file (400 naming the
     line), so an import is never half applied."""
     rows: list[tuple[str, datetime | None, str]] = []
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))  # a bare CR ends a line (it was a 500: the fuzz test)
     for number, record in enumerate(reader, start=1):
         if not record or all(not cell.strip() for cell in record):
             continue

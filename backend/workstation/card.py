@@ -10,11 +10,20 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from backend.workstation.schemas import OPEN_END
+
 RESULT_KEYS = ("reason", "result", "comment", "reasonDetail")
+# Appendix Е prints the rework list's result as a map with upper-case keys ({"COMMENT", "RESULT"}); З–К as
+# {reason, result, comment}. The list carries both spellings, so a client of either reads it.
+UPPER_KEYS = {"reason": "REASON", "result": "RESULT", "comment": "COMMENT", "reasonDetail": "REASON_DETAIL"}
 
 
 def fmt_time(value: datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).strftime("%d.%m.%Y %H:%M") if value else None
+    """dd.MM.yyyy HH:mm, the year always four digits (strftime's %Y is not, before year 1000)."""
+    if not value:
+        return None
+    local = value.astimezone(zone)
+    return f"{local.day:02d}.{local.month:02d}.{local.year:04d} {local.hour:02d}:{local.minute:02d}"
 
 
 def parse_birth_date(value: Any) -> date | None:
@@ -53,6 +62,13 @@ def result_of(details: Any) -> dict[str, str] | None:
     return out or None
 
 
+def both_spellings(result: dict[str, str] | None) -> dict[str, str] | None:
+    """A result for the rework list (appendix Е): the keys of З–К and their upper-case twins."""
+    if not result:
+        return None
+    return {**result, **{UPPER_KEYS[k]: v for k, v in result.items() if k in UPPER_KEYS}}
+
+
 def client_info(phone: str, info: dict[str, Any], today: date) -> dict[str, Any]:
     out: dict[str, Any] = {"phone": phone}
     for key, suffix in (("fullNameRu", ""), ("fullNameEn", "En")):
@@ -63,7 +79,7 @@ def client_info(phone: str, info: dict[str, Any], today: date) -> dict[str, Any]
         out["citizenship"] = str(info["citizenship"])
     born = parse_birth_date(info.get("birthDate"))
     if born:
-        out["birthDate"] = born.strftime("%d.%m.%Y")
+        out["birthDate"] = f"{born.day:02d}.{born.month:02d}.{born.year:04d}"
         out["age"] = age_on(born, today)
     return out
 
@@ -95,11 +111,11 @@ def product(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     out: dict[str, Any] = {
         "doId": row["do_id"],
         "startTime": fmt_time(_ts(row["start_time"]), zone),
-        "endTime": fmt_time(_ts(row.get("end_time")), zone),
+        "endTime": fmt_time(_ts(row.get("end_time")), zone) or OPEN_END,
         "term": row.get("term") or 0,
         "grace": row.get("grace") or 0,
         "current": bool(row.get("is_current")),
-        "filling": row.get("filling") or [],
+        "filling": _filling(row.get("filling")),
     }
     for key, column in (("statusDict", "status"), ("productDict", "product"), ("termUnitDict", "term_unit"),
                         ("graceUnitDict", "grace_unit"), ("retailChainNameDict", "retail_chain"),
@@ -111,6 +127,24 @@ def product(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
                         ("interestRate", "interest_rate")):
         if row.get(column) is not None:
             out[key] = int(row[column])
+    return out
+
+
+def _filling(items: Any) -> list[dict[str, Any]]:
+    """AppDocument items (appendix З) from the stored JSON: name and status always strings, errors as
+    {errorDescription, advice}, documentDict a dictionary item; anything else in the JSON is left out."""
+    out: list[dict[str, Any]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        doc: dict[str, Any] = {"name": str(item.get("name") or ""), "status": str(item.get("status") or "")}
+        document = _dict_item(item.get("documentDict"))
+        if document:
+            doc["documentDict"] = document
+        if isinstance(item.get("errors"), list):
+            doc["errors"] = [{k: str(e[k]) for k in ("errorDescription", "advice") if e.get(k) is not None}
+                             for e in item["errors"] if isinstance(e, dict)]
+        out.append(doc)
     return out
 
 

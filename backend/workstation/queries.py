@@ -303,3 +303,20 @@ async def operator_states(db: Executor) -> list[asyncpg.Record]:
                   s.communication_id, s.wrap_up_deadline, s.updated_at
              FROM operators o LEFT JOIN operator_states s ON s.operator_id = o.id
             WHERE o.role = 'operator' AND NOT o.locked ORDER BY o.id""")
+
+
+async def has_result_taxonomy(db: Executor, communication_id: int, operator_id: int) -> bool:
+    """Does the campaign rules version of this (operator's own) communication's task carry a result taxonomy?
+    Primary keys, then the task's version (pkey) or the campaign's latest (campaign_rule_versions' unique
+    (campaign_id, version))."""
+    found = await db.fetchval(
+        """SELECT jsonb_typeof(v.config->'result-taxonomy') = 'array'
+                  AND jsonb_array_length(v.config->'result-taxonomy') > 0
+             FROM communications c
+             JOIN campaign_tasks t ON t.id = c.campaign_task_id
+             JOIN LATERAL (SELECT config FROM campaign_rule_versions
+                            WHERE (t.rules_version_id IS NOT NULL AND id = t.rules_version_id)
+                               OR (t.rules_version_id IS NULL AND campaign_id = t.campaign_id)
+                            ORDER BY version DESC LIMIT 1) v ON true
+            WHERE c.id = $1 AND c.operator_id = $2""", communication_id, operator_id)
+    return bool(found)

@@ -32,13 +32,16 @@ async def _frames_until_call_ended(ws: Socket, comm_id: int) -> list[dict[str, A
 
 
 async def _rest_snapshot(http, base: str, token: str) -> tuple[dict[str, Any] | None, int | None]:
-    """getClientCard: the current card and the watermark it was read at (404 between calls)."""
+    """getClientCard: the current card and the watermark it was read at (no data between calls; the
+    watermark is in X-Last-Seq either way)."""
     r = await http.get(f"{base}/api/arm/v1/getClientCard", headers=bearer(token))
-    if r.status_code == 404:
-        return None, (r.json()["error"].get("data") or {}).get("lastSeq")
     assert r.status_code == 200, r.text
-    data = r.json()["data"]
-    return data, data.get("lastSeq")
+    seq = int(r.headers["x-last-seq"])
+    data = r.json().get("data")
+    if data is None:
+        return None, seq
+    assert data["lastSeq"] == seq
+    return data, seq
 
 
 async def _connect(http, base: str, token: str, snapshot_from: str,

@@ -73,3 +73,15 @@ def test_do_not_call_and_booked_are_always_applied():
     assert cfg(**{"filters-order": ["AGE"]}).effective_order() == ["AGE", "DO_NOT_CALL", "BOOKED"]
     assert cfg(**{"filters-order": ["BOOKED", "AGE", "DO_NOT_CALL"]}).effective_order() == [
         "BOOKED", "AGE", "DO_NOT_CALL"]
+
+
+def test_dnc_csv_with_a_bare_carriage_return_is_a_400_not_a_500():
+    """Found by the fuzz test: a CR inside an unquoted field raised csv.Error (500)."""
+    import pytest as _pytest
+
+    from backend.core.errors import BadRequest
+    from backend.rules.service import parse_dnc_csv
+
+    assert [row[0] for row in parse_dnc_csv("79990000001,,x\r79990000002,,y")] == ["79990000001", "79990000002"]
+    with _pytest.raises(BadRequest):
+        parse_dnc_csv("=\u00bc\rJ\x17<")

@@ -58,7 +58,7 @@ def test_build_card_from_rows_with_aggregated_json():
         "time": "20.11.2026 12:45", "id": 5, "campaign": {"displayName": "Доведи до займа"},
         "callPhone": "79990001122", "operator": {"name": "Елена", "lastName": "Абросимова"}}
     product = card["productList"][0]
-    assert product["startTime"] == "20.11.2026 12:45" and product["endTime"] is None
+    assert product["startTime"] == "20.11.2026 12:45" and product["endTime"] == "31.12.9999 23:59"
     assert product["requestedAmount"] == 1200000 and "approvedAmount" not in product
     assert product["statusDict"] == {"dictionaryKey": "a", "dictionaryValue": ""}
     assert "productDict" not in product
