@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
-from backend.auth.guards import ADMIN, SUPERVISOR
+from backend.auth.guards import CAMPAIGNS_MANAGE, CAMPAIGNS_VIEW
 from backend.campaigns import queries
 from backend.campaigns.schemas import (
     CampaignListResponse,
@@ -86,7 +86,7 @@ class CampaignsController(Controller):
     path = "/api/admin/v1/campaigns"
     tags = ["admin"]
 
-    @get("/", guards=[SUPERVISOR], summary="List campaigns, by id, a page at a time")
+    @get("/", guards=[CAMPAIGNS_VIEW], summary="List campaigns, by id, a page at a time")
     async def list_campaigns(
         self, request: Request[Any, Any, Any],
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 200,
@@ -95,14 +95,14 @@ class CampaignsController(Controller):
         rows = await queries.list_page(_pool(request), limit=limit, offset=offset)
         return CampaignListResponse([_campaign(r) for r in rows])
 
-    @post("/", guards=[ADMIN], status_code=201, summary="Create a campaign", responses=errors(NAME_TAKEN))
+    @post("/", guards=[CAMPAIGNS_MANAGE], status_code=201, summary="Create a campaign", responses=errors(NAME_TAKEN))
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]) -> CampaignResponse:
         row = await queries.insert(_pool(request), data.name, data.description)
         if row is None:
             raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name")
         return CampaignResponse(_campaign(row))
 
-    @get("/{campaign_id:int}", guards=[SUPERVISOR], summary="One campaign, with its tasks counted by state",
+    @get("/{campaign_id:int}", guards=[CAMPAIGNS_VIEW], summary="One campaign, with its tasks counted by state",
          responses=errors(NOT_FOUND))
     async def get_campaign(self, request: Request[Any, Any, Any], campaign_id: CampaignId) -> CampaignResponse:
         pool = _pool(request)
@@ -111,7 +111,7 @@ class CampaignsController(Controller):
             raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
         return CampaignResponse(_campaign(row, await queries.task_counts(pool, campaign_id)))
 
-    @patch("/{campaign_id:int}", guards=[ADMIN], summary="Rename a campaign or change its description",
+    @patch("/{campaign_id:int}", guards=[CAMPAIGNS_MANAGE], summary="Rename a campaign or change its description",
            responses=errors({**NOT_FOUND, **NAME_TAKEN}))
     async def update_campaign(self, request: Request[Any, Any, Any], campaign_id: CampaignId,
                               data: JSONBody[CampaignPatch]) -> CampaignResponse:
@@ -127,7 +127,7 @@ class CampaignsController(Controller):
             raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
         return CampaignResponse(_campaign(row))
 
-    @get("/{campaign_id:int}/tasks", guards=[SUPERVISOR], responses=errors(NOT_FOUND),
+    @get("/{campaign_id:int}/tasks", guards=[CAMPAIGNS_VIEW], responses=errors(NOT_FOUND),
          summary="A campaign's tasks (clients to call), by id, a page at a time; ?state= filters")
     async def list_tasks(
         self, request: Request[Any, Any, Any], campaign_id: CampaignId,
@@ -141,7 +141,7 @@ class CampaignsController(Controller):
             raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
         return TaskListResponse([_task(r) for r in rows])
 
-    @post("/{campaign_id:int}/tasks", guards=[ADMIN], status_code=201, responses=errors(NOT_FOUND),
+    @post("/{campaign_id:int}/tasks", guards=[CAMPAIGNS_MANAGE], status_code=201, responses=errors(NOT_FOUND),
           summary="A client enters the campaign; an open task of the same client there is cancelled")
     async def add_task(self, request: Request[Any, Any, Any], campaign_id: CampaignId,
                        data: JSONBody[TaskIn]) -> DataResponse:

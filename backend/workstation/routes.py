@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 
-from backend.auth.guards import OPERATOR, SUPERVISOR
+from backend.auth.guards import FLOOR_VIEW, OPERATOR
 from backend.auth.service import Principal
 from backend.core.errors import NotFound
 from backend.core.openapi import errors
@@ -135,7 +135,7 @@ class WorkstationController(Controller):
 class OperatorStateController(Controller):
     path = "/api/supervisor/v1"
     tags = ["supervisor"]
-    guards = [SUPERVISOR]
+    guards = [FLOOR_VIEW]
 
     @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, "
                                     "WRAP_UP (with deadline); since when")
