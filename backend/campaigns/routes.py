@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
+from backend.auth.audit import actor_of
 from backend.auth.guards import CAMPAIGNS_MANAGE, CAMPAIGNS_VIEW
 from backend.campaigns import queries
 from backend.campaigns.schemas import (
@@ -97,9 +98,12 @@ class CampaignsController(Controller):
 
     @post("/", guards=[CAMPAIGNS_MANAGE], status_code=201, summary="Create a campaign", responses=errors(NAME_TAKEN))
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]) -> CampaignResponse:
-        row = await queries.insert(_pool(request), data.name, data.description)
-        if row is None:
-            raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name")
+        actor = actor_of(request)
+        async with _pool(request).acquire() as conn, conn.transaction():
+            row = await queries.insert(conn, data.name, data.description)
+            if row is None:
+                raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name")
+            await actor.record(conn, "campaign.create", "campaign", row["id"], None, row)
         return CampaignResponse(_campaign(row))
 
     @get("/{campaign_id:int}", guards=[CAMPAIGNS_VIEW], summary="One campaign, with its tasks counted by state",
@@ -117,14 +121,19 @@ class CampaignsController(Controller):
                               data: JSONBody[CampaignPatch]) -> CampaignResponse:
         name = None if data.name is msgspec.UNSET else data.name
         description = None if data.description is msgspec.UNSET else data.description
-        try:
-            row = await queries.update(_pool(request), campaign_id, name=name,
-                                       set_description=data.description is not msgspec.UNSET,
-                                       description=description)
-        except asyncpg.UniqueViolationError:
-            raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name") from None
-        if row is None:
-            raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        actor = actor_of(request)
+        async with _pool(request).acquire() as conn, conn.transaction():
+            before = await queries.get(conn, campaign_id)
+            try:
+                async with conn.transaction():
+                    row = await queries.update(conn, campaign_id, name=name,
+                                               set_description=data.description is not msgspec.UNSET,
+                                               description=description)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name") from None
+            if row is None:
+                raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
+            await actor.record(conn, "campaign.update", "campaign", campaign_id, before, row)
         return CampaignResponse(_campaign(row))
 
     @get("/{campaign_id:int}/tasks", guards=[CAMPAIGNS_VIEW], responses=errors(NOT_FOUND),

@@ -9,6 +9,7 @@ import asyncpg
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
+from backend.auth.audit import actor_of
 from backend.auth.guards import (
     BOOKINGS_MANAGE,
     BOOKINGS_VIEW,
@@ -69,7 +70,8 @@ class CampaignRulesController(Controller):
                  "ml-skip-error ...); it applies to leads decided from now on, never to tasks already made")
     async def put_rules(self, request: Request[Principal, Any, Any], campaign_id: CampaignId,
                         data: JSONBody[RulesConfig]) -> DataResponse:
-        row = await service.save_config(_pool(request), campaign_id, data, request.user.operator_id)
+        row = await service.save_config(_pool(request), campaign_id, data, request.user.operator_id,
+                                        actor_of(request))
         return DataResponse(version_out(row))
 
     @get("/rules/versions", guards=[RULES_VIEW], responses=errors(NOT_FOUND),
@@ -143,8 +145,8 @@ class DoNotCallController(Controller):
           summary="Put a phone on the list: until a time, or permanently (no until); a permanent entry is never "
                   "shortened by a temporary one")
     async def put_entry(self, request: Request[Principal, Any, Any], data: JSONBody[DncIn]) -> DataResponse:
-        row = await queries.put_dnc(_pool(request), data.phone, data.until, data.reason, data.source,
-                                    request.user.operator_id)
+        row = await service.put_dnc(_pool(request), data.phone, data.until, data.reason, data.source,
+                                    actor_of(request))
         return DataResponse(dnc_out(row))
 
     @post("/find", guards=[DNC_VIEW], status_code=200,
@@ -158,8 +160,7 @@ class DoNotCallController(Controller):
     @post("/delete", guards=[DNC_MANAGE], status_code=200,
           responses=errors({404: "DNC_NOT_FOUND: the phone is not on the list"}), summary="Take a phone off the list")
     async def delete_entry(self, request: Request[Any, Any, Any], data: JSONBody[PhoneIn]) -> DataResponse:
-        if not await queries.delete_dnc(_pool(request), data.phone):
-            raise NotFound("The phone is not on the do-not-call list", code="DNC_NOT_FOUND", field="phone")
+        await service.delete_dnc(_pool(request), data.phone, actor_of(request))
         return DataResponse({"deleted": True})
 
     @post("/import", guards=[DNC_MANAGE], status_code=200, request_max_body_size=64 * 1024 * 1024 + 4096,
@@ -168,7 +169,7 @@ class DoNotCallController(Controller):
           summary="Bulk import from CSV text (phone,until,reason; header optional; until empty = permanent); "
                   "all or nothing")
     async def import_csv(self, request: Request[Principal, Any, Any], data: JSONBody[DncCsvIn]) -> DataResponse:
-        stored = await service.import_dnc(_pool(request), data.csv, request.user.operator_id)
+        stored = await service.import_dnc(_pool(request), data.csv, request.user.operator_id, actor_of(request))
         return DataResponse({"stored": stored})
 
 
@@ -185,10 +186,8 @@ class BookingsController(Controller):
     @post("/", guards=[BOOKINGS_MANAGE], status_code=200, responses=errors(NOT_FOUND),
           summary="Reserve a client (phone) for a campaign until a time; other campaigns skip it (BOOKED)")
     async def put_booking(self, request: Request[Principal, Any, Any], data: JSONBody[BookingIn]) -> DataResponse:
-        pool = _pool(request)
-        await _campaign(pool, data.campaign_id)
-        row = await queries.put_booking(pool, data.phone, data.campaign_id, data.until, data.reason,
-                                        request.user.operator_id)
+        row = await service.put_booking(_pool(request), data.phone, data.campaign_id, data.until, data.reason,
+                                        actor_of(request))
         return DataResponse(booking_out(row))
 
     @post("/find", guards=[BOOKINGS_VIEW], status_code=200,
@@ -202,6 +201,5 @@ class BookingsController(Controller):
     @post("/delete", guards=[BOOKINGS_MANAGE], status_code=200,
           responses=errors({404: "BOOKING_NOT_FOUND: the phone is not booked"}), summary="Cancel a booking")
     async def delete_booking(self, request: Request[Any, Any, Any], data: JSONBody[PhoneIn]) -> DataResponse:
-        if not await queries.delete_booking(_pool(request), data.phone):
-            raise NotFound("The phone is not booked", code="BOOKING_NOT_FOUND", field="phone")
+        await service.delete_booking(_pool(request), data.phone, actor_of(request))
         return DataResponse({"deleted": True})

@@ -171,6 +171,6 @@ async def test_actions_reach_the_operator_and_are_audited(http, web, db, make_us
     assert all(a["actorId"] == sup.id and a["clientAddr"] == "127.0.0.1" for a in audit)
     assert audit[2]["after"]["reason"] == "TRAINING"
     with pytest.raises(Exception, match="append-only"):
-        await db.execute("UPDATE supervisor_audit SET action = 'PAUSE' WHERE target_id = $1", op.id)
+        await db.execute("UPDATE audit_log SET action = 'operator.pause' WHERE target_id = $1", str(op.id))
     with pytest.raises(Exception, match="append-only"):
         await db.execute("DELETE FROM supervisor_audit WHERE target_id = $1", op.id)
