@@ -21,6 +21,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from litestar.response import File
 
+from backend.auth.audit import actor_of
 from backend.auth.guards import LEADS_IMPORT
 from backend.auth.service import Principal
 from backend.core.errors import BadRequest, NotFound, PayloadTooLarge
@@ -215,7 +216,7 @@ class LeadImportsController(Controller):
                 raise BadRequest("The file is empty", code="EMPTY_FILE", field="file")
             record = await leads.register_upload(stream=stream, file_name=upload.file_name, part=upload.part,
                                                  digest=upload.digest.hexdigest(), size=upload.size,
-                                                 created_by=request.user.operator_id)
+                                                 created_by=request.user.operator_id, actor=actor_of(request))
         except BaseException:
             await upload.discard()
             raise
