@@ -101,11 +101,11 @@ async def _change(pool: asyncpg.Pool, operator_id: int, fields: dict[str, Any], 
 async def update(pool: asyncpg.Pool, operator_id: int, fields: dict[str, Any], *, actor: Actor = SYSTEM,
                  hooks: SessionHooks = _NO_HOOKS) -> asyncpg.Record:
     """Names, role, team. A new role ends the operator's sessions (their pages are chosen by role at login)."""
-    if "role" in fields and actor.operator_id == operator_id:
-        raise Conflict("You cannot change your own role", code="CANNOT_CHANGE_OWN_ROLE", field="role")
     async with pool.acquire() as conn:
         current = await get(conn, operator_id)
     new_role = "role" in fields and fields["role"] != current["role"]
+    if new_role and actor.operator_id == operator_id:
+        raise Conflict("You cannot change your own role", code="CANNOT_CHANGE_OWN_ROLE", field="role")
     row, _ = await _change(pool, operator_id, fields, action="operator.update",
                            end_reason="ROLE_CHANGED" if new_role else None, actor=actor, hooks=hooks)
     return row

@@ -84,8 +84,8 @@ def test_changes_need_manage_permissions_and_reads_view_permissions():
     assert seen >= 30
 
 
-def test_default_permissions_equal_the_roles_of_before():
-    """The seeded role_permissions (migration 0019) give each role what the fixed role guards gave it."""
+def test_the_seeded_permissions_are_the_catalogue():
+    """Migration 0019 seeds exactly the permissions of the code's catalogue (none unknown, none forgotten)."""
     import re
     from pathlib import Path
 

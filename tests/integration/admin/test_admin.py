@@ -270,3 +270,17 @@ async def test_the_audit_log_viewer_filters_pages_exports_and_is_append_only(htt
     for statement in ("UPDATE audit_log SET action = 'x.y'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(Exception, match="append-only"):
             await db.execute(statement)
+
+
+async def test_the_default_permissions_are_the_roles_of_before(db):
+    """Migration 0019 seeds role_permissions so that nothing changes for anyone until an admin changes it: what
+    SUPERVISOR guarded is every .view, floor.control and leads.import; ADMIN everything; ANALYST the reports."""
+    from backend.auth.permissions import CATALOGUE
+
+    rows = await db.fetch("SELECT role, array_agg(permission ORDER BY permission) AS p FROM role_permissions "
+                          "GROUP BY role")
+    grants = {r["role"]: set(r["p"]) for r in rows}
+    supervisor = {p for p in CATALOGUE if p.endswith(".view") and p != "audit.view"} | {
+        "floor.control", "leads.import", "reports.export"}
+    assert grants == {"admin": set(CATALOGUE), "supervisor": supervisor,
+                      "analyst": {"reports.view", "reports.export"}}
