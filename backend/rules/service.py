@@ -82,8 +82,16 @@ def parse_dnc_csv(text: str) -> list[tuple[str, datetime | None, str]]:
     """``phone,until,reason`` (a header line is optional; until empty = permanent, else an ISO time with its
     zone). The whole file is checked before anything is stored: one bad line refuses the file (400 naming the
     line), so an import is never half applied."""
+    # newline="": \r\n, \n and a lone \r each end a line (csv.reader refuses a bare \r in a field otherwise).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _dnc_rows(reader)
+    except csv.Error as exc:
+        raise _bad_csv(reader.line_num or 1, f"not CSV: {exc}") from None
+
+
+def _dnc_rows(reader: Any) -> list[tuple[str, datetime | None, str]]:
     rows: list[tuple[str, datetime | None, str]] = []
-    reader = csv.reader(io.StringIO(text))
     for number, record in enumerate(reader, start=1):
         if not record or all(not cell.strip() for cell in record):
             continue
