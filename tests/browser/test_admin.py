@@ -58,6 +58,23 @@ async def test_an_admin_creates_a_user_locks_them_and_sees_it_in_the_audit_log(p
     await expect(row.locator(".col-state")).to_have_text("заблокирован")
     assert (await http.get(f"{web[1]}/api/arm/v1/me", headers=bearer(user_token))).status_code == 401
 
+    # Unlock, edit (a new surname, another role), reset the password: the table follows each answer.
+    await row.get_by_role("button", name="Разблокировать").click()
+    await expect(row.locator(".col-state")).to_have_text("активен")
+    await row.get_by_role("button", name="Изменить").click()
+    await expect(page.locator("#user-form-title")).to_have_text(f"Изменить пользователя {login_name}")
+    await page.locator("#u-last").fill("Кузнецова")
+    await page.locator("#u-role").select_option("supervisor")
+    await page.locator("#u-save").click()
+    await expect(row).to_contain_text("Ольга Кузнецова")
+    await expect(row).to_contain_text("Супервизор")
+    await row.get_by_role("button", name="Сменить пароль").click()
+    await page.locator("#pw-input").fill("changed-password")
+    await page.locator("#pw-save").click()
+    await expect(page.locator("#status-message")).to_have_text(f"Пароль {login_name} изменён, его сеансы завершены")
+    relog = await http.post(f"{web[1]}/api/arm/v1/login", json={"login": login_name, "password": "changed-password"})
+    assert relog.status_code == 200 and relog.json()["data"]["role"] == "supervisor"
+
     # A refused action says why, in words.
     me_row = page.locator("#users-body tr", has_text=admin.login)
     page.once("dialog", lambda dialog: dialog.accept())
@@ -68,11 +85,13 @@ async def test_an_admin_creates_a_user_locks_them_and_sees_it_in_the_audit_log(p
     await page.locator("#f-actor").select_option(label=admin.login)
     await page.locator("#audit-search").click()
     rows = page.locator("#audit-body tr")
-    await expect(rows.first.locator(".col-action")).to_have_text("operator.lock")
-    await expect(rows.nth(1).locator(".col-action")).to_have_text("operator.create")
-    await expect(rows.nth(2).locator(".col-action")).to_have_text("team.create")
-    await expect(rows.first).to_contain_text('"locked":true')
-    await expect(rows.first).to_contain_text("127.0.0.1")
+    actions = ["operator.password", "operator.update", "operator.unlock", "operator.lock", "operator.create",
+               "team.create"]
+    await expect(rows.locator(".col-action")).to_have_text(actions)
+    lock_row = rows.nth(3)
+    await expect(lock_row).to_contain_text('"locked":false')  # before
+    await expect(lock_row).to_contain_text('"locked":true')  # after
+    await expect(lock_row).to_contain_text("127.0.0.1")
     await no_horizontal_scroll(page)
     await screenshot(page, "admin-audit")
     async with page.expect_download() as download_info:
@@ -99,15 +118,17 @@ async def test_the_permission_matrix_changes_what_a_role_may_do(page, web, make_
     await expect(protected).to_be_checked()
     await no_horizontal_scroll(page)
     await screenshot(page, "admin-permissions")
+    saved = lambda r: r.url.endswith("/api/admin/v1/permissions/analyst") and r.request.method == "PUT"  # noqa: E731
     try:
         await box.check()
-        await page.locator("#perm-save").click()
+        async with page.expect_response(saved):
+            await page.locator("#perm-save").click()
         await expect(page.locator("#status-message")).to_have_text("Права сохранены")
         assert (await http.get(audit, headers=analyst)).status_code == 200
     finally:
         await box.uncheck()
-        await page.locator("#perm-save").click()
-        await expect(page.locator("#status-message")).to_have_text("Права сохранены")
+        async with page.expect_response(saved):
+            await page.locator("#perm-save").click()
     assert (await http.get(audit, headers=analyst)).status_code == 403
     await expect(page.locator("#perm-save")).to_be_in_viewport()
     assert re.search(r"/admin\.html$", page.url)
