@@ -13,8 +13,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from backend.admin.routes import AuditController, PermissionsController
 from backend.auth.guards import ANY_ROLE, PUBLIC, auth_middleware
 from backend.auth.passwords import PasswordService
+from backend.auth.permissions import Permissions
 from backend.auth.routes import ArmAuthController, SecurityController
 from backend.auth.service import AuthService
 from backend.auth.throttle import LoginThrottle
@@ -30,7 +32,7 @@ from backend.events.hub import Hub
 from backend.health.routes import health, metrics, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
-from backend.operators.routes import OperatorsController
+from backend.operators.routes import OperatorsController, TeamsController
 from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
 from backend.supervision.control import Supervision
 from backend.supervision.feed import SupervisorFeed
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pool=pool,
             redis=redis,
             passwords=passwords,
+            permissions=Permissions(pool, redis, settings),
             schema_version=latest_version(),
             auth=AuthService(pool, settings, passwords, LoginThrottle(redis, settings), presence),
             session_hooks=presence,
@@ -101,6 +104,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SecurityController,
             ArmAuthController,
             OperatorsController,
+            TeamsController,
+            PermissionsController,
+            AuditController,
             CampaignsController,
             CampaignRulesController,
             DoNotCallController,

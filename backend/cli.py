@@ -184,7 +184,7 @@ async def cmd_set_password(pool: asyncpg.Pool, args: argparse.Namespace) -> None
 
 
 async def cmd_end_sessions(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
-    ended = await service.end_sessions(pool, await _operator_id(pool, args.login))
+    ended, _ = await service.end_sessions(pool, await _operator_id(pool, args.login))
     print(f"{ended} session(s) of {args.login} ended")
 
 
@@ -211,7 +211,7 @@ async def cmd_import_dnc(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
 
 
 async def cmd_list_users(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
-    for row in await queries.list_all(pool, role=None, limit=10000, offset=0):
+    for row in await queries.list_all(pool, role=None, team_id=None, limit=10000, offset=0):
         flag = " LOCKED" if row["locked"] else ""
         print(f"{row['id']:>6} {row['login']:<24} {row['role']:<10} {row['live_sessions']} live session(s){flag}")
 

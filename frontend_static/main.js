@@ -93,12 +93,16 @@ async function enterMain() {
     location.replace("/supervisor.html"); // their page is the floor, not the operator's workstation
     return;
   }
+  if (me.data.role === "admin") {
+    location.replace("/admin.html"); // users, teams, role permissions, the audit log
+    return;
+  }
   $("login-view").hidden = true;
   $("logout").hidden = false;
   const name = $("operator-name");
   name.textContent = `${me.data.firstName} ${me.data.lastName}`;
   name.hidden = false;
-  if (me.data.role !== "operator") { // admins (their own page is to come): what they can do, and where
+  if (me.data.role !== "operator") { // roles without a page of their own yet: what they can do, and where
     showRolePage(me.data);
     return;
   }

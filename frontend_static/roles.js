@@ -1,6 +1,6 @@
-// Supervisors and administrators who sign in here get a page that says what they can do and where, not the
-// operator screen (its socket and lists are for operators). The live floor is the supervisors' own page
-// (/supervisor.html); until a role has more pages, the API documentation and tm-admin are the places.
+// Roles without a page of their own who sign in here get a page that says what they can do and where, not the
+// operator screen (its socket and lists are for operators). Supervisors have the live floor (/supervisor.html),
+// admins the admin page (/admin.html); main.js sends them there.
 import { $ } from "/dom.js";
 import { t } from "/i18n.js";
 

@@ -9,7 +9,8 @@ import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
-from backend.auth.guards import ADMIN, SUPERVISOR
+from backend.auth.audit import actor_of
+from backend.auth.guards import CAMPAIGNS_MANAGE, CAMPAIGNS_VIEW
 from backend.campaigns import queries
 from backend.campaigns.schemas import (
     CampaignListResponse,
@@ -86,7 +87,7 @@ class CampaignsController(Controller):
     path = "/api/admin/v1/campaigns"
     tags = ["admin"]
 
-    @get("/", guards=[SUPERVISOR], summary="List campaigns, by id, a page at a time")
+    @get("/", guards=[CAMPAIGNS_VIEW], summary="List campaigns, by id, a page at a time")
     async def list_campaigns(
         self, request: Request[Any, Any, Any],
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 200,
@@ -95,14 +96,17 @@ class CampaignsController(Controller):
         rows = await queries.list_page(_pool(request), limit=limit, offset=offset)
         return CampaignListResponse([_campaign(r) for r in rows])
 
-    @post("/", guards=[ADMIN], status_code=201, summary="Create a campaign", responses=errors(NAME_TAKEN))
+    @post("/", guards=[CAMPAIGNS_MANAGE], status_code=201, summary="Create a campaign", responses=errors(NAME_TAKEN))
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[CampaignIn]) -> CampaignResponse:
-        row = await queries.insert(_pool(request), data.name, data.description)
-        if row is None:
-            raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name")
+        actor = actor_of(request)
+        async with _pool(request).acquire() as conn, conn.transaction():
+            row = await queries.insert(conn, data.name, data.description)
+            if row is None:
+                raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name")
+            await actor.record(conn, "campaign.create", "campaign", row["id"], None, row)
         return CampaignResponse(_campaign(row))
 
-    @get("/{campaign_id:int}", guards=[SUPERVISOR], summary="One campaign, with its tasks counted by state",
+    @get("/{campaign_id:int}", guards=[CAMPAIGNS_VIEW], summary="One campaign, with its tasks counted by state",
          responses=errors(NOT_FOUND))
     async def get_campaign(self, request: Request[Any, Any, Any], campaign_id: CampaignId) -> CampaignResponse:
         pool = _pool(request)
@@ -111,23 +115,28 @@ class CampaignsController(Controller):
             raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
         return CampaignResponse(_campaign(row, await queries.task_counts(pool, campaign_id)))
 
-    @patch("/{campaign_id:int}", guards=[ADMIN], summary="Rename a campaign or change its description",
+    @patch("/{campaign_id:int}", guards=[CAMPAIGNS_MANAGE], summary="Rename a campaign or change its description",
            responses=errors({**NOT_FOUND, **NAME_TAKEN}))
     async def update_campaign(self, request: Request[Any, Any, Any], campaign_id: CampaignId,
                               data: JSONBody[CampaignPatch]) -> CampaignResponse:
         name = None if data.name is msgspec.UNSET else data.name
         description = None if data.description is msgspec.UNSET else data.description
-        try:
-            row = await queries.update(_pool(request), campaign_id, name=name,
-                                       set_description=data.description is not msgspec.UNSET,
-                                       description=description)
-        except asyncpg.UniqueViolationError:
-            raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name") from None
-        if row is None:
-            raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        actor = actor_of(request)
+        async with _pool(request).acquire() as conn, conn.transaction():
+            before = await queries.get(conn, campaign_id)
+            try:
+                async with conn.transaction():
+                    row = await queries.update(conn, campaign_id, name=name,
+                                               set_description=data.description is not msgspec.UNSET,
+                                               description=description)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("A campaign with this name exists", code="CAMPAIGN_EXISTS", field="name") from None
+            if row is None:
+                raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
+            await actor.record(conn, "campaign.update", "campaign", campaign_id, before, row)
         return CampaignResponse(_campaign(row))
 
-    @get("/{campaign_id:int}/tasks", guards=[SUPERVISOR], responses=errors(NOT_FOUND),
+    @get("/{campaign_id:int}/tasks", guards=[CAMPAIGNS_VIEW], responses=errors(NOT_FOUND),
          summary="A campaign's tasks (clients to call), by id, a page at a time; ?state= filters")
     async def list_tasks(
         self, request: Request[Any, Any, Any], campaign_id: CampaignId,
@@ -141,7 +150,7 @@ class CampaignsController(Controller):
             raise NotFound("No such campaign", code="CAMPAIGN_NOT_FOUND", field="campaignId")
         return TaskListResponse([_task(r) for r in rows])
 
-    @post("/{campaign_id:int}/tasks", guards=[ADMIN], status_code=201, responses=errors(NOT_FOUND),
+    @post("/{campaign_id:int}/tasks", guards=[CAMPAIGNS_MANAGE], status_code=201, responses=errors(NOT_FOUND),
           summary="A client enters the campaign; an open task of the same client there is cancelled")
     async def add_task(self, request: Request[Any, Any, Any], campaign_id: CampaignId,
                        data: JSONBody[TaskIn]) -> DataResponse:

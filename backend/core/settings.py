@@ -93,6 +93,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: Annotated[tuple[str, ...], _m(
         "Comma-separated addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed; "
         "empty: the header is ignored and the peer address is the client's.")] = ()
+    permissions_max_age_seconds: Annotated[float, _m(
+        "How long a web process trusts its cached role permissions when it cannot read their version in Redis; "
+        "with Redis up a change reaches every process at its next guarded request.", ge=0.1, le=300)] = 2.0
     allowed_origins: Annotated[tuple[str, ...], _m(
         "Comma-separated browser origins allowed besides the server's own (CORS and WebSocket Origin).")] = ()
     log_level: Annotated[str, _m(

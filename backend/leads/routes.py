@@ -21,7 +21,8 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath, FromQuery, Parameter, QueryParameter
 from litestar.response import File
 
-from backend.auth.guards import SUPERVISOR
+from backend.auth.audit import actor_of
+from backend.auth.guards import LEADS_IMPORT
 from backend.auth.service import Principal
 from backend.core.errors import BadRequest, NotFound, PayloadTooLarge
 from backend.core.openapi import errors
@@ -168,7 +169,7 @@ class _UploadOperation(Operation):
 class LeadImportsController(Controller):
     path = "/api/admin/v1/lead-imports"
     tags = ["lead intake"]
-    guards = [SUPERVISOR]
+    guards = [LEADS_IMPORT]
 
     @post("/", status_code=202, request_max_body_size=None, operation_class=_UploadOperation,
           responses=errors({400: "VALIDATION_ERROR, UNKNOWN_STREAM, MULTIPART_REQUIRED, MALFORMED_MULTIPART, "
@@ -215,7 +216,7 @@ class LeadImportsController(Controller):
                 raise BadRequest("The file is empty", code="EMPTY_FILE", field="file")
             record = await leads.register_upload(stream=stream, file_name=upload.file_name, part=upload.part,
                                                  digest=upload.digest.hexdigest(), size=upload.size,
-                                                 created_by=request.user.operator_id)
+                                                 created_by=request.user.operator_id, actor=actor_of(request))
         except BaseException:
             await upload.discard()
             raise
@@ -272,7 +273,7 @@ class LeadImportsController(Controller):
 class LeadStreamsController(Controller):
     path = "/api/admin/v1/lead-streams"
     tags = ["lead intake"]
-    guards = [SUPERVISOR]
+    guards = [LEADS_IMPORT]
 
     @get("/", summary="The configured lead streams")
     async def list_streams(self, request: Request[Any, Any, Any]) -> StreamListResponse:

@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 
+from backend.auth.audit import Actor
 from backend.core.db import Conn, mark_session_state
 from backend.core.errors import DEPENDENCY_ERRORS, Conflict
 from backend.core.settings import Settings
@@ -300,7 +301,7 @@ class LeadIntake:
     # ---- uploads and shell imports --------------------------------------------------------------------
 
     async def register_upload(self, *, stream: Stream, file_name: str, part: Path, digest: str, size: int,
-                              created_by: int | None) -> Any:
+                              created_by: int | None, actor: Actor | None = None) -> Any:
         """``part``: the upload written whole under .uploads/ (``*.part``). Queued for a worker; 409 when the
         same content was imported before (the part file is removed)."""
         assert self.root is not None
@@ -319,6 +320,9 @@ class LeadIntake:
                                f"The same file was imported before: import #{holder['id']} ({holder['state']})",
                                code="DUPLICATE_FILE", field="file",
                                data={"importId": holder["id"] if holder is not None else None})
+            if actor is not None:  # audited in the upload's transaction (lead_import.upload)
+                await actor.record(conn, "lead_import.upload", "lead_import", record["id"], None,
+                                   {"stream": stream.name, "fileName": file_name, "sizeBytes": size, "hash": digest})
             await asyncio.to_thread(part.rename, final)
         return record
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from backend.auth.audit import SYSTEM, Actor
 from backend.core.errors import BadRequest, NotFound
 from backend.core.types import EARLIEST, LATEST
 from backend.rules import queries
@@ -20,13 +21,57 @@ DNC_CSV_MAX_ROWS = 1_000_000
 DNC_REASON_MAX = 500
 
 
-async def save_config(pool: asyncpg.Pool, campaign_id: int, config: RulesConfig, created_by: int | None) -> Any:
-    """A new version (the old ones stay: tasks and paths name theirs); in force for leads decided from now."""
+async def save_config(pool: asyncpg.Pool, campaign_id: int, config: RulesConfig, created_by: int | None,
+                      actor: Actor = SYSTEM) -> Any:
+    """A new version (the old ones stay: tasks and paths name theirs); in force for leads decided from now.
+    Audited (rules.save: the version in force before and the new one) in the same transaction."""
     async with pool.acquire() as conn, conn.transaction():
+        before = await queries.latest_version(conn, campaign_id)
         row = await queries.add_version(conn, campaign_id, encode(config), list(config.data_streams), created_by)
-    if row is None:
-        raise NotFound(NO_CAMPAIGN, code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        if row is None:
+            raise NotFound(NO_CAMPAIGN, code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        await actor.record(conn, "rules.save", "campaign", campaign_id,
+                           None if before is None else {"rulesVersionId": before["id"], "config": before["config"]},
+                           {"rulesVersionId": row["id"], "config": row["config"]})
     return row
+
+
+# -- do-not-call and bookings, each change audited in its transaction -----------------------------------------
+
+async def put_dnc(pool: asyncpg.Pool, phone: str, until: datetime | None, reason: str, source: str,
+                  actor: Actor) -> Any:
+    async with pool.acquire() as conn, conn.transaction():
+        before = await queries.get_dnc(conn, phone)
+        row = await queries.put_dnc(conn, phone, until, reason, source, actor.operator_id)
+        await actor.record(conn, "dnc.put", "phone", phone, before, row)
+    return row
+
+
+async def delete_dnc(pool: asyncpg.Pool, phone: str, actor: Actor) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        before = await queries.get_dnc(conn, phone)
+        if before is None or not await queries.delete_dnc(conn, phone):
+            raise NotFound("The phone is not on the do-not-call list", code="DNC_NOT_FOUND", field="phone")
+        await actor.record(conn, "dnc.delete", "phone", phone, before, None)
+
+
+async def put_booking(pool: asyncpg.Pool, phone: str, campaign_id: int, until: datetime, reason: str | None,
+                      actor: Actor) -> Any:
+    async with pool.acquire() as conn, conn.transaction():
+        if not await queries.campaign_exists(conn, campaign_id):
+            raise NotFound(NO_CAMPAIGN, code="CAMPAIGN_NOT_FOUND", field="campaignId")
+        before = await queries.get_booking(conn, phone)
+        row = await queries.put_booking(conn, phone, campaign_id, until, reason, actor.operator_id)
+        await actor.record(conn, "booking.put", "phone", phone, before, row)
+    return row
+
+
+async def delete_booking(pool: asyncpg.Pool, phone: str, actor: Actor) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        before = await queries.get_booking(conn, phone)
+        if before is None or not await queries.delete_booking(conn, phone):
+            raise NotFound("The phone is not booked", code="BOOKING_NOT_FOUND", field="phone")
+        await actor.record(conn, "booking.delete", "phone", phone, before, None)
 
 
 def _bad_csv(line: int, message: str, field: str = "file") -> BadRequest:
@@ -37,8 +82,16 @@ def parse_dnc_csv(text: str) -> list[tuple[str, datetime | None, str]]:
     """``phone,until,reason`` (a header line is optional; until empty = permanent, else an ISO time with its
     zone). The whole file is checked before anything is stored: one bad line refuses the file (400 naming the
     line), so an import is never half applied."""
+    # newline="": \r\n, \n and a lone \r each end a line (csv.reader refuses a bare \r in a field otherwise).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _dnc_rows(reader)
+    except csv.Error as exc:
+        raise _bad_csv(reader.line_num or 1, f"not CSV: {exc}") from None
+
+
+def _dnc_rows(reader: Any) -> list[tuple[str, datetime | None, str]]:
     rows: list[tuple[str, datetime | None, str]] = []
-    reader = csv.reader(io.StringIO(text, newline=""))  # a bare CR ends a line (it was a 500: the fuzz test)
     for number, record in enumerate(reader, start=1):
         if not record or all(not cell.strip() for cell in record):
             continue
@@ -65,7 +118,10 @@ def parse_dnc_csv(text: str) -> list[tuple[str, datetime | None, str]]:
     return rows
 
 
-async def import_dnc(pool: asyncpg.Pool, text: str, created_by: int | None) -> int:
+async def import_dnc(pool: asyncpg.Pool, text: str, created_by: int | None, actor: Actor = SYSTEM) -> int:
+    """All or nothing; one audit row for the file (how many entries, not the phones)."""
     rows = parse_dnc_csv(text)
     async with pool.acquire() as conn, conn.transaction():
-        return await queries.put_dnc_many(conn, rows, "CSV", created_by)
+        stored = await queries.put_dnc_many(conn, rows, "CSV", created_by)
+        await actor.record(conn, "dnc.import", "dnc_list", None, None, {"entries": len(rows), "stored": stored})
+    return stored

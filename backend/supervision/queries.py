@@ -149,21 +149,18 @@ async def errors_last_minute(db: Executor) -> int:
     return int(value or 0)
 
 
-async def audit(db: Executor, *, actor_id: int, action: str, target_id: int, client_addr: str,
-                before: dict[str, Any], after: dict[str, Any]) -> int:
-    return int(await db.fetchval(
-        """INSERT INTO supervisor_audit (actor_id, action, target_id, client_addr, before, after)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
-        actor_id, action, target_id, client_addr, before, after))
-
-
 async def audit_page(db: Executor, target_id: int | None, limit: int) -> list[asyncpg.Record]:
-    """Newest first; one operator's by supervisor_audit_target_idx."""
+    """The actions on operators of the audit log (as the view supervisor_audit names them), newest first;
+    one operator's by audit_log_target_idx."""
     return await db.fetch(
-        """SELECT a.id, a.actor_id, o.login AS actor_login, a.action, a.target_id, a.client_addr,
-                  a.before, a.after, a.created_at
-             FROM supervisor_audit a JOIN operators o ON o.id = a.actor_id
-            WHERE $1::bigint IS NULL OR a.target_id = $1
+        """SELECT a.id, a.actor_id, o.login AS actor_login,
+                  CASE a.action WHEN 'operator.pause' THEN 'PAUSE' WHEN 'operator.unpause' THEN 'UNPAUSE'
+                                ELSE 'END_SESSIONS' END AS action,
+                  a.target_id::bigint AS target_id, a.client_addr, a.before, a.after, a.created_at
+             FROM audit_log a JOIN operators o ON o.id = a.actor_id
+            WHERE a.target_type = 'operator'
+              AND a.action IN ('operator.pause', 'operator.unpause', 'operator.end_sessions')
+              AND ($1::bigint IS NULL OR a.target_id = $1::bigint::text)
             ORDER BY a.id DESC LIMIT $2""", target_id, limit)
 
 

@@ -25,6 +25,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from backend.auth.guards import PUBLIC
+from backend.auth.permissions import Permissions
 from backend.auth.service import AuthService
 from backend.core.origin import origin_allowed
 from backend.events.bus import encode_frame
@@ -67,8 +68,10 @@ async def supervisor_socket(socket: WebSocket[Any, Any, Any]) -> None:
     if principal is None:
         await _refuse(socket, 4401, "INVALID_TOKEN", "token invalid or session ended", "not authenticated")
         return
-    if principal.role not in ("supervisor", "admin"):
-        await _refuse(socket, 4403, "ROLE_REQUIRED", "this channel is for supervisors and admins", "supervisors only")
+    permissions: Permissions = state.permissions
+    if not await permissions.allowed(principal.role, "floor.view"):
+        await _refuse(socket, 4403, "ROLE_REQUIRED", "this channel needs the permission floor.view",
+                      "supervisors only")
         return
     feed: SupervisorFeed = state.floor_feed
     if feed.watchers_of(principal.operator_id) >= settings.ws_max_sockets_per_operator:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,9 @@ from backend.workstation.schemas import operator_state_data
 from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.presence")
+
+#: Runs inside a presence change's transaction: (connection, state before, state after).
+Within = Callable[[Any, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 OFFLINE_ATTEMPTS = 3
 
@@ -111,17 +115,23 @@ class Presence:
     async def state(self, operator_id: int) -> dict[str, Any]:
         return operator_state_data(await queries.operator_state(self._pool, operator_id))
 
-    async def set_ready(self, operator_id: int) -> dict[str, Any]:
+    async def set_ready(self, operator_id: int, within: Within | None = None) -> dict[str, Any]:
         """READY (during a call: no pause afterwards). Pressing it counts as being present for one grace
         period, as a login does, so the socket the page opens has time to be seen."""
-        return await self._choose(operator_id, None)
+        return await self._choose(operator_id, None, within)
 
-    async def set_pause(self, operator_id: int, reason: str) -> dict[str, Any]:
-        return await self._choose(operator_id, reason)
+    async def set_pause(self, operator_id: int, reason: str, within: Within | None = None) -> dict[str, Any]:
+        return await self._choose(operator_id, reason, within)
 
-    async def _choose(self, operator_id: int, pause: str | None) -> dict[str, Any]:
+    async def _choose(self, operator_id: int, pause: str | None, within: Within | None = None) -> dict[str, Any]:
+        """``within(conn, before, after)`` runs inside the change's transaction (a supervisor's audit row, and
+        its refusal of an offline operator: raising rolls the change back)."""
         frames: list[Frame] = []
         async with self._pool.acquire() as conn, conn.transaction():
+            before: dict[str, Any] | None = None
+            if within is not None:
+                await queries.lock_presence(conn, operator_id)
+                before = operator_state_data(await queries.operator_state(conn, operator_id))
             if pause is None:
                 await queries.grant_grace(conn, operator_id, self._settings.presence_grace_seconds)
                 row = await queries.set_ready(conn, operator_id)
@@ -131,6 +141,8 @@ class Presence:
                 await self._emit(conn, frames, operator_id, row)
             else:
                 row = await queries.operator_state(conn, operator_id)
+            if within is not None and before is not None:
+                await within(conn, before, operator_state_data(row))
         await publish(self._redis, self._settings, frames)
         return operator_state_data(row)
 

@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import JSONBody
 
-from backend.auth.guards import OPERATOR, SUPERVISOR
+from backend.auth.guards import FLOOR_VIEW, OPERATOR
 from backend.auth.service import Principal
 from backend.core.openapi import errors
 from backend.core.types import DataResponse
@@ -176,7 +176,7 @@ class WorkstationController(Controller):
 class OperatorStateController(Controller):
     path = "/api/supervisor/v1"
     tags = ["supervisor"]
-    guards = [SUPERVISOR]
+    guards = [FLOOR_VIEW]
 
     @get("/operatorStates", summary="Every operator's state: OFFLINE, READY, PAUSED (reason), AWAY, ON_CALL, "
                                     "WRAP_UP (with deadline); since when")

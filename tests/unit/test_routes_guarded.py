@@ -32,22 +32,67 @@ def test_every_route_is_guarded_or_public():
     assert public == EXPECTED_PUBLIC
 
 
-def test_campaign_rules_routes_change_for_admins_and_read_for_supervisors():
-    """Rules, do-not-call and bookings: every change is ADMIN-only; reads (and the /find lookups, POST only to
-    keep phones out of URLs) are SUPERVISOR (which admins pass)."""
-    from backend.auth.guards import ADMIN, SUPERVISOR
+def _permission_guards(handler: HTTPRouteHandler) -> set[str]:
+    return {getattr(g, "permission", None) for g in handler.resolve_guards()} - {None}  # type: ignore[misc]
+
+
+def test_every_admin_and_supervisor_route_maps_to_a_permission():
+    """Admins change what each role may do, so every admin and supervisor route is guarded by a permission of the
+    catalogue (not a fixed role list), and only by permissions the catalogue knows."""
+    from backend.auth.permissions import CATALOGUE
 
     app = create_app(SETTINGS)
     seen = 0
     for route in app.routes:
-        if not route.path.startswith(("/api/admin/v1/do-not-call", "/api/admin/v1/bookings")) and \
-                "/rules" not in route.path and "/cascade/" not in route.path:
+        if not route.path.startswith(("/api/admin/", "/api/supervisor/")) or route.path == "/api/supervisor/v1/ws":
             continue
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
                 continue
-            guards = list(handler.guards or [])
-            reads = handler.http_methods == {"GET"} or route.path.endswith("/find")
-            assert (SUPERVISOR if reads else ADMIN) in guards, f"{handler.http_methods} {route.path}"
+            permissions = _permission_guards(handler)
+            assert len(permissions) == 1, f"{handler.http_methods} {route.path}: {permissions}"
+            assert permissions <= set(CATALOGUE)
             seen += 1
-    assert seen >= 14
+    assert seen >= 45
+
+
+def test_changes_need_manage_permissions_and_reads_view_permissions():
+    """Rules, do-not-call, bookings, campaigns, users: every change needs the *.manage permission (by default
+    admins only); reads (and the /find lookups, POST only to keep phones out of URLs) the *.view one (by default
+    supervisors too). The audit log needs audit.view, the permission matrix permissions.manage."""
+    app = create_app(SETTINGS)
+    families = {"/api/admin/v1/do-not-call": "dnc", "/api/admin/v1/bookings": "bookings",
+                "/api/admin/v1/operators": "users", "/api/admin/v1/teams": "users"}
+    seen = 0
+    for route in app.routes:
+        family = next((f for prefix, f in families.items() if route.path.startswith(prefix)), None)
+        if family is None and route.path.startswith("/api/admin/v1/campaigns"):
+            family = "rules" if ("/rules" in route.path or "/cascade/" in route.path) else "campaigns"
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            permissions = _permission_guards(handler)
+            if route.path.startswith("/api/admin/v1/audit"):
+                assert permissions == {"audit.view"}
+                continue
+            if route.path.startswith("/api/admin/v1/permissions"):
+                assert permissions == {"permissions.manage"}
+                continue
+            if family is None:
+                continue
+            reads = handler.http_methods == {"GET"} or route.path.endswith("/find")
+            assert permissions == {f"{family}.{'view' if reads else 'manage'}"}, f"{handler.http_methods} {route.path}"
+            seen += 1
+    assert seen >= 30
+
+
+def test_the_seeded_permissions_are_the_catalogue():
+    """Migration 0019 seeds exactly the permissions of the code's catalogue (none unknown, none forgotten)."""
+    import re
+    from pathlib import Path
+
+    from backend.auth.permissions import CATALOGUE
+
+    sql = (Path(__file__).resolve().parents[2] / "backend/migrations/0019_admin_audit_permissions.sql").read_text()
+    named = set(re.findall(r"\('([a-z]+\.[a-z]+)'\)", sql))
+    assert named == set(CATALOGUE), named ^ set(CATALOGUE)

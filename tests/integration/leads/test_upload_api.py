@@ -54,6 +54,10 @@ async def test_upload_csv_follow_progress_and_list(http, stack, db):
     assert (created["state"], created["source"], created["fileName"], created["stream"]) == \
         ("queued", "upload", name, "MOBILE_LOANS")
     assert created["createdBy"] == supervisor.id and created["progress"]["bytesTotal"] == created["sizeBytes"]
+    audited = await db.fetchrow("SELECT actor_id, action, after::text FROM audit_log WHERE target_type = 'lead_import' "
+                                "AND target_id = $1", str(created["id"]))
+    assert (audited["actor_id"], audited["action"]) == (supervisor.id, "lead_import.upload")
+    assert name in audited["after"]
     done = await finished(http, url, headers, created["id"])
     assert done["state"] == "done" and done["rows"] == {"total": 5000, "accepted": 5000, "rejected": 0,
                                                         "newSnapshots": 5000, "unchangedSnapshots": 0}

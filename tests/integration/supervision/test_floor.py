@@ -116,6 +116,31 @@ async def test_only_supervisors_and_admins_watch_the_floor(http, web, make_user)
     await admin.close()
 
 
+async def test_the_floor_socket_follows_the_floor_view_permission(http, web, make_user):
+    """Admins decide who watches: an analyst granted floor.view is let in, a supervisor without it refused."""
+    admin = bearer(await login(http, web[0], await make_user("admin")))
+    roles = (await http.get(f"{web[0]}/api/admin/v1/permissions", headers=admin)).json()["data"]["roles"]
+    analyst_token = await login(http, web[1], await make_user("analyst"))
+    sup_token = await login(http, web[1], await make_user("supervisor"))
+    code, _ = await _refused(web[1], "/api/supervisor/v1/ws", analyst_token)
+    assert code == 4403
+    try:
+        for role, perms in (("analyst", [*roles["analyst"], "floor.view"]),
+                            ("supervisor", [p for p in roles["supervisor"] if p != "floor.view"])):
+            r = await http.put(f"{web[0]}/api/admin/v1/permissions/{role}", json={"permissions": perms},
+                               headers=admin)
+            assert r.status_code == 200, r.text
+        analyst = await FloorSocket.open(web[1], analyst_token)
+        assert analyst.hello["type"] == "HELLO_OK"
+        await analyst.close()
+        code, error = await _refused(web[1], "/api/supervisor/v1/ws", sup_token)
+        assert code == 4403 and error["data"]["code"] == "ROLE_REQUIRED"
+    finally:
+        for role in ("analyst", "supervisor"):
+            await http.put(f"{web[0]}/api/admin/v1/permissions/{role}", json={"permissions": roles[role]},
+                           headers=admin)
+
+
 async def test_a_supervisor_socket_closes_when_its_session_ends(http, web, make_user):
     token = await login(http, web[0], await make_user("supervisor"))
     floor = await FloorSocket.open(web[1], token)
@@ -171,6 +196,6 @@ async def test_actions_reach_the_operator_and_are_audited(http, web, db, make_us
     assert all(a["actorId"] == sup.id and a["clientAddr"] == "127.0.0.1" for a in audit)
     assert audit[2]["after"]["reason"] == "TRAINING"
     with pytest.raises(Exception, match="append-only"):
-        await db.execute("UPDATE supervisor_audit SET action = 'PAUSE' WHERE target_id = $1", op.id)
+        await db.execute("UPDATE audit_log SET action = 'operator.pause' WHERE target_id = $1", str(op.id))
     with pytest.raises(Exception, match="append-only"):
         await db.execute("DELETE FROM supervisor_audit WHERE target_id = $1", op.id)
