@@ -138,7 +138,7 @@ async def run(settings: Settings) -> None:
     cascade = Cascade(pool, settings, entry, integrations)
     stale = StaleClients(pool, redis, settings, entry)
     if settings.worker_metrics_port:
-        serve_metrics(settings.host, settings.worker_metrics_port)
+        serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:

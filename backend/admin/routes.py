@@ -159,7 +159,8 @@ class AuditController(Controller):
                 async for r in queries.audit_stream(conn, flt):
                     writer.writerow([r["id"], r["created_at"].isoformat(), r["actor_id"] or "",
                                      _cell(r["actor_login"]), r["action"], r["target_type"], _cell(r["target_id"]),
-                                     r["client_addr"] or "", _cell(_json(r["before"])), _cell(_json(r["after"]))])
+                                     _cell(r["client_addr"] or ""), _cell(_json(r["before"])),
+                                     _cell(_json(r["after"]))])
                     count += 1
                     if count % 500 == 0:
                         yield buffer.getvalue().encode()

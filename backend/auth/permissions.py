@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from typing import Any
 
 import asyncpg
@@ -86,7 +87,10 @@ class Permissions:
         version: Any
         try:
             version = await self._redis.get(self._key)
-            fresh = self._grants is not None and version == self._version
+            # The age bound holds even when the version matches: a lost INCR (a Redis blip, a restart without
+            # persistence, a failover) must not keep a revoked grant alive past PERMISSIONS_MAX_AGE_SECONDS.
+            fresh = (self._grants is not None and version == self._version
+                     and time.monotonic() - self._loaded_at < self._max_age)
         except (aioredis.RedisError, OSError) as exc:  # no Redis: trust the cache for a while
             log.debug("permissions version unreadable: %s", exc)
             version = self._version
@@ -105,7 +109,9 @@ class Permissions:
         """After a committed change: drop this process's copy and move the version every process reads."""
         self._grants = None
         try:
-            await self._redis.incr(self._key)
+            # A random value, not INCR: a counter that restarted from zero could climb back to a version a
+            # process cached before, and that process would keep its old grants.
+            await self._redis.set(self._key, uuid.uuid4().hex)
         except (aioredis.RedisError, OSError) as exc:
             log.warning("permissions changed but the version key could not be moved (%s): other processes "
                         "see the change within PERMISSIONS_MAX_AGE_SECONDS of losing Redis", exc)

@@ -144,8 +144,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Bearer token that GET /metrics of a web process asks for (Prometheus' `authorization` credentials); "
         "unset: the web processes serve no /metrics (404).")] = ""
     worker_metrics_port: Annotated[int, _m(
-        "Port of a worker's /metrics (Prometheus text, on HOST; one per worker on a host); 0: not served.",
+        "Port of a worker's /metrics (Prometheus text, on WORKER_METRICS_HOST; one per worker on a host); "
+        "0: not served.",
         ge=0, le=65535)] = 0
+    worker_metrics_host: Annotated[str, _m(
+        "Address a worker's /metrics listens on. It asks for no token (with PROMETHEUS_MULTIPROC_DIR it also "
+        "serves the web processes' figures), so it stays on loopback unless the scraper is elsewhere.")] = \
+        "127.0.0.1"
     telephony_port: Annotated[int, _m(
         "Port of the telephony process's /health and /metrics.", ge=1, le=65535)] = 8010
     poll_interval_seconds: Annotated[float, _m(

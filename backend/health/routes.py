@@ -69,7 +69,8 @@ async def metrics_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseR
     expected = connection.app.state.settings.metrics_token
     if not expected:
         raise NotFound("Not found", code="NOT_FOUND")
-    if not hmac.compare_digest(bearer_token(connection) or "", expected):
+    # As bytes: compare_digest raises TypeError (a 500) on a non-ASCII str.
+    if not hmac.compare_digest((bearer_token(connection) or "").encode(), expected.encode()):
         raise Unauthorized("Authorization: Bearer <METRICS_TOKEN> is required", code="INVALID_TOKEN",
                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
 

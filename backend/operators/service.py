@@ -82,6 +82,10 @@ async def _change(pool: asyncpg.Pool, operator_id: int, fields: dict[str, Any], 
                   extra: dict[str, Any] | None = None) -> tuple[asyncpg.Record, int]:
     """One audited change of an operator's row; ends their sessions (``end_reason``) in the same transaction."""
     async with pool.acquire() as conn, conn.transaction():
+        if {"locked", "role"} & set(fields):
+            # Every unlocked admin's row first, in id order, then the target: two admins locking or demoting each
+            # other at once queue up instead of deadlocking (the target first, the others next, was a cycle).
+            await queries.other_active_admins(conn, 0)
         before = await queries.get_by_id(conn, operator_id, for_update=True)
         if before is None:
             raise _not_found()

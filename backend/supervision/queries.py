@@ -169,9 +169,12 @@ async def is_operator(db: Executor, operator_id: int) -> bool:
 
 
 async def live_sessions(db: Executor, session_ids: list[Any]) -> set[Any]:
-    """Which of these sessions are still live (primary key look-ups)."""
+    """Which of these sessions are still live and still allowed to watch the floor (primary key look-ups):
+    a permission taken from a role ends its open floor sockets at the next sweep, not at their next login."""
     rows = await db.fetch(
         """SELECT s.id FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
             WHERE s.id = ANY($1::uuid[]) AND s.revoked_at IS NULL AND NOT o.locked
-              AND s.idle_expires_at > now() AND s.absolute_expires_at > now()""", session_ids)
+              AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
+              AND EXISTS (SELECT 1 FROM role_permissions p
+                           WHERE p.role = o.role AND p.permission = 'floor.view')""", session_ids)
     return {r["id"] for r in rows}

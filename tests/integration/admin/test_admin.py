@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import bearer, login
 from tests.harness import unique
+from tests.integration.supervision.helpers import FloorSocket
 
 OPS = "/api/admin/v1/operators"
 
@@ -132,9 +133,11 @@ async def test_teams_rename_delete_and_assign(http, web, db, make_user):
 
 async def test_a_revoked_permission_refuses_the_next_request_on_every_process(http, web, db, make_user):
     admin = bearer(await login(http, web[0], await make_user("admin")))
-    sup = bearer(await login(http, web[1], await make_user("supervisor")))
+    sup_token = await login(http, web[1], await make_user("supervisor"))
+    sup = bearer(sup_token)
     url = f"{web[1]}/api/supervisor/v1/operatorStates"
     assert (await http.get(url, headers=sup)).status_code == 200  # web[1] has the permissions cached now
+    floor = await FloorSocket.open(web[0], sup_token)  # a floor page already open when the grant goes
     matrix = (await http.get(f"{web[0]}/api/admin/v1/permissions", headers=admin)).json()["data"]
     original = matrix["roles"]["supervisor"]
     assert "floor.view" in original and "users.manage" not in original
@@ -146,6 +149,8 @@ async def test_a_revoked_permission_refuses_the_next_request_on_every_process(ht
         refused = await http.get(url, headers=sup)  # the other process, at once
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"]["data"]["permission"] == "floor.view"
+        # The open floor page stops receiving the floor too (at the feed's next session sweep).
+        assert await floor.until(lambda f: any(x["type"] == "SESSION_ENDED" for x in floor.frames), timeout=5)
         # ... and a permission granted works as promptly (a supervisor may now manage users).
         await http.put(f"{web[0]}/api/admin/v1/permissions/supervisor",
                        json={"permissions": [*original, "users.manage"]}, headers=admin)
@@ -284,3 +289,17 @@ async def test_the_default_permissions_are_the_roles_of_before(db):
         "floor.control", "leads.import", "reports.export"}
     assert grants == {"admin": set(CATALOGUE), "supervisor": supervisor,
                       "analyst": {"reports.view", "reports.export"}}
+
+
+async def test_two_admins_locking_each_other_at_once_get_answers_not_a_deadlock(http, web, make_user):
+    """Each lock took its target's row and then every other admin's: A locking B while B locks A was a lock
+    cycle, PostgreSQL killed one and the admin saw a 500. Now both queue on the admins' rows in one order."""
+    import asyncio
+
+    for _ in range(4):
+        a, b = await make_user("admin"), await make_user("admin")
+        ha, hb = bearer(await login(http, web[0], a)), bearer(await login(http, web[1], b))
+        answers = await asyncio.gather(http.post(f"{web[0]}{OPS}/{b.id}/lock", headers=ha),
+                                       http.post(f"{web[1]}{OPS}/{a.id}/lock", headers=hb))
+        assert all(r.status_code in (200, 401, 409) for r in answers), [(r.status_code, r.text) for r in answers]
+        assert any(r.status_code == 200 for r in answers)
