@@ -39,6 +39,9 @@ from backend.rules.sink import Entry, TaskSink
 from backend.rules.templates import compile_templates
 
 log = logging.getLogger("backend.rules.cascade")
+# Leads per chunk of a batch going through the integration filters when the services take one lead per
+# request (INTEGRATION_BATCH_SIZE 0).
+CHUNK_PER_LEAD_REQUESTS = 200
 
 
 def client_info_of(row: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -155,7 +158,12 @@ class Cascade:
 
     async def decide(self, rows: list[Any], config: RulesConfig, campaign_id: int, *,
                      last_attempt: bool = True) -> Batch:
-        """Run the cascade over one batch: each filter in order over the leads still in the running."""
+        """Run the cascade over one batch: each filter in order over the leads still in the running. The
+        filters up to the first integration filter go over the whole batch at once; from there the leads go
+        on in chunks of one integration request each, every chunk through the rest of the filters on its own
+        and all chunks at once (the services' concurrency bounds the requests in flight), so a batch takes
+        about one request's time per filter instead of waiting at every filter for its slowest request.
+        Each lead still meets the filters in the configured order and stops at its first failure."""
         batch = Batch(rows)
         phones = [r["phone"] for r in rows]
         order = config.effective_order()
@@ -163,23 +171,45 @@ class Cascade:
         booked = await queries.booked_elsewhere(self._pool, phones, campaign_id) if "BOOKED" in order else {}
         ctx = Context(config, datetime.now(config.zone()).date(), compile_templates(config.phone_templates),
                       dnc, booked)
-        for name in order:
-            alive = batch.alive()
+        first_external = next((k for k, name in enumerate(order) if name not in INTERNAL), len(order))
+        await self._filters(batch, ctx, order[:first_external], batch.alive(), last_attempt)
+        rest = order[first_external:]
+        alive = batch.alive()
+        if rest and alive:
+            size = self._settings.integration_batch_size or CHUNK_PER_LEAD_REQUESTS
+            chunks = [alive[k:k + size] for k in range(0, len(alive), size)]
+            if len(chunks) == 1:
+                await self._filters(batch, ctx, rest, chunks[0], last_attempt)
+            else:
+                try:
+                    async with asyncio.TaskGroup() as group:  # one chunk deferring the batch cancels the others
+                        for chunk in chunks:
+                            group.create_task(self._filters(batch, ctx, rest, chunk, last_attempt))
+                except ExceptionGroup as failed:
+                    raise failed.exceptions[0] from None
+        return batch
+
+    async def _filters(self, batch: Batch, ctx: Context, names: list[str], leads: list[int],
+                       last_attempt: bool) -> None:
+        """``names`` in order over ``leads`` (indices of ``batch``), each filter over those still alive."""
+        verdicts = batch.verdicts
+        for name in names:
+            alive = [i for i in leads if verdicts[i] is None]
             if not alive:
-                break
+                return
             internal = INTERNAL.get(name)
             if internal is not None:
                 internal(batch, ctx, alive)
                 continue
-            await external.run(name, batch, alive, config, self._integrations)
-            if batch.errors:
+            await external.run(name, batch, alive, ctx.config, self._integrations)
+            errors = [i for i in alive if i in batch.errors]
+            if errors:
                 if not last_attempt:
-                    name_, reason = next(iter(batch.errors.values()))
-                    raise Deferred(f"{len(batch.errors)} lead(s) without an answer from {name_} ({reason})")
-                for i, (filter_name, reason) in batch.errors.items():
-                    batch.verdicts[i] = Verdict("ERROR", filter_name, reason)
-                batch.errors.clear()
-        return batch
+                    name_, reason = batch.errors[errors[0]]
+                    raise Deferred(f"{len(errors)} lead(s) without an answer from {name_} ({reason})")
+                for i in errors:
+                    filter_name, reason = batch.errors.pop(i)
+                    verdicts[i] = Verdict("ERROR", filter_name, reason)
 
     async def _write(self, import_id: int, campaign_id: int, version_id: int, config: RulesConfig, cursor: int,
                      rows: list[Any], batch: Batch | None, last: bool) -> bool:
