@@ -17,7 +17,7 @@ from backend.core.db import Conn
 from backend.core.errors import NotFound
 from backend.core.settings import Settings
 from backend.rules import queries as rules_queries
-from backend.rules.sink import Entry
+from backend.rules.sink import Entry, Prepared
 
 log = logging.getLogger("backend.campaigns")
 RESEND_AFTER = 30
@@ -102,15 +102,19 @@ async def hand_over_due(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Set
     return len(rows)
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _encode_json = msgspec.json.Encoder().encode
 TASK_COPY_COLUMNS = ("id", "campaign_id", "phone", "client_info", "task_time", "rules_version_id", "priority",
                      "application_no")
 
 
 def _copy_text(value: object) -> str:
-    """One field of PostgreSQL's COPY text format (\\N is NULL)."""
-    return "\\N" if value is None else str(value).translate(_COPY_ESCAPES)
+    """One field of PostgreSQL's COPY text format (\\N is NULL; a backslash, tab, newline or CR escaped)."""
+    if value is None:
+        return "\\N"
+    text = str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -124,15 +128,28 @@ class CampaignEntry:
     handed over) and a NEW task starts — inside the cascade's transaction, in two round trips for the whole
     batch: one statement closes the open tasks of those phones, queues the DELETEs and allocates the new
     tasks' ids; then the tasks go in by COPY (PostgreSQL's multi-row insert path, no per-row statement or
-    RETURNING), ids and all."""
+    RETURNING), ids and all. The COPY text is made by ``prepare`` before the transaction (the cascade does it
+    while the previous batch is being written)."""
 
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._redis = redis
         self._settings = settings
 
-    async def enter_many(self, conn: Conn, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
-                         priority: int) -> tuple[list[int], list[dict[str, Any]]]:
-        if not entries:
+    def prepare(self, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
+                priority: int) -> Prepared:
+        """Each entry's COPY line but its id, in phone order: consecutive inserts into
+        campaign_tasks_phone_idx land on neighbouring leaf pages (that random index is the costliest of the
+        table's five; sorted, a batch costs ~10 % less). ``payload``: (entry's position, line tail) pairs."""
+        head = f"\t{campaign_id}\t"
+        tail = f"\t{_copy_text(rules_version_id)}\t{priority}\t"
+        lines = sorted(
+            ((e.phone, k, f"{head}{_copy_text(e.phone)}\t{_copy_text(_encode_json(e.client_info).decode())}"
+              f"\t{e.task_time.isoformat()}{tail}{_copy_text(e.application_no)}\n")
+             for k, e in enumerate(entries)))
+        return Prepared(campaign_id, [e.phone for e in entries], [(k, line) for _, k, line in lines])
+
+    async def enter(self, conn: Conn, prepared: Prepared) -> tuple[list[int], list[dict[str, Any]]]:
+        if not prepared.phones:
             return [], []
         # campaign_tasks_phone_idx (phone, campaign_id) finds the open tasks; FOR UPDATE waits for (and then
         # sees) a hand-over that moved one to IN_PROGRESS meanwhile, so its DELETE is not missed.
@@ -148,19 +165,19 @@ class CampaignEntry:
                SELECT (SELECT array_agg(nextval('campaign_tasks_id_seq')) FROM generate_series(1, $3)) AS ids,
                       (SELECT array_agg(id ORDER BY id) FROM deletes) AS delete_ids,
                       (SELECT array_agg(campaign_task_id ORDER BY id) FROM deletes) AS deleted_tasks""",
-            [e.phone for e in entries], campaign_id, len(entries))
+            prepared.phones, prepared.campaign_id, len(prepared.phones))
         assert row is not None
         ids: list[int] = list(row["ids"])
         sent = [{"type": "DELETE_TASK", "telephonyTaskId": d, "campaignTaskId": t}
                 for d, t in zip(row["delete_ids"] or [], row["deleted_tasks"] or [], strict=True)]
-        tail = f"\t{_copy_text(rules_version_id)}\t{priority}\t"
-        lines = [
-            f"{task_id}\t{campaign_id}\t{_copy_text(e.phone)}\t{_copy_text(_encode_json(e.client_info).decode())}"
-            f"\t{e.task_time.isoformat()}{tail}{_copy_text(e.application_no)}\n"
-            for task_id, e in zip(ids, entries, strict=True)]
-        await conn.copy_to_table("campaign_tasks", source=_chunks("".join(lines).encode()),
-                                 columns=TASK_COPY_COLUMNS, format="text")
+        data = "".join([f"{ids[k]}{line}" for k, line in prepared.payload]).encode()
+        await conn.copy_to_table("campaign_tasks", source=_chunks(data), columns=TASK_COPY_COLUMNS, format="text")
         return ids, sent
+
+    async def enter_many(self, conn: Conn, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
+                         priority: int) -> tuple[list[int], list[dict[str, Any]]]:
+        return await self.enter(conn, self.prepare(campaign_id, entries, rules_version_id=rules_version_id,
+                                                   priority=priority))
 
     async def send(self, sent: list[dict[str, Any]]) -> None:
         await commands.send(self._redis, self._settings, sent)
