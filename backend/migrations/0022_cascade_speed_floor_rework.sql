@@ -58,3 +58,12 @@ BEGIN
 END $$;
 CREATE TRIGGER campaigns_no_truncate BEFORE TRUNCATE ON campaigns
     FOR EACH STATEMENT EXECUTE FUNCTION campaigns_no_truncate();
+
+-- "In rework" on the supervisors' floor (issue 14): the rework card (a DRAFT communication of theirs) the
+-- operator last opened or saved a draft of, since when they work it and their last action on it. The floor
+-- shows a READY or PAUSED operator as IN_REWORK while that action is newer than their state and no older
+-- than SUPERVISOR_REWORK_IDLE_SECONDS; fixing the result clears it.
+ALTER TABLE operator_states
+    ADD COLUMN rework_communication_id bigint,
+    ADD COLUMN rework_since            timestamptz,
+    ADD COLUMN rework_at               timestamptz;

@@ -276,3 +276,20 @@ async def operator_states(db: Executor) -> list[asyncpg.Record]:
                   s.communication_id, s.wrap_up_deadline, s.updated_at
              FROM operators o LEFT JOIN operator_states s ON s.operator_id = o.id
             WHERE o.role = 'operator' AND NOT o.locked ORDER BY o.id""")
+
+
+async def mark_rework(db: Executor, operator_id: int, communication_id: int) -> None:
+    """The operator works this rework card now (opened it, saved its draft): the supervisors' floor shows
+    them in rework. ``rework_since`` stays while it is the same card (operator_states primary key)."""
+    await db.execute(
+        """UPDATE operator_states
+              SET rework_since = CASE WHEN rework_communication_id = $2 THEN rework_since ELSE now() END,
+                  rework_communication_id = $2, rework_at = now()
+            WHERE operator_id = $1""", operator_id, communication_id)
+
+
+async def clear_rework(db: Executor, operator_id: int, communication_id: int) -> None:
+    """The rework card's result is fixed: the operator is no longer in rework on it."""
+    await db.execute(
+        """UPDATE operator_states SET rework_communication_id = NULL, rework_since = NULL, rework_at = NULL
+            WHERE operator_id = $1 AND rework_communication_id = $2""", operator_id, communication_id)
