@@ -3,36 +3,16 @@ rework card; both come from PostgreSQL, so a floor rebuilt by another worker sho
 
 from __future__ import annotations
 
-import asyncio
-
 from backend.supervision.floor import Counters, operator_view
 from backend.supervision.queries import operator_rows
 from tests.conftest import bearer, login
 from tests.harness import unique
-from tests.integration.supervision.helpers import FloorSocket
-from tests.integration.workstation.helpers import event, push, seed_task
+from tests.integration.supervision.helpers import FloorSocket, into_rework
 
 
 def row_of(op_id: int, **expected):
     return lambda floor: ((row := floor.operators.get(str(op_id))) is not None
                           and all(row.get(k) == v for k, v in expected.items()) and row)
-
-
-async def _into_rework(http, web, db, op, token) -> tuple[int, dict]:
-    """A call whose result window passes: its communication waits in the operator's rework list."""
-    task = await seed_task(db, with_product=False)
-    call = unique("call-")
-    started = await push(http, web[0], event("CALL_STARTED", op.id, task, call))
-    comm = started.json()["data"]["communicationId"]
-    await push(http, web[0], event("CALL_ENDED", op.id, task, call))
-    await db.execute("UPDATE communications SET result_deadline = now() WHERE id = $1", comm)
-    for _ in range(100):
-        if await db.fetchval("SELECT state FROM communications WHERE id = $1", comm) == "DRAFT":
-            break
-        await asyncio.sleep(0.1)
-    listed = await http.get(f"{web[0]}/api/arm/v1/listCommunications", headers=bearer(token))
-    assert [c["id"] for c in listed.json()["data"]["communications"]] == [comm]
-    return comm, task
 
 
 async def test_the_floor_shows_the_team_and_an_operator_working_a_rework_card(http, web, db, make_user):
@@ -46,7 +26,7 @@ async def test_the_floor_shows_the_team_and_an_operator_working_a_rework_card(ht
     ready = await floor.until(row_of(op.id, state="READY", teamId=team))  # the login re-reads the row
     assert ready["teamName"] == team_name and ready["presence"] == "READY"
 
-    comm, task = await _into_rework(http, web, db, op, token)
+    comm, task = await into_rework(http, web, db, op, token)
     await floor.until(row_of(op.id, state="READY", drafts=1), timeout=10)
 
     # Opening the rework card: the supervisor sees the operator in rework on it, within a second.
@@ -79,7 +59,7 @@ async def test_the_floor_shows_the_team_and_an_operator_working_a_rework_card(ht
 async def test_rework_shows_over_a_pause_and_lapses_when_idle(http, web, db, make_user):
     op = await make_user("operator")
     token = await login(http, web[0], op)
-    comm, _ = await _into_rework(http, web, db, op, token)
+    comm, _ = await into_rework(http, web, db, op, token)
     paused = await http.post(f"{web[0]}/api/arm/v1/setPause", headers=bearer(token), json={"reason": "TRAINING"})
     assert paused.status_code == 200
     await http.post(f"{web[0]}/api/arm/v1/getClientCardByCommunicationId", headers=bearer(token),
