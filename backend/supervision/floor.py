@@ -56,6 +56,7 @@ def operator_view(row: Any, counters: Counters, now_ms: int = 0, rework_idle_ms:
         "reworkCommunicationId": row["rework_communication_id"] if rework else None,
         "reason": row["reason"],
         "since": ms(row["rework_since"] if rework and row["rework_since"] is not None else row["state_since"]),
+        "presenceSince": ms(row["state_since"]),
         "pendingPause": row["pause_requested"],
         "campaignId": row["campaign_id"], "campaignName": row["campaign_name"],
         "communicationId": row["communication_id"],
@@ -120,8 +121,8 @@ def alerts_for(operators: dict[str, dict[str, Any]], errors: int, errors_since: 
             alert = ("LONG_CALL", op["callStartedAt"] + limits.long_call_ms)
         elif state == "WRAP_UP" and op["wrapUpDeadline"] is not None:
             alert = ("WRAP_UP_OVERDUE", op["wrapUpDeadline"] + limits.wrap_up_ms)
-        elif state == "PAUSED" and op["since"] is not None:
-            alert = ("LONG_PAUSE", op["since"] + limits.long_pause_ms)
+        elif state == "PAUSED" and (since := op.get("presenceSince", op["since"])) is not None:
+            alert = ("LONG_PAUSE", since + limits.long_pause_ms)
         if alert is not None and now_ms >= alert[1]:
             key = f"{alert[0]}:{op['id']}"
             out[key] = {"id": key, "kind": alert[0], "operatorId": op["id"], "operatorName": op["name"],
