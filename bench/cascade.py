@@ -10,6 +10,11 @@ enter the passing leads as tasks in bulk, count, advance the run's cursor — on
                         ML_PHONE, ML_FACE, ML_DOCUMENT, AVAILABLE_PRODUCTS, CLIENT_DATA) against the services'
                         simulator at ``--latency-ms`` per request; target ≥ 2,000 leads/s.
 
+Besides leads/s (wall clock, which on a shared machine says as much about the neighbours as about the code),
+each case reports the CPU seconds the worker and PostgreSQL's backends for the bench database spent
+(PostgreSQL's from /proc, so when it runs on this machine): leads per CPU-second of the two together is the
+load-independent figure (a box with two free cores would run about that fast when neither waits).
+
 About 80 % of the generated leads pass (the rest fail AGE, RESIDENCE or PHONE_TEMPLATE, or are on the
 do-not-call list), so the task writes are measured too.
 
@@ -91,6 +96,21 @@ async def make_import(pool: asyncpg.Pool, stream: str, n: int, start: int) -> in
     return int(import_id)
 
 
+async def backend_cpu(pool: asyncpg.Pool) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving this database (from /proc: the server must be on
+    this machine; empty otherwise). The work PostgreSQL did for a case, whatever else loads the machine."""
+    pids = [r["pid"] for r in await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def stream_of(case: str) -> str:
     return f"BENCH_{case.upper().replace('-', '_')}"
 
@@ -113,6 +133,7 @@ async def run_case(settings: Settings, case: str, n: int, start: int, sim_url: s
         for phone in [r[8] for r in lead_rows(import_id, stream, n, start)[::100]]:
             await queries.put_dnc(pool, phone, None, "bench", "BENCH", None)
         cascade = Cascade(pool, settings, CampaignEntry(redis, settings), integrations)
+        db_before = await backend_cpu(pool)
         if case == "decide-internal":
             rows = await queries.snapshot_batch(pool, import_id, 0, n)
             config = rules(stream, INTERNAL)
@@ -128,9 +149,13 @@ async def run_case(settings: Settings, case: str, n: int, start: int, sim_url: s
             assert decided == n, (decided, n)
             passed = await pool.fetchval("SELECT passed FROM cascade_runs WHERE import_id = $1", import_id)
         cpu = time.process_time() - cpu
+        db_after = await backend_cpu(pool)
+        db_cpu = sum(v - db_before.get(pid, 0.0) for pid, v in db_after.items()) if db_after else None
         return {"case": case, "leads": n, "passed": passed, "seconds": round(seconds, 2),
                 "leads_per_s": round(n / seconds), "worker_cpu_s": round(cpu, 2),
-                "leads_per_worker_cpu_s": round(n / cpu)}
+                "leads_per_worker_cpu_s": round(n / cpu),
+                "db_cpu_s": None if db_cpu is None else round(db_cpu, 2),
+                "leads_per_cpu_s": None if db_cpu is None else round(n / (cpu + db_cpu))}
     finally:
         if integrations is not None:
             await integrations.close()
@@ -158,12 +183,13 @@ async def main(args: argparse.Namespace) -> None:
             results.append(await run_case(settings, "integrations", args.integration_leads, 90_000_000, sim.url))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     load_after = os.getloadavg()
-    print(f"| case | leads | passed | seconds | leads/s | worker CPU s | leads per worker CPU s |  (batch "
-          f"{args.batch}, simulator latency {args.latency_ms} ms)")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| case | leads | passed | seconds | leads/s | worker CPU s | PostgreSQL CPU s | leads per CPU s "
+          f"(worker + PostgreSQL) |  (batch {args.batch}, simulator latency {args.latency_ms} ms)")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['case']} | {r['leads']:,} | {r['passed'] if r['passed'] is not None else '-'} "
-              f"| {r['seconds']} | {r['leads_per_s']:,} | {r['worker_cpu_s']} | {r['leads_per_worker_cpu_s']:,} |")
+              f"| {r['seconds']} | {r['leads_per_s']:,} | {r['worker_cpu_s']} | {r['db_cpu_s'] or '-'} "
+              f"| {r['leads_per_cpu_s'] or '-'} |")
     print(f"\nload average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after: {', '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
     if args.json:

@@ -1,16 +1,16 @@
 // The operators table: one row per operator, created once and then updated cell by cell (no re-render),
-// filtered by campaign and state, optionally sorted by time in state; the clock cells tick every second.
+// filtered by campaign, team and state, optionally sorted by time in state; the clock cells tick every second.
 import { $ } from "/dom.js";
 import { t } from "/i18n.js";
 import { clockTime, duration, now } from "/floor-clock.js";
 
 const rows = new Map(); // id -> { tr, cells, data }
-const COLUMNS = ["name", "state", "inState", "campaign", "call", "calls", "inWindow", "drafts", "pop", "action"];
+const COLUMNS = ["name", "team", "state", "inState", "campaign", "call", "calls", "inWindow", "drafts", "pop", "action"];
 let onAction = () => {};
 
 export function initOperators(actionHandler) {
   onAction = actionHandler;
-  for (const id of ["filter-campaign", "filter-state", "sort-in-state"]) $(id).addEventListener("change", arrange);
+  for (const id of ["filter-campaign", "filter-team", "filter-state", "sort-in-state"]) $(id).addEventListener("change", arrange);
 }
 
 function set(cell, text, title) {
@@ -66,7 +66,10 @@ export function upsertOperator(op) {
   row.data = op;
   const c = row.cells;
   set(c.name, op.name, op.login);
+  set(c.team, op.teamName || "—", op.teamName || t("noTeam"));
   row.tr.dataset.state = op.state;
+  row.tr.dataset.team = op.teamId ?? "";
+  syncTeams(op);
   row.tr.dataset.campaign = op.campaignId ?? "";
   set(c.campaign, op.campaignName || "—", op.campaignName || "");
   set(c.calls, String(op.callsToday));
@@ -76,6 +79,7 @@ export function upsertOperator(op) {
       op.oldestDraftAt ? t("oldest", { t: clockTime(op.oldestDraftAt) }) : "");
   set(c.pop, op.lastScreenPopMs === null ? "—" : `${op.lastScreenPopMs} ms`);
   tickRow(row);
+  applyFilters(row);
 }
 
 function tickRow(row) {
@@ -83,6 +87,10 @@ function tickRow(row) {
   const c = row.cells;
   let state = t(`supState${op.state}`);
   if (op.state === "PAUSED" && op.reason) state += ` (${t(`reason${op.reason}`)})`;
+  // In rework while paused: the pause goes on underneath (and its alert still counts).
+  if (op.state === "IN_REWORK" && op.presence === "PAUSED" && op.reason) {
+    state += ` · ${t("supStatePAUSED")} (${t(`reason${op.reason}`)})`;
+  }
   if (op.state === "WRAP_UP" && op.wrapUpDeadline) {
     const left = op.wrapUpDeadline - now();
     state += " · " + (left >= 0 ? t("left", { t: duration(left) }) : t("overdue", { t: duration(-left) }));
@@ -105,13 +113,35 @@ export function resetOperators(operators) {
   arrange();
 }
 
-export function arrange() {
-  const campaign = $("filter-campaign").value;
-  const state = $("filter-state").value;
-  for (const row of rows.values()) {
-    const shown = (!campaign || String(row.data.campaignId ?? "") === campaign) && (!state || row.data.state === state);
-    if (row.tr.hidden === shown) row.tr.hidden = !shown;
+// The team filter offers every team an operator on the floor belongs to (added as they appear, renamed in place).
+function syncTeams(op) {
+  if (op.teamId === null || op.teamId === undefined) return;
+  const select = $("filter-team");
+  const value = String(op.teamId);
+  const option = [...select.options].find((o) => o.value === value);
+  if (option) {
+    if (option.textContent !== op.teamName) option.textContent = op.teamName;
+    return;
   }
+  const added = document.createElement("option");
+  added.value = value;
+  added.textContent = op.teamName;
+  select.appendChild(added);
+}
+
+// A row is shown when it matches every filter; checked again whenever the operator changes (a state filter
+// follows the operator in and out of the state).
+function applyFilters(row) {
+  const campaign = $("filter-campaign").value;
+  const team = $("filter-team").value;
+  const state = $("filter-state").value;
+  const shown = (!campaign || String(row.data.campaignId ?? "") === campaign)
+    && (!team || String(row.data.teamId ?? "") === team) && (!state || row.data.state === state);
+  if (row.tr.hidden === shown) row.tr.hidden = !shown;
+}
+
+export function arrange() {
+  for (const row of rows.values()) applyFilters(row);
   if ($("sort-in-state").checked) {
     const ordered = [...rows.values()].sort((a, b) => (a.data.since ?? Infinity) - (b.data.since ?? Infinity));
     const body = $("operators-body");

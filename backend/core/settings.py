@@ -322,6 +322,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "0: at once).", ge=0, le=3600)] = 5
     supervisor_alert_long_pause_seconds: Annotated[int, _m(
         "An operator paused longer than this is an alert.", ge=1, le=86400)] = 900
+    supervisor_rework_idle_seconds: Annotated[int, _m(
+        "A ready or paused operator shows as in rework on the supervisors' floor for this long after opening a "
+        "rework card or saving its draft (fixing its result ends it at once).", ge=5, le=86400)] = 300
     supervisor_alert_errors_per_minute: Annotated[int, _m(
         "Telephony and integration errors (dead letters, failed dial tasks) in the last minute at or above "
         "which an alert is raised; it clears when the count falls below.", ge=1, le=1000000)] = 10

@@ -32,7 +32,13 @@ async def run(name: str, batch: Batch, alive: list[int], config: RulesConfig,
     if integrations is None:
         checks = [Check("ERROR", "NOT_CONFIGURED")] * len(alive)
     else:
-        leads = [lead_of(batch.rows[i]) for i in alive]
+        cache = batch.integration_leads  # built once per lead, whichever of the seven filters asks first
+        leads = []
+        for i in alive:
+            lead = cache.get(i)
+            if lead is None:
+                lead = cache[i] = lead_of(batch.rows[i])
+            leads.append(lead)
         if name == "PHONE_BLACK_LIST":
             checks = await integrations.phone_black_list(leads)
         elif name.startswith("ML_"):

@@ -31,6 +31,7 @@ class Batch:
     # Per lead: integration errors that must not decide the lead (non-ML): the batch is retried later.
     errors: dict[int, tuple[str, str]] = field(default_factory=dict)
     enrichment: dict[int, dict[str, Any]] = field(default_factory=dict)
+    integration_leads: dict[int, Any] = field(default_factory=dict)  # per lead: what the services are sent
 
     def __post_init__(self) -> None:
         self.verdicts = [None] * len(self.rows)

@@ -20,12 +20,32 @@ class Entry:
     application_no: int | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Entries encoded by the sink ahead of the transaction that enters them (pure CPU work the cascade does
+    while an earlier batch is being written): the phones, in the order of the entries, and the sink's own
+    encoding of the rest."""
+
+    campaign_id: int
+    phones: list[str]
+    payload: Any
+
+
 class TaskSink(Protocol):
+    def prepare(self, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
+                priority: int) -> Prepared:
+        """Encode ``entries`` for ``enter`` (no I/O)."""
+        ...
+
+    async def enter(self, conn: Conn, prepared: Prepared) -> tuple[list[int], list[dict[str, Any]]]:
+        """Inside the caller's transaction: enter every client (re-entry cancels the client's open task in the
+        campaign, as enter_campaign does); the new task ids in the order of the entries, and the telephony
+        commands (DELETEs of cancelled handed-over tasks) to send once the transaction commits."""
+        ...
+
     async def enter_many(self, conn: Conn, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
                          priority: int) -> tuple[list[int], list[dict[str, Any]]]:
-        """Inside the caller's transaction: enter every client (re-entry cancels the client's open task in the
-        campaign, as enter_campaign does); the new task ids in the order of ``entries``, and the telephony
-        commands (DELETEs of cancelled handed-over tasks) to send once the transaction commits."""
+        """``prepare`` and ``enter`` in one call."""
         ...
 
     async def send(self, commands: list[dict[str, Any]]) -> None:

@@ -61,7 +61,7 @@ FULL_READ_SECONDS = 30.0  # every operator's row re-read (new operators, renames
 
 def _fingerprint(row: Any) -> tuple[Any, ...]:
     return (row["state"], row["reason"], row["state_since"], row["pause_requested"], row["communication_id"],
-            row["last_seq"])
+            row["last_seq"], row["rework_communication_id"], row["rework_at"])
 
 
 class FloorComputer:
@@ -303,12 +303,16 @@ class FloorComputer:
         every operator on a sweep (their clocks run without events), else for the changed ones."""
         every = self._full_diff
         ids = set(self._rows) if every else self._dirty & set(self._rows)
-        operators = {str(op): operator_view(self._rows[op], self._counters[op]) for op in ids}
+        now_ms = int(time.time() * 1000)
+        if sweep:  # the rework idle window runs out without an event
+            ids |= {int(k) for k, v in self._published.operators.items() if v.get("state") == "IN_REWORK"} & set(
+                self._rows)
+        idle_ms = self._settings.supervisor_rework_idle_seconds * 1000
+        operators = {str(op): operator_view(self._rows[op], self._counters[op], now_ms, idle_ms) for op in ids}
         rate = self._settings.supervisor_dial_rate_minutes
         rules = self._leads
         campaigns = {str(t["id"]): campaign_view(t, self._done_today.get(t["id"], 0), rate, rules.get(t["id"]))
                      for t in self._tiles}
-        now_ms = int(time.time() * 1000)
         if sweep or every:
             alerts = alerts_for({**self._published.operators, **operators}, self._errors, self._errors_since,
                                 now_ms, self._limits)

@@ -32,11 +32,31 @@ class Counters:
     last_pop_ms: float | None = None
 
 
-def operator_view(row: Any, counters: Counters) -> dict[str, Any]:
+REWORKING_FROM = ("READY", "PAUSED")  # states in which work on a rework card shows as IN_REWORK
+
+
+def in_rework(row: Any, now_ms: int, idle_ms: int) -> bool:
+    """A ready or paused operator who opened a rework card or saved its draft since their state began and
+    within the idle window (the workstation marks it in operator_states; fixing the result clears it)."""
+    at = ms(row["rework_at"])
+    since = ms(row["state_since"])
+    return (row["state"] in REWORKING_FROM and at is not None and now_ms - at <= idle_ms
+            and (since is None or at >= since))
+
+
+def operator_view(row: Any, counters: Counters, now_ms: int = 0, rework_idle_ms: int = 0) -> dict[str, Any]:
+    """``state`` is what the supervisor sees: the operator's presence state, or IN_REWORK while they work a
+    rework card (``presence`` keeps the state underneath, e.g. PAUSED with its reason, for the alerts)."""
     calls = counters.calls
+    rework = in_rework(row, now_ms, rework_idle_ms)
     return {
         "id": row["id"], "login": row["login"], "name": f"{row['last_name']} {row['first_name']}",
-        "state": row["state"], "reason": row["reason"], "since": ms(row["state_since"]),
+        "teamId": row["team_id"], "teamName": row["team_name"],
+        "state": "IN_REWORK" if rework else row["state"], "presence": row["state"],
+        "reworkCommunicationId": row["rework_communication_id"] if rework else None,
+        "reason": row["reason"],
+        "since": ms(row["rework_since"] if rework and row["rework_since"] is not None else row["state_since"]),
+        "presenceSince": ms(row["state_since"]),
         "pendingPause": row["pause_requested"],
         "campaignId": row["campaign_id"], "campaignName": row["campaign_name"],
         "communicationId": row["communication_id"],
@@ -95,14 +115,14 @@ def alerts_for(operators: dict[str, dict[str, Any]], errors: int, errors_since: 
     holds, and it clears when the condition does)."""
     out: dict[str, dict[str, Any]] = {}
     for op in operators.values():
-        state = op["state"]
+        state = op.get("presence") or op["state"]  # a pause spent in rework is still a pause
         alert: tuple[str, int] | None = None
         if state == "ON_CALL" and op["callStartedAt"] is not None:
             alert = ("LONG_CALL", op["callStartedAt"] + limits.long_call_ms)
         elif state == "WRAP_UP" and op["wrapUpDeadline"] is not None:
             alert = ("WRAP_UP_OVERDUE", op["wrapUpDeadline"] + limits.wrap_up_ms)
-        elif state == "PAUSED" and op["since"] is not None:
-            alert = ("LONG_PAUSE", op["since"] + limits.long_pause_ms)
+        elif state == "PAUSED" and (since := op.get("presenceSince", op["since"])) is not None:
+            alert = ("LONG_PAUSE", since + limits.long_pause_ms)
         if alert is not None and now_ms >= alert[1]:
             key = f"{alert[0]}:{op['id']}"
             out[key] = {"id": key, "kind": alert[0], "operatorId": op["id"], "operatorName": op["name"],

@@ -11,12 +11,14 @@ import asyncpg
 from backend.core.db import Executor
 
 _OPERATOR_ROWS = """
-SELECT o.id, o.login, o.first_name, o.last_name, o.locked,
+SELECT o.id, o.login, o.first_name, o.last_name, o.locked, o.team_id, tm.name AS team_name,
        coalesce(s.state, 'OFFLINE') AS state, s.reason, s.state_since, s.pause_requested, s.wrap_up_deadline,
        s.communication_id, coalesce(s.last_seq, 0) AS last_seq,
+       s.rework_communication_id, s.rework_since, s.rework_at,
        c.call_started_at, c.call_ended_at, t.campaign_id, cp.name AS campaign_name,
        d.drafts, d.oldest_draft
   FROM operators o
+  LEFT JOIN teams tm ON tm.id = o.team_id
   LEFT JOIN operator_states s ON s.operator_id = o.id
   LEFT JOIN communications c ON c.id = s.communication_id
   LEFT JOIN campaign_tasks t ON t.id = c.campaign_task_id
@@ -27,7 +29,7 @@ SELECT o.id, o.login, o.first_name, o.last_name, o.locked,
 
 
 async def operator_rows(db: Executor, ids: list[int] | None = None) -> list[asyncpg.Record]:
-    """The supervisor's row of each operator (all, or those named): operators and operator_states by
+    """The supervisor's row of each operator (all, or those named): operators, teams and operator_states by
     primary key; drafts by communications_draft_idx."""
     if ids is None:
         return await db.fetch(_OPERATOR_ROWS)
@@ -35,10 +37,12 @@ async def operator_rows(db: Executor, ids: list[int] | None = None) -> list[asyn
 
 
 async def state_fingerprints(db: Executor) -> list[asyncpg.Record]:
-    """The sweep: what can change an operator's row without an operator event (a login, AWAY, OFFLINE).
+    """The sweep: what can change an operator's row without an operator event (a login, AWAY, OFFLINE, work
+    on a rework card).
     operator_states has one row per operator: a sequential read of a small table."""
     return await db.fetch(
-        """SELECT operator_id, state, reason, state_since, pause_requested, communication_id, last_seq
+        """SELECT operator_id, state, reason, state_since, pause_requested, communication_id, last_seq,
+                  rework_communication_id, rework_at
              FROM operator_states""")
 
 

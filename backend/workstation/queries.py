@@ -113,6 +113,12 @@ WITH c AS (
     UPDATE communications SET result_details = $4, draft_version = communications.draft_version + 1
       FROM ok WHERE communications.id = ok.id
     RETURNING communications.draft_version
+), rework AS (
+    -- A rework card's draft (a DRAFT communication) shows its operator in rework on the supervisors' floor.
+    UPDATE operator_states
+       SET rework_since = CASE WHEN rework_communication_id = $1 THEN rework_since ELSE now() END,
+           rework_communication_id = $1, rework_at = now()
+     WHERE operator_id = $2 AND EXISTS (SELECT 1 FROM ok JOIN c USING (id) WHERE c.state = 'DRAFT')
 )
 SELECT c.state, c.result_details, c.draft_version, c.phone, (SELECT draft_version FROM stored) AS new_version
   FROM c
@@ -320,3 +326,20 @@ async def has_result_taxonomy(db: Executor, communication_id: int, operator_id: 
                             ORDER BY version DESC LIMIT 1) v ON true
             WHERE c.id = $1 AND c.operator_id = $2""", communication_id, operator_id)
     return bool(found)
+
+
+async def mark_rework(db: Executor, operator_id: int, communication_id: int) -> None:
+    """The operator works this rework card now (opened it, saved its draft): the supervisors' floor shows
+    them in rework. ``rework_since`` stays while it is the same card (operator_states primary key)."""
+    await db.execute(
+        """UPDATE operator_states
+              SET rework_since = CASE WHEN rework_communication_id = $2 THEN rework_since ELSE now() END,
+                  rework_communication_id = $2, rework_at = now()
+            WHERE operator_id = $1""", operator_id, communication_id)
+
+
+async def clear_rework(db: Executor, operator_id: int, communication_id: int) -> None:
+    """The rework card's result is fixed: the operator is no longer in rework on it."""
+    await db.execute(
+        """UPDATE operator_states SET rework_communication_id = NULL, rework_since = NULL, rework_at = NULL
+            WHERE operator_id = $1 AND rework_communication_id = $2""", operator_id, communication_id)

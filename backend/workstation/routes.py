@@ -117,7 +117,7 @@ class WorkstationController(Controller):
           summary="The card of one of the operator's communications (appendix Л)", responses=errors(_NOT_FOUND))
     async def get_client_card_by_id(self, request: Request[Principal, str, Any],
                                     data: JSONBody[CommunicationIdRequest]) -> CardByIdResponse:
-        card = await _ws(request).card(data.communication_id, request.user.operator_id)
+        card = await _ws(request).open_card(data.communication_id, request.user.operator_id)
         return _typed(CardByIdResponse, {"clientCard": card})
 
     @post("/saveCommunicationDraft", status_code=200,

@@ -93,6 +93,15 @@ class Workstation:
             raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
         return build_card(row, self.zone, self._today())
 
+    async def open_card(self, communication_id: int, operator_id: int) -> dict[str, Any]:
+        """The card the operator asked for by id; a rework card (a DRAFT) marks them in rework."""
+        row = await queries.card_row(self._pool, communication_id, operator_id)
+        if row is None:
+            raise NotFound("No such communication", code="COMMUNICATION_NOT_FOUND", field="communicationId")
+        if row["state"] == "DRAFT":
+            await queries.mark_rework(self._pool, operator_id, communication_id)
+        return build_card(row, self.zone, self._today())
+
     async def snapshot(self, operator_id: int) -> tuple[int, dict[str, Any] | None]:
         """The operator's watermark (last seq) and the current call as of exactly that seq: the card and,
         once the call has ended, its result deadline; None between calls. One REPEATABLE READ transaction,
@@ -303,6 +312,7 @@ class Workstation:
             if row["call_ended_at"] is not None:
                 await self._release(conn, frames, operator_id, communication_id)
             if row["state"] == "DRAFT":
+                await queries.clear_rework(conn, operator_id, communication_id)
                 await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, operator_id)})
         await publish(self._redis, self._settings, frames)

@@ -10,6 +10,7 @@ from playwright.async_api import Page, expect
 from tests.browser.conftest import screenshot
 from tests.conftest import bearer, login
 from tests.harness import unique
+from tests.integration.supervision.helpers import into_rework
 from tests.integration.workstation.helpers import event, push, seed_task
 
 WITHIN = 1000  # ms: the floor is at most a second behind what happens
@@ -86,6 +87,49 @@ async def test_a_supervisor_follows_an_operator_through_a_call(page, web, make_u
     await expect(state).to_have_text("Ready")
     await expect(page.locator("#connection")).to_have_text("Connected")
     await page.get_by_role("button", name="RU").click()
+
+
+async def test_a_supervisor_filters_by_team_and_sees_an_operator_in_rework(page, web, make_user, db, http):
+    teams = {}
+    for label in ("Север", "Юг"):
+        name = unique(f"{label} ")[:60]
+        teams[label] = (await db.fetchval("INSERT INTO teams (name) VALUES ($1) RETURNING id", name), name)
+    north, south = await make_user("operator"), await make_user("operator")
+    for op, label in ((north, "Север"), (south, "Юг")):
+        await db.execute("UPDATE operators SET team_id = $2 WHERE id = $1", op.id, teams[label][0])
+    await open_floor(page, web[0], await make_user("supervisor"))
+    token = await login(http, web[1], north)
+    await login(http, web[1], south)
+    north_row = page.locator(f"#operators-body tr[data-operator-id='{north.id}']")
+    south_row = page.locator(f"#operators-body tr[data-operator-id='{south.id}']")
+    await expect(north_row.locator(".col-team")).to_have_text(teams["Север"][1], timeout=WITHIN)
+    await expect(south_row.locator(".col-team")).to_have_text(teams["Юг"][1], timeout=WITHIN)
+
+    # The team filter offers the floor's teams and hides the other team's rows in place.
+    await page.locator("#filter-team").select_option(str(teams["Север"][0]))
+    await expect(south_row).to_be_hidden()
+    await expect(north_row).to_be_visible()
+
+    # The operator opens a card from their rework list: "in rework", within a second; a state filter follows.
+    comm, task = await into_rework(http, web, db, north, token)
+    await page.locator("#filter-state").select_option("IN_REWORK")
+    await expect(north_row).to_be_hidden()
+    opened = await http.post(f"{web[0]}/api/arm/v1/getClientCardByCommunicationId", headers=bearer(token),
+                             json={"communicationId": comm})
+    assert opened.status_code == 200
+    await expect(north_row.locator(".col-state")).to_have_text("Доработка", timeout=WITHIN)
+    await expect(north_row).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(page, "sup-05-team-rework")
+
+    saved = await http.post(f"{web[0]}/api/arm/v1/saveCommunicationResult", headers=bearer(token), json={
+        "communicationId": comm, "clientPhone": task["phone"], "communicationResult": {"result": "Согласен"}})
+    assert saved.status_code == 200
+    await expect(north_row).to_be_hidden(timeout=WITHIN)  # READY again: out of the IN_REWORK filter
+    await page.locator("#filter-state").select_option("")
+    await expect(north_row.locator(".col-state")).to_have_text("Готов")
+    await page.locator("#filter-team").select_option("")
+    await expect(south_row).to_be_visible()
 
 
 async def test_a_campaigns_waiting_count_falls_as_its_tasks_are_dialled(page, web, make_user, db):

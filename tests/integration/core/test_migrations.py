@@ -52,3 +52,31 @@ async def test_saved_result_versions_cannot_be_overwritten(db, make_user):
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
                 "INSERT INTO campaign_tasks (campaign_id, phone) VALUES ($1, '+7 999 000')", campaign)
+
+
+async def test_a_task_needs_its_campaign_which_keeps_it(db):
+    """campaign_tasks.campaign_id is checked once per statement (migration 0022), with the foreign key's rule:
+    a task of no campaign is refused (one bad row refuses the whole bulk entry), a task never changes campaign,
+    and a campaign with tasks is never deleted or renumbered."""
+    async with db.acquire() as conn:
+        campaign = await conn.fetchval("INSERT INTO campaigns (name) VALUES ($1) RETURNING id", unique("c"))
+        other = await conn.fetchval("INSERT INTO campaigns (name) VALUES ($1) RETURNING id", unique("c"))
+        missing = other + 1_000_000
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("INSERT INTO campaign_tasks (campaign_id, phone) VALUES ($1, '79990001122')", missing)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute(
+                """INSERT INTO campaign_tasks (campaign_id, phone)
+                   SELECT unnest($1::bigint[]), '79990001122'""", [campaign, missing])
+        assert await conn.fetchval("SELECT count(*) FROM campaign_tasks WHERE campaign_id = $1", campaign) == 0
+        task = await conn.fetchval(
+            "INSERT INTO campaign_tasks (campaign_id, phone) VALUES ($1, '79990001122') RETURNING id", campaign)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("UPDATE campaign_tasks SET campaign_id = $2 WHERE id = $1", task, other)
+        await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1", task)  # other updates go
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("DELETE FROM campaigns WHERE id = $1", campaign)
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute("UPDATE campaigns SET id = $2 WHERE id = $1", campaign, missing)
+        empty = await conn.fetchval("INSERT INTO campaigns (name) VALUES ($1) RETURNING id", unique("c"))
+        await conn.execute("DELETE FROM campaigns WHERE id = $1", empty)  # a campaign without tasks may go

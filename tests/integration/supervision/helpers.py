@@ -10,6 +10,9 @@ from typing import Any
 import websockets
 
 from backend.supervision.floor import Floor
+from tests.conftest import bearer
+from tests.harness import unique
+from tests.integration.workstation.helpers import event, push, seed_task
 
 
 class FloorSocket:
@@ -61,3 +64,20 @@ class FloorSocket:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def into_rework(http, web, db, op, token) -> tuple[int, dict]:
+    """A call whose result window passes: its communication waits in the operator's rework list."""
+    task = await seed_task(db, with_product=False)
+    call = unique("call-")
+    started = await push(http, web[0], event("CALL_STARTED", op.id, task, call))
+    comm = started.json()["data"]["communicationId"]
+    await push(http, web[0], event("CALL_ENDED", op.id, task, call))
+    await db.execute("UPDATE communications SET result_deadline = now() WHERE id = $1", comm)
+    for _ in range(100):
+        if await db.fetchval("SELECT state FROM communications WHERE id = $1", comm) == "DRAFT":
+            break
+        await asyncio.sleep(0.1)
+    listed = await http.get(f"{web[0]}/api/arm/v1/listCommunications", headers=bearer(token))
+    assert [c["id"] for c in listed.json()["data"]["communications"]] == [comm]
+    return comm, task
