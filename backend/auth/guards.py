@@ -17,6 +17,9 @@ from backend.auth.service import AuthService, Principal
 from backend.core.errors import Forbidden, Unauthorized
 
 PUBLIC = {"public": True}
+#: Paths of the integration API: outside systems authenticate there with their own API keys (a guard of the
+#: exchange feature checks them), never with a bearer token, so the bearer middleware leaves them alone.
+INTEGRATION_PREFIX = "/api/integration/"
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -51,7 +54,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 def auth_middleware(scopes: Scopes) -> DefineMiddleware:
     return DefineMiddleware(BearerAuthMiddleware, exclude_from_auth_key="public",
-                            exclude=[r"^/schema(/|$)"], scopes=scopes)
+                            exclude=[r"^/schema(/|$)", "^" + INTEGRATION_PREFIX], scopes=scopes)
 
 
 def require_roles(*roles: str) -> Guard:
