@@ -13,7 +13,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
 from backend.auth.guards import ADMIN
 from backend.auth.service import Principal
@@ -303,12 +303,12 @@ class IntegrationDeliveriesController(Controller):
     @get("/", summary="Outcome pushes, newest first; ?state=FAILED lists those given up on")
     async def list_deliveries(
         self, request: Request[Any, Any, Any],
-        state: FromQuery[DeliveryState | None] = None,
+        delivery_state: Annotated[DeliveryState | None, QueryParameter(name="state")] = None,
         client_id: Annotated[int | None, Parameter(query="clientId", ge=1, le=BIGINT_MAX)] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100,
         offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> DeliveryListResponse:
-        rows = await queries.list_deliveries(_pool(request), state, client_id, limit=limit, offset=offset)
+        rows = await queries.list_deliveries(_pool(request), delivery_state, client_id, limit=limit, offset=offset)
         return DeliveryListResponse([_delivery(r) for r in rows])
 
     @post("/{delivery:int}/resend", status_code=200,
