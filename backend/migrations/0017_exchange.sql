@@ -98,16 +98,16 @@ CREATE INDEX exchange_outbox_failed_idx ON exchange_outbox (failed_at DESC) WHER
 -- The client's reaction on three levels from the campaign's result taxonomy: the labels (else keys) of the
 -- status, level 1 and level 2 the operator saved (a campaign without a taxonomy: the saved words).
 CREATE FUNCTION exchange_reaction(config jsonb, details jsonb) RETURNS text[] LANGUAGE sql STABLE AS $$
-    WITH s AS (SELECT e FROM jsonb_array_elements(coalesce(config -> 'result-taxonomy', '[]'::jsonb)) e
-                WHERE e ->> 'key' = details ->> 'result' LIMIT 1),
-         l1 AS (SELECT e FROM s, jsonb_array_elements(coalesce(s.e -> 'children', '[]'::jsonb)) e
-                 WHERE e ->> 'key' = details ->> 'reason' LIMIT 1),
-         l2 AS (SELECT e FROM l1, jsonb_array_elements(coalesce(l1.e -> 'children', '[]'::jsonb)) e
-                 WHERE e ->> 'key' = details ->> 'reasonDetail' LIMIT 1)
+    WITH s AS (SELECT st.v FROM jsonb_array_elements(coalesce(config -> 'result-taxonomy', '[]'::jsonb)) AS st(v)
+                WHERE st.v ->> 'key' = details ->> 'result' LIMIT 1),
+         l1 AS (SELECT c1.v FROM s, jsonb_array_elements(coalesce(s.v -> 'children', '[]'::jsonb)) AS c1(v)
+                 WHERE c1.v ->> 'key' = details ->> 'reason' LIMIT 1),
+         l2 AS (SELECT c2.v FROM l1, jsonb_array_elements(coalesce(l1.v -> 'children', '[]'::jsonb)) AS c2(v)
+                 WHERE c2.v ->> 'key' = details ->> 'reasonDetail' LIMIT 1)
     SELECT ARRAY[
-        coalesce((SELECT coalesce(e ->> 'label', e ->> 'key') FROM s), details ->> 'result', ''),
-        coalesce((SELECT coalesce(e ->> 'label', e ->> 'key') FROM l1), details ->> 'reason', ''),
-        coalesce((SELECT coalesce(e ->> 'label', e ->> 'key') FROM l2), details ->> 'reasonDetail', '')]
+        coalesce((SELECT coalesce(v ->> 'label', v ->> 'key') FROM s), details ->> 'result', ''),
+        coalesce((SELECT coalesce(v ->> 'label', v ->> 'key') FROM l1), details ->> 'reason', ''),
+        coalesce((SELECT coalesce(v ->> 'label', v ->> 'key') FROM l2), details ->> 'reasonDetail', '')]
 $$;
 
 -- A task of an exchange request may have reached its final state: DONE with a close reason (a result's
