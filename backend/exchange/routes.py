@@ -117,7 +117,9 @@ class IntegrationController(Controller):
           summary="Ask for a call (seed 004): a task in the client's campaign; the seed's response at once. "
                   "Idempotent on requestID.",
           responses=errors({**AUTH_ERRORS,
-                            409: "REQUEST_ID_CONFLICT: this requestID was used with a different request"}))
+                            400: "VALIDATION_ERROR (with the field at fault) or MALFORMED_JSON",
+                            409: "REQUEST_ID_CONFLICT: this requestID was used with a different request",
+                            413: "PAYLOAD_TOO_LARGE: the body exceeds MAX_REQUEST_BODY_BYTES"}))
     async def create(self, request: Request[Any, Any, Any]) -> Response[CommunicationResponse]:
         """The stored response's exact bytes are sent (a repeat gets the very same body)."""
         who = principal(request)
@@ -304,7 +306,7 @@ class IntegrationDeliveriesController(Controller):
     async def list_deliveries(
         self, request: Request[Any, Any, Any],
         delivery_state: Annotated[DeliveryState | None, QueryParameter(name="state")] = None,
-        client_id: Annotated[int | None, Parameter(query="clientId", ge=1, le=BIGINT_MAX)] = None,
+        client_id: Annotated[int | None, QueryParameter(name="clientId", ge=1, le=BIGINT_MAX)] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100,
         offset: FromQuery[Annotated[int, Parameter(ge=0, le=BIGINT_MAX)]] = 0,
     ) -> DeliveryListResponse:

@@ -49,3 +49,27 @@ def test_campaign_rules_routes_change_for_admins_and_read_for_supervisors():
             assert (SUPERVISOR if reads else ADMIN) in guards, f"{handler.http_methods} {route.path}"
             seen += 1
     assert seen >= 14
+
+
+def test_the_integration_api_is_guarded_by_its_own_key_and_its_admin_side_by_admin():
+    """/api/integration/* is not public and takes no bearer token: the bearer middleware leaves it to the
+    exchange's key guard (INTEGRATION), which every handler there carries. Managing clients, keys and
+    deliveries is ADMIN-only."""
+    from backend.auth.guards import ADMIN, INTEGRATION_PREFIX
+    from backend.exchange.guard import INTEGRATION
+
+    app = create_app(SETTINGS)
+    integration = admin = 0
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            guards = [g for layer in handler.ownership_layers for g in (layer.guards or ())]
+            if route.path.startswith(INTEGRATION_PREFIX):
+                assert not handler.opt.get("public") and guards == [INTEGRATION], route.path
+                assert handler.security == [{"integrationKey": []}]
+                integration += 1
+            elif route.path.startswith(("/api/admin/v1/integration-clients", "/api/admin/v1/integration-deliveries")):
+                assert ADMIN in guards and INTEGRATION not in guards, route.path
+                admin += 1
+    assert integration == 2 and admin == 9

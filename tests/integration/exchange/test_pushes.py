@@ -37,7 +37,7 @@ async def _call_and_save(http, web, db, op, token, task_id: int, client_phone: s
 
 async def test_a_saved_result_is_pushed_once_with_three_levels_even_if_the_receiver_is_down_for_a_while(
         http, web, worker, make_user, db, integrations_sim):
-    name, admin, ex = await _setup(http, web, make_user, integrations_sim, mode="error", error_status=503)
+    name, _, ex = await _setup(http, web, make_user, integrations_sim, mode="error", error_status=503)
     op = await make_user("operator")
     token = await login(http, web[0], op)
     client_phone = phone()
@@ -83,7 +83,7 @@ async def test_a_saved_result_is_pushed_once_with_three_levels_even_if_the_recei
 
 async def test_a_worker_killed_mid_delivery_leaves_the_push_to_the_next(
         http, web, worker, services, make_user, db, integrations_sim):
-    name, admin, ex = await _setup(http, web, make_user, integrations_sim, mode="hang")
+    name, _, ex = await _setup(http, web, make_user, integrations_sim, mode="hang")
     op = await make_user("operator")
     token = await login(http, web[0], op)
     client_phone = phone()
@@ -150,7 +150,7 @@ async def test_a_push_never_answered_fails_and_an_admin_sends_it_again(
 
 async def test_a_task_past_its_validity_is_closed_and_pushed_as_not_processed(
         http, web, worker, make_user, db, integrations_sim):
-    name, admin, ex = await _setup(http, web, make_user, integrations_sim)
+    name, _, ex = await _setup(http, web, make_user, integrations_sim)
     body = request_body(phone())
     task = int((await ex.send(body)).json()["taskID"])
     # Not handed over yet (as if outside calling hours), and its validity is over.
