@@ -65,7 +65,7 @@ def body(n: int) -> bytes:
 
 async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
     api_key, campaign = await seed(services)
-    env = services.web_env(LOG_LEVEL="WARNING", DB_POOL_MAX_SIZE="20", DB_POOL_MIN_SIZE="10")
+    env = services.web_env(LOG_LEVEL="WARNING", DB_POOL_MAX_SIZE="10", DB_POOL_MIN_SIZE="4")
     webs = [WebProcess(env, unique("bench-exchange-")) for _ in range(args.webs)]
     try:
         for web in webs:

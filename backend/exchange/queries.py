@@ -25,29 +25,24 @@ async def key_principal(db: Executor, key_id: str) -> asyncpg.Record | None:
 # -- requests ------------------------------------------------------------------------------------------------
 
 
-async def claim_request(conn: Conn, client_id: int, request_id: str, body_hash: bytes, reply_id: Any,
-                        request: dict[str, Any]) -> bool:
-    """The idempotency key: True for the first request under this id; a concurrent twin waits for this
-    transaction and then finds the row (exchange_requests_pkey)."""
-    inserted = await conn.fetchval(
-        """INSERT INTO exchange_requests (client_id, request_id, body_hash, reply_id, request)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id, request_id) DO NOTHING RETURNING true""",
-        client_id, request_id, body_hash, reply_id, request)
-    return bool(inserted)
-
-
 async def stored_request(db: Executor, client_id: int, request_id: str) -> asyncpg.Record | None:
     return await db.fetchrow(  # exchange_requests_pkey
         "SELECT body_hash, response FROM exchange_requests WHERE client_id = $1 AND request_id = $2",
         client_id, request_id)
 
 
-async def finish_request(conn: Conn, client_id: int, request_id: str, *, response: str, status_code: int,
-                         campaign_id: int | None, task_id: int | None, expires_at: datetime | None) -> None:
-    await conn.execute(
-        """UPDATE exchange_requests SET response = $3, status_code = $4, campaign_id = $5, campaign_task_id = $6,
-                  expires_at = $7 WHERE client_id = $1 AND request_id = $2""",
-        client_id, request_id, response, status_code, campaign_id, task_id, expires_at)
+async def insert_request(conn: Conn, client_id: int, request_id: str, *, body_hash: bytes, reply_id: str,
+                         request: dict[str, Any], response: str, status_code: int, campaign_id: int | None,
+                         task_id: int | None, expires_at: datetime | None) -> bool:
+    """The idempotency key, claimed last: False when a twin holds it (the insert waited for the twin's
+    transaction on exchange_requests_pkey and then did nothing)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO exchange_requests (client_id, request_id, body_hash, reply_id, request, response, status_code,
+                                          campaign_id, campaign_task_id, expires_at)
+           VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (client_id, request_id) DO NOTHING RETURNING true""",
+        client_id, request_id, body_hash, reply_id, request, response, status_code, campaign_id, task_id, expires_at)
+    return bool(inserted)
 
 
 async def known_phone(db: Executor, client_id: int, ids: list[tuple[str, str]]) -> str | None:
@@ -68,6 +63,16 @@ async def remember_ids(conn: Conn, client_id: int, ids: list[tuple[str, str]], p
            ON CONFLICT (client_id, system_code, external_id)
            DO UPDATE SET phone = excluded.phone, updated_at = now()""",
         client_id, [s for s, _ in ids], [i for _, i in ids], phone)
+
+
+async def campaign_rules(db: Executor, campaign_id: int) -> asyncpg.Record | None:
+    """The campaign's rules in force (version id and config, NULL without rules); None: no such campaign
+    (campaigns_pkey, then campaign_rule_versions' (campaign_id, version) key backwards)."""
+    return await db.fetchrow(
+        """SELECT v.id AS version_id, v.config FROM campaigns c
+             LEFT JOIN LATERAL (SELECT id, config FROM campaign_rule_versions WHERE campaign_id = c.id
+                                 ORDER BY version DESC LIMIT 1) v ON true
+            WHERE c.id = $1""", campaign_id)
 
 
 async def campaign_exists(db: Executor, campaign_id: int) -> bool:

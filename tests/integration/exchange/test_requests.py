@@ -157,3 +157,18 @@ async def test_bad_requests_are_400_naming_the_field(http, web, make_user):
         assert r.json()["error"]["field"] == field
     broken = await ex.send(b'{"requestID": ')
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "MALFORMED_JSON"
+
+
+async def test_twins_sent_at_once_make_one_task_and_get_one_answer(http, web, make_user, db):
+    import asyncio
+
+    admin = await _admin(http, web, make_user)
+    ex = await Exchange.create(http, web[0], admin, campaign_id=await make_campaign(http, web[0], admin))
+    other = Exchange(http, web[1], admin)
+    other.client_id, other.api_key = ex.client_id, ex.api_key
+    client_phone = phone()
+    body = request_body(client_phone)
+    answers = await asyncio.gather(*[(ex if i % 2 else other).send(body) for i in range(8)])
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert await db.fetchval("SELECT count(*) FROM campaign_tasks WHERE phone = $1", client_phone) == 1
