@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from backend.core.errors import Conflict
-from backend.exchange import queries
+from backend.exchange import keys, queries
 from backend.exchange.guard import IntegrationPrincipal
 from backend.exchange.schemas import CommunicationRequest, CommunicationResponse
 from backend.rules import queries as rules_queries
@@ -142,3 +142,20 @@ async def _decide(conn: Any, sink: TaskSink, who: IntegrationPrincipal, request:
         await queries.remember_ids(conn, who.client_id, ids, phone)
     response.taskID = str(task_id)
     return task_id, now + timedelta(hours=who.task_validity_hours), sent
+
+
+async def demo_client(pool: asyncpg.Pool, push_url: str | None, campaign_name: str) -> dict[str, Any]:
+    """The run command's demo: the integration client "demo-crm" mapped to the named campaign (made or
+    updated) and a new API key for it; the key and signing secret are returned to be printed."""
+    async with pool.acquire() as conn, conn.transaction():
+        campaign = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", campaign_name)
+        row = await conn.fetchrow(
+            """INSERT INTO exchange_clients (name, campaign_id, push_url, signing_secret)
+               VALUES ('demo-crm', $1, $2, $3)
+               ON CONFLICT (lower(name)) DO UPDATE SET campaign_id = excluded.campaign_id, push_url = excluded.push_url
+               RETURNING id, signing_secret""", campaign, push_url, keys.new_signing_secret())
+        assert row is not None
+        key_id, api_key, secret_hash = keys.new_key()
+        await queries.insert_key(conn, key_id, row["id"], secret_hash, None, "demo", None)
+    return {"clientId": row["id"], "apiKey": api_key, "signingSecret": row["signing_secret"], "pushUrl": push_url,
+            "campaignId": campaign}
