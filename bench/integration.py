@@ -33,6 +33,28 @@ from backend.exchange.keys import new_key
 from bench.common import scratch_services, summary
 from tests.harness import Services, WebProcess, unique
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+async def backend_pids(services: Services) -> list[int]:
+    """The PostgreSQL backends serving the scratch database (same host: their CPU is readable)."""
+    conn = await asyncpg.connect(services.database_url)
+    try:
+        return [r["pid"] for r in await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    finally:
+        await conn.close()
+
+
 RULES = {"data-streams": ["BENCH"], "time-zone": "UTC", "calling-hours": {"from": "00:00", "to": "23:59"}}
 
 
@@ -98,6 +120,8 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - scheduled)
                 statuses[key] = statuses.get(key, 0) + 1
 
+            web_cpu0 = sum(cpu_seconds(w.proc.pid) for w in webs)
+            pg_cpu0 = {pid: cpu_seconds(pid) for pid in await backend_pids(services)}
             start = time.perf_counter()
             tasks = []
             for i in range(total):
@@ -108,6 +132,8 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
                 tasks.append(asyncio.create_task(one(i, scheduled)))
             await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - start
+            web_cpu = sum(cpu_seconds(w.proc.pid) for w in webs) - web_cpu0
+            pg_cpu = sum(cpu_seconds(pid) - pg_cpu0.get(pid, 0.0) for pid in await backend_pids(services))
         conn = await asyncpg.connect(services.database_url)
         try:
             tasks_made = await conn.fetchval("SELECT count(*) FROM campaign_tasks WHERE campaign_id = $1", campaign)
@@ -117,6 +143,10 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
         return {"rate_offered": args.rate, "seconds": args.seconds, "webs": args.webs, "requests": total,
                 "accepted_per_s": round(accepted / elapsed, 1), "statuses": statuses,
                 "tasks_created": tasks_made - 50, **summary(latencies),
+                "web_cpu_ms_per_req": round(web_cpu * 1000 / total, 2),
+                "pg_cpu_ms_per_req": round(pg_cpu * 1000 / total, 2),
+                # What two idle cores could serve if web and PostgreSQL CPU were all the cost (no client).
+                "idle_2core_estimate_per_s": round(2 / ((web_cpu + pg_cpu) / total)) if web_cpu + pg_cpu else None,
                 "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     finally:
         for web in webs:

@@ -31,48 +31,48 @@ async def stored_request(db: Executor, client_id: int, request_id: str) -> async
         client_id, request_id)
 
 
+async def prelude(db: Executor, client_id: int, request_id: str, campaign_id: int | None,
+                  ids: list[tuple[str, str]]) -> asyncpg.Record:
+    """Everything a request is decided from, in one round trip: the stored request under this id (a repeat;
+    exchange_requests_pkey), whether the campaign exists and its rules in force (campaigns_pkey, then
+    campaign_rule_versions' (campaign_id, version) key backwards), and the phone an earlier request gave for
+    one of ``ids`` (exchange_known_clients_pkey; pass none when the request carries a phone)."""
+    row = await db.fetchrow(
+        """SELECT r.body_hash, r.response, c.id IS NOT NULL AS campaign_exists, v.id AS version_id, v.config,
+                  (SELECT k.phone FROM unnest($4::text[], $5::text[]) AS x(system_code, external_id)
+                     JOIN exchange_known_clients k ON k.client_id = $1 AND k.system_code = x.system_code
+                                                  AND k.external_id = x.external_id
+                    ORDER BY k.updated_at DESC LIMIT 1) AS known_phone
+             FROM (SELECT 1) AS one
+             LEFT JOIN exchange_requests r ON r.client_id = $1 AND r.request_id = $2
+             LEFT JOIN campaigns c ON c.id = $3
+             LEFT JOIN LATERAL (SELECT id, config FROM campaign_rule_versions WHERE campaign_id = c.id
+                                 ORDER BY version DESC LIMIT 1) v ON true""",
+        client_id, request_id, campaign_id, [s for s, _ in ids], [i for _, i in ids])
+    assert row is not None
+    return row
+
+
 async def insert_request(conn: Conn, client_id: int, request_id: str, *, body_hash: bytes, reply_id: str,
                          request: dict[str, Any], response: str, status_code: int, campaign_id: int | None,
-                         task_id: int | None, expires_at: datetime | None) -> bool:
+                         task_id: int | None, expires_at: datetime | None, known_ids: list[tuple[str, str]],
+                         phone: str | None) -> bool:
     """The idempotency key, claimed last: False when a twin holds it (the insert waited for the twin's
-    transaction on exchange_requests_pkey and then did nothing)."""
+    transaction on exchange_requests_pkey and then did nothing). ``known_ids`` are remembered with ``phone``
+    in the same statement (a later request naming one of them needs no phone)."""
     inserted = await conn.fetchval(
-        """INSERT INTO exchange_requests (client_id, request_id, body_hash, reply_id, request, response, status_code,
+        """WITH known AS (
+               INSERT INTO exchange_known_clients (client_id, system_code, external_id, phone)
+               SELECT $1, s, i, $12 FROM unnest($11::text[], $13::text[]) AS x(s, i)
+               ON CONFLICT (client_id, system_code, external_id)
+               DO UPDATE SET phone = excluded.phone, updated_at = now())
+           INSERT INTO exchange_requests (client_id, request_id, body_hash, reply_id, request, response, status_code,
                                           campaign_id, campaign_task_id, expires_at)
            VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (client_id, request_id) DO NOTHING RETURNING true""",
-        client_id, request_id, body_hash, reply_id, request, response, status_code, campaign_id, task_id, expires_at)
+        client_id, request_id, body_hash, reply_id, request, response, status_code, campaign_id, task_id, expires_at,
+        [s for s, _ in known_ids], phone, [i for _, i in known_ids])
     return bool(inserted)
-
-
-async def known_phone(db: Executor, client_id: int, ids: list[tuple[str, str]]) -> str | None:
-    """The phone an earlier request gave for one of these ids (exchange_known_clients_pkey), the latest."""
-    phone: str | None = await db.fetchval(
-        """SELECT k.phone FROM unnest($2::text[], $3::text[]) AS x(system_code, external_id)
-             JOIN exchange_known_clients k ON k.client_id = $1 AND k.system_code = x.system_code
-                                          AND k.external_id = x.external_id
-            ORDER BY k.updated_at DESC LIMIT 1""",
-        client_id, [s for s, _ in ids], [i for _, i in ids])
-    return phone
-
-
-async def remember_ids(conn: Conn, client_id: int, ids: list[tuple[str, str]], phone: str) -> None:
-    await conn.execute(
-        """INSERT INTO exchange_known_clients (client_id, system_code, external_id, phone)
-           SELECT $1, s, i, $4 FROM unnest($2::text[], $3::text[]) AS x(s, i)
-           ON CONFLICT (client_id, system_code, external_id)
-           DO UPDATE SET phone = excluded.phone, updated_at = now()""",
-        client_id, [s for s, _ in ids], [i for _, i in ids], phone)
-
-
-async def campaign_rules(db: Executor, campaign_id: int) -> asyncpg.Record | None:
-    """The campaign's rules in force (version id and config, NULL without rules); None: no such campaign
-    (campaigns_pkey, then campaign_rule_versions' (campaign_id, version) key backwards)."""
-    return await db.fetchrow(
-        """SELECT v.id AS version_id, v.config FROM campaigns c
-             LEFT JOIN LATERAL (SELECT id, config FROM campaign_rule_versions WHERE campaign_id = c.id
-                                 ORDER BY version DESC LIMIT 1) v ON true
-            WHERE c.id = $1""", campaign_id)
 
 
 async def campaign_exists(db: Executor, campaign_id: int) -> bool:
@@ -240,3 +240,26 @@ async def revoke_key(db: Executor, client_id: int, key_id: str) -> asyncpg.Recor
     return await db.fetchrow(
         f"""UPDATE exchange_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND client_id = $2
             RETURNING {_KEY}""", key_id, client_id)  # noqa: S608
+
+
+async def lock_request_task(conn: Conn, client_id: int, request_id: str) -> asyncpg.Record | None:
+    """The request (exchange_requests_pkey) and its task, locked (campaign_tasks_pkey); task columns are
+    NULL when the request made none."""
+    return await conn.fetchrow(
+        """SELECT r.campaign_task_id, t.task_state, t.close_reason FROM exchange_requests r
+             LEFT JOIN LATERAL (SELECT task_state, close_reason FROM campaign_tasks
+                                 WHERE id = r.campaign_task_id FOR UPDATE) t ON true
+            WHERE r.client_id = $1 AND r.request_id = $2 AND r.response IS NOT NULL""",
+        client_id, request_id)
+
+
+async def cancel_task(conn: Conn, task_id: int, handed_over: bool) -> int | None:
+    """DONE, CANCELLED (the outbox trigger writes the push at commit); a task handed to telephony also gets a
+    DELETE command row (the telephony outbox: resent until carried out). The DELETE's id, if any."""
+    await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE', close_reason = 'CANCELLED' WHERE id = $1",
+                       task_id)
+    if not handed_over:
+        return None
+    delete_id: int = await conn.fetchval(
+        "INSERT INTO telephony_tasks (campaign_task_id, task_type) VALUES ($1, 'DELETE') RETURNING id", task_id)
+    return delete_id

@@ -108,6 +108,20 @@ AUTH_ERRORS = {
 }
 
 
+async def _request_state(request: Request[Any, Any, Any], request_id: str) -> RequestState:
+    who = principal(request)
+    row = None if "\x00" in request_id else await queries.request_state(request.app.state.pool, who.client_id,
+                                                                        request_id)
+    if row is None:
+        raise NotFound("No request of this client has this requestID", code="REQUEST_NOT_FOUND",
+                       field="requestID")
+    return RequestState(
+        response=msgspec.json.decode(row["response"], type=CommunicationResponse),
+        taskState=row["task_state"],
+        outcome=msgspec.json.decode(row["body"], type=OutcomePush) if row["body"] is not None else None,
+        delivery=row["delivery"])
+
+
 class IntegrationController(Controller):
     path = "/api/integration/v1/communication-requests"
     tags = ["integration"]
@@ -146,17 +160,23 @@ class IntegrationController(Controller):
          responses=errors({**AUTH_ERRORS, 404: "REQUEST_NOT_FOUND: no request of this client has this requestID"}))
     async def state(self, request: Request[Any, Any, Any],
                     request_id: FromPath[Annotated[str, Parameter(min_length=1, max_length=200)]]) -> RequestState:
+        return await _request_state(request, request_id)
+
+    @delete("/{request_id:str}", status_code=200, operation_class=_KeyOperation,
+            summary="Take a request back: its task, if still waiting or with telephony, is closed CANCELLED "
+                    "(and its outcome pushed, taskStatus 5); the request's state after it",
+            responses=errors({**AUTH_ERRORS, 404: "REQUEST_NOT_FOUND: no request of this client has this requestID",
+                              409: "REQUEST_HAS_NO_TASK (statusCode 1 or 2), TASK_ON_CALL (the call has started: "
+                                   "its outcome will be pushed)"}))
+    async def cancel(self, request: Request[Any, Any, Any],
+                     request_id: FromPath[Annotated[str, Parameter(min_length=1, max_length=200)]]) -> RequestState:
         who = principal(request)
-        row = None if "\x00" in request_id else await queries.request_state(request.app.state.pool, who.client_id,
-                                                                            request_id)
-        if row is None:
+        if "\x00" in request_id:
             raise NotFound("No request of this client has this requestID", code="REQUEST_NOT_FOUND",
                            field="requestID")
-        return RequestState(
-            response=msgspec.json.decode(row["response"], type=CommunicationResponse),
-            taskState=row["task_state"],
-            outcome=msgspec.json.decode(row["body"], type=OutcomePush) if row["body"] is not None else None,
-            delivery=row["delivery"])
+        state = request.app.state
+        await service.cancel(state.pool, state.redis, state.settings, who, request_id)
+        return await _request_state(request, request_id)
 
 
 # -- admin ----------------------------------------------------------------------------------------------------

@@ -72,4 +72,4 @@ def test_the_integration_api_is_guarded_by_its_own_key_and_its_admin_side_by_adm
             elif route.path.startswith(("/api/admin/v1/integration-clients", "/api/admin/v1/integration-deliveries")):
                 assert ADMIN in guards and INTEGRATION not in guards, route.path
                 admin += 1
-    assert integration == 2 and admin == 9
+    assert integration == 3 and admin == 9

@@ -38,7 +38,7 @@ def request_body(client_phone: str | None = None, **extra: Any) -> dict[str, Any
     mdm = str(uuid.uuid4().int % 10**9)
     body: dict[str, Any] = {
         "requestID": str(uuid.uuid4()), "dt": "2023-07-27T09:27:04.953+03:00",
-        "clientIdList": [{"systemCode": "vtb_mdm_id", "id": mdm}, {"systemCode": "INFOR", "id": "A6UJ9A00EEG"}],
+        "clientIdList": [{"systemCode": "vtb_mdm_id", "id": mdm}, {"systemCode": "INFOR", "id": f"A6UJ{mdm}"}],
         "inn": "1200009193", "ogrn": "1231200000844", "kpp": "120001001", "okpo": "02847208",
         "clientInfo": {"lastName": "Иванова", "firstName": "Анна"}, **extra}
     if client_phone is not None:

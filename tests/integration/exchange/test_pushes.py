@@ -169,3 +169,35 @@ async def test_a_task_past_its_validity_is_closed_and_pushed_as_not_processed(
     await asyncio.sleep(0.5)
     assert len(integrations_sim.pushes(name)["pushes"]) == 1
     assert json.loads(json.dumps(pushed))["replyUID"] == body["requestID"]
+
+
+async def test_a_client_cancels_its_request_and_hears_it_as_not_processed(
+        http, web, worker, make_user, db, integrations_sim):
+    name, _, ex = await _setup(http, web, make_user, integrations_sim)
+    body = request_body(phone())
+    task = int((await ex.send(body)).json()["taskID"])
+    await db.execute("UPDATE campaign_tasks SET task_time = now() + interval '1 day' WHERE id = $1", task)
+
+    cancelled = await ex.http.delete(f"{ex.base}/api/integration/v1/communication-requests/{body['requestID']}",
+                                     headers={"x-api-key": ex.api_key})
+    assert cancelled.status_code == 200, cancelled.text
+    state = cancelled.json()
+    assert state["taskState"] == "DONE" and state["outcome"]["taskStatus"] == "5"
+    assert state["outcome"]["closeReason"] == "CANCELLED"
+    assert state["outcome"]["secondLevelClientReaction"] == "Задача отменена"
+
+    async def received():
+        return integrations_sim.pushes(name)["accepted"]
+    assert len(await eventually(received)) == 1
+    again = await ex.http.delete(f"{ex.base}/api/integration/v1/communication-requests/{body['requestID']}",
+                                 headers={"x-api-key": ex.api_key})
+    assert again.status_code == 200 and again.json()["outcome"] == state["outcome"]
+
+    no_task = request_body()  # statusCode 1: nothing to cancel
+    assert (await ex.send(no_task)).json()["statusCode"] == "1"
+    r = await ex.http.delete(f"{ex.base}/api/integration/v1/communication-requests/{no_task['requestID']}",
+                             headers={"x-api-key": ex.api_key})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "REQUEST_HAS_NO_TASK"
+    r = await ex.http.delete(f"{ex.base}/api/integration/v1/communication-requests/nope",
+                             headers={"x-api-key": ex.api_key})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "REQUEST_NOT_FOUND"
