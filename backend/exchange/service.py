@@ -83,47 +83,48 @@ async def accept(pool: asyncpg.Pool, sink: TaskSink, who: IntegrationPrincipal,
     existed) and answer with the twin's response. Seven round trips for a new request, one for a repeat."""
     digest = body_hash(request)
     ids = [(c.systemCode, c.id) for c in request.clientIdList]
-    seen = await queries.prelude(pool, who.client_id, request.requestID, who.campaign_id,
-                                 [] if request.phone else ids)
-    repeat = _repeat(seen["body_hash"], seen["response"], digest)
-    if repeat is not None:
-        return repeat
-    response = CommunicationResponse(requestID=str(uuid.uuid4()), replyUID=request.requestID, dt=_now_text(),
-                                     statusCode="0")
-    phone = request.phone or seen["known_phone"]
-    entry = await _decide(pool, who, request, ids, phone, seen, response)
-    body = _encode.encode(response)
-    task_id: int | None = None
-    expires_at: datetime | None = None
-    sent: list[dict[str, Any]] = []
-    try:
-        async with pool.acquire() as conn, conn.transaction():
-            if entry is not None:
-                assert who.campaign_id is not None and phone is not None
-                version_id, priority, task_entry = entry
-                [task_id], sent = await sink.enter_many(conn, who.campaign_id, [task_entry],
-                                                        rules_version_id=version_id, priority=priority)
-                response.taskID = str(task_id)
-                body = _encode.encode(response)
-                expires_at = datetime.now(UTC) + timedelta(hours=who.task_validity_hours)
-            if not await queries.insert_request(
-                    conn, who.client_id, request.requestID, body_hash=digest, reply_id=response.requestID,
-                    request=msgspec.to_builtins(request), response=body.decode(),
-                    status_code=int(response.statusCode), campaign_id=who.campaign_id, task_id=task_id,
-                    expires_at=expires_at, known_ids=ids if request.phone and task_id else [], phone=phone):
-                raise _Taken
-    except _Taken:
-        twin = await queries.stored_request(pool, who.client_id, request.requestID)
-        assert twin is not None  # it committed before our insert returned
-        answer = _repeat(twin["body_hash"], twin["response"], digest)
-        assert answer is not None
-        return answer
+    async with pool.acquire() as conn:  # one connection for it all: each release costs a reset round trip
+        seen = await queries.prelude(conn, who.client_id, request.requestID, who.campaign_id,
+                                     [] if request.phone else ids)
+        repeat = _repeat(seen["body_hash"], seen["response"], digest)
+        if repeat is not None:
+            return repeat
+        response = CommunicationResponse(requestID=str(uuid.uuid4()), replyUID=request.requestID, dt=_now_text(),
+                                         statusCode="0")
+        phone = request.phone or seen["known_phone"]
+        entry = await _decide(conn, who, request, ids, phone, seen, response)
+        body = _encode.encode(response)
+        task_id: int | None = None
+        expires_at: datetime | None = None
+        sent: list[dict[str, Any]] = []
+        try:
+            async with conn.transaction():
+                if entry is not None:
+                    assert who.campaign_id is not None and phone is not None
+                    version_id, priority, task_entry = entry
+                    [task_id], sent = await sink.enter_many(conn, who.campaign_id, [task_entry],
+                                                            rules_version_id=version_id, priority=priority)
+                    response.taskID = str(task_id)
+                    body = _encode.encode(response)
+                    expires_at = datetime.now(UTC) + timedelta(hours=who.task_validity_hours)
+                if not await queries.insert_request(
+                        conn, who.client_id, request.requestID, body_hash=digest, reply_id=response.requestID,
+                        request=msgspec.to_builtins(request), response=body.decode(),
+                        status_code=int(response.statusCode), campaign_id=who.campaign_id, task_id=task_id,
+                        expires_at=expires_at, known_ids=ids if request.phone and task_id else [], phone=phone):
+                    raise _Taken
+        except _Taken:
+            twin = await queries.stored_request(conn, who.client_id, request.requestID)
+            assert twin is not None  # it committed before our insert returned
+            answer = _repeat(twin["body_hash"], twin["response"], digest)
+            assert answer is not None
+            return answer
     if sent:
         await sink.send(sent)
     return Answer(body, False)
 
 
-async def _decide(pool: asyncpg.Pool, who: IntegrationPrincipal, request: CommunicationRequest,
+async def _decide(conn: Any, who: IntegrationPrincipal, request: CommunicationRequest,
                   ids: list[tuple[str, str]], phone: str | None, seen: asyncpg.Record,
                   response: CommunicationResponse) -> tuple[int | None, int, Entry] | None:
     """statusCode 1 (no phone for the client), 2 (no campaign; do-not-call; booked elsewhere: the response
@@ -137,7 +138,7 @@ async def _decide(pool: asyncpg.Pool, who: IntegrationPrincipal, request: Commun
         response.statusCode, response.statusMsg = "2", "Для клиента интеграции не настроена кампания"
         return None
     probe = cast(Any, [{"id": 0, "phone": phone, "campaign_id": who.campaign_id}])
-    barred = await rules_queries.dial_bars(pool, probe)  # the hand-over checks again before each dial
+    barred = await rules_queries.dial_bars(conn, probe)  # the hand-over checks again before each dial
     if barred:
         response.statusCode = "2"
         response.statusMsg = ("Клиент в списке «не звонить»" if barred[0] == "DO_NOT_CALL"
