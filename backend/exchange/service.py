@@ -184,7 +184,8 @@ async def cancel(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, 
 
 async def demo_client(pool: asyncpg.Pool, push_url: str | None, campaign_name: str) -> dict[str, Any]:
     """The run command's demo: the integration client "demo-crm" mapped to the named campaign (made or
-    updated) and a new API key for it; the key and signing secret are returned to be printed."""
+    updated) and a new API key for it (the previous demo key is revoked); the key and signing secret are
+    returned to be printed."""
     async with pool.acquire() as conn, conn.transaction():
         campaign = await conn.fetchval("SELECT id FROM campaigns WHERE name = $1", campaign_name)
         row = await conn.fetchrow(
@@ -193,6 +194,8 @@ async def demo_client(pool: asyncpg.Pool, push_url: str | None, campaign_name: s
                ON CONFLICT (lower(name)) DO UPDATE SET campaign_id = excluded.campaign_id, push_url = excluded.push_url
                RETURNING id, signing_secret""", campaign, push_url, keys.new_signing_secret())
         assert row is not None
+        await conn.execute("UPDATE exchange_keys SET revoked_at = now() WHERE client_id = $1 AND label = 'demo' "
+                           "AND revoked_at IS NULL", row["id"])  # the previous start's key
         key_id, api_key, secret_hash = keys.new_key()
         await queries.insert_key(conn, key_id, row["id"], secret_hash, None, "demo", None)
     return {"clientId": row["id"], "apiKey": api_key, "signingSecret": row["signing_secret"], "pushUrl": push_url,
