@@ -126,6 +126,7 @@ DECLARE
     levels    text[];
     zone      text;
     push_url  text;
+    close_day text;
 BEGIN
     SELECT r.client_id, r.request_id, r.reply_id, r.closed_at INTO req
       FROM exchange_requests r WHERE r.campaign_task_id = tid;  -- exchange_requests_task_key
@@ -149,6 +150,11 @@ BEGIN
         OR (task.rules_version_id IS NULL AND v.campaign_id = task.campaign_id)
      ORDER BY v.version DESC LIMIT 1;
     zone := coalesce(cfg ->> 'time-zone', 'Europe/Moscow');
+    BEGIN  -- a zone Python knows but this server's tzdata does not must not fail the closing transaction
+        close_day := to_char(now() AT TIME ZONE zone, 'YYYY-MM-DD');
+    EXCEPTION WHEN invalid_parameter_value THEN
+        close_day := to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+    END;
     IF processed THEN
         levels := exchange_reaction(cfg, comm.result_details);
     ELSE
@@ -173,7 +179,7 @@ BEGIN
         'statusCode', '0',
         'taskID', tid::text,
         'taskStatus', CASE WHEN processed THEN '3' ELSE '5' END,
-        'taskCloseDate', to_char(now() AT TIME ZONE zone, 'YYYY-MM-DD'),
+        'taskCloseDate', close_day,
         'taskExecType', CASE WHEN processed THEN 'Ручной' ELSE 'Технический' END,
         'taskExecDescr', CASE WHEN processed THEN 'Обработано' ELSE 'Не обработано' END,
         'firstLevelClientReaction', levels[1],
