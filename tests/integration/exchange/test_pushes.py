@@ -201,3 +201,25 @@ async def test_a_client_cancels_its_request_and_hears_it_as_not_processed(
     r = await ex.http.delete(f"{ex.base}/api/integration/v1/communication-requests/nope",
                              headers={"x-api-key": ex.api_key})
     assert r.status_code == 404 and r.json()["error"]["code"] == "REQUEST_NOT_FOUND"
+
+
+async def test_a_phone_put_on_do_not_call_is_not_dialled_and_the_client_hears_why(
+        http, web, worker, make_user, db, integrations_sim):
+    """The campaign engine's hand-over closes the task (DO_NOT_CALL): the trigger writes the push there too."""
+    name, _, ex = await _setup(http, web, make_user, integrations_sim)
+    client_phone = phone()
+    body = request_body(client_phone)
+    task = int((await ex.send(body)).json()["taskID"])  # accepted: not on the list then
+    # Held back (so the engine does not hand it over first), the phone listed, then due.
+    await db.execute("UPDATE campaign_tasks SET task_state = 'NEW', task_time = now() + interval '1 day' "
+                     "WHERE id = $1", task)
+    await db.execute("INSERT INTO do_not_call (phone, reason, source) VALUES ($1, 'Просил не звонить', 'ADMIN')",
+                     client_phone)
+    await db.execute("UPDATE campaign_tasks SET task_time = now() WHERE id = $1", task)
+
+    async def pushed():
+        return integrations_sim.pushes(name)["pushes"]
+    [received] = await eventually(pushed, timeout=30)
+    assert received["body"]["taskStatus"] == "5" and received["body"]["closeReason"] == "DO_NOT_CALL"
+    assert received["body"]["secondLevelClientReaction"] == "Клиент в списке «не звонить»"
+    assert await db.fetchval("SELECT close_reason FROM campaign_tasks WHERE id = $1", task) == "DO_NOT_CALL"
