@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from backend.admin.routes import AuditController, PermissionsController
-from backend.auth.guards import ANY_ROLE, PUBLIC, auth_middleware
+from backend.auth.guards import ANY_ROLE, INTEGRATION_PREFIX, PUBLIC, auth_middleware
 from backend.auth.passwords import PasswordService
 from backend.auth.permissions import Permissions
 from backend.auth.routes import ArmAuthController, SecurityController
@@ -22,6 +22,7 @@ from backend.auth.service import AuthService
 from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
+from backend.campaigns.service import CampaignEntry
 from backend.core.db import create_pool, create_redis
 from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
@@ -29,6 +30,11 @@ from backend.core.migrate import latest_version
 from backend.core.openapi import BEARER, AllowMiddleware, SwaggerUI, document_routes, errors
 from backend.core.settings import Settings, load_or_exit
 from backend.events.hub import Hub
+from backend.exchange.routes import (
+    IntegrationClientsController,
+    IntegrationController,
+    IntegrationDeliveriesController,
+)
 from backend.health.routes import health, metrics, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
@@ -43,6 +49,7 @@ from backend.workstation.routes import OperatorStateController, WorkstationContr
 from backend.workstation.service import Workstation
 from backend.workstation.ws import operator_socket
 
+INTEGRATION_KEY = "integrationKey"
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend_static"
 
 
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             leads=LeadIntake(pool, settings),
             floor_feed=floor_feed,
             supervision=Supervision(pool, presence, presence),
+            task_sink=CampaignEntry(redis, settings),  # the exchange enters its tasks as the cascade does
         )
         await hub.start()
         await floor_feed.start()
@@ -93,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         components=Components(security_schemes={
             BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                                    description="The token of /api/arm/v1/login or /api/security/v1/login"),
+            INTEGRATION_KEY: SecurityScheme(type="apiKey", name="X-Api-Key", security_scheme_in="header",
+                                            description="An integration client's API key: <keyId>.<secret>"),
         }),
         render_plugins=[SwaggerUI()],  # Swagger UI 5 (renders OpenAPI 3.1), offline
     )
@@ -119,6 +129,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SupervisionController,
             supervisor_socket,
             post_call_event,
+            IntegrationController,
+            IntegrationClientsController,
+            IntegrationDeliveriesController,
             health,
             ready,
             metrics,
@@ -150,4 +163,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if route.path in auth_errors and handler.include_in_schema:
                 handler.responses = {**auth_errors[route.path], **(handler.responses or {})}
     document_routes(app, public_key="public", any_role_guards=[ANY_ROLE], no_database=["/health"])
+    for route in app.routes:  # the integration API: its own key, not a bearer token
+        if route.path.startswith(INTEGRATION_PREFIX):
+            for handler in getattr(route, "route_handlers", []):
+                handler.security = [{INTEGRATION_KEY: []}]
     return app

@@ -210,6 +210,14 @@ async def cmd_import_dnc(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     print(f"{stored} do-not-call entr{'y' if stored == 1 else 'ies'} stored")
 
 
+async def cmd_exchange_demo(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
+    import json
+
+    from backend.exchange.service import demo_client
+
+    print(json.dumps(await demo_client(pool, args.push_url, "Доведи до займа")))
+
+
 async def cmd_list_users(pool: asyncpg.Pool, args: argparse.Namespace) -> None:
     for row in await queries.list_all(pool, role=None, team_id=None, limit=10000, offset=0):
         flag = " LOCKED" if row["locked"] else ""
@@ -252,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="import the valid rows of a file with bad rows (default: the stream's setting)")
     dnc = add("import-dnc", cmd_import_dnc, "import a do-not-call CSV (phone,until,reason): all lines or none")
     dnc.add_argument("file", help="UTF-8 CSV; until empty = permanent, else an ISO time with its zone")
+    demo = add("exchange-demo", cmd_exchange_demo,
+               "the demo integration client (demo-crm, the demo campaign) and a new API key for it, as JSON")
+    demo.add_argument("--push-url", help="where its outcomes are pushed (none: polling only)")
     gen = add("gen-leads", cmd_gen_leads, "write a realistic lead file (Russian names, valid phones and dates)")
     gen.set_defaults(needs_db=False)
     gen.add_argument("count", type=int, help="rows")

@@ -5,7 +5,9 @@ stream folders and uploads, and prunes what is past its retention. Several worke
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
 PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis.
 It also runs the campaigns' filter cascade over done imports (a leased run per import and campaign, see
-rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py)."""
+rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py). It
+delivers the integration exchange's outcome pushes from their outbox (exchange/delivery.py: leased rows, so
+workers share them and a dead worker's are taken over)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from backend.core.logging import configure_logging
 from backend.core.retry import every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
+from backend.exchange.delivery import Deliveries
 from backend.integrations.api import Integrations
 from backend.leads.service import LeadIntake
 from backend.rules.cascade import Cascade
@@ -139,6 +142,7 @@ async def run(settings: Settings) -> None:
     stale = StaleClients(pool, redis, settings, entry)
     if settings.worker_metrics_port:
         serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
+    deliveries = Deliveries(pool, settings)
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -160,6 +164,8 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("cascade", settings.cascade_poll_seconds, cascade.tick), name="cascade"),
              asyncio.create_task(every("stale-clients", settings.stale_lock_seconds / 3, stale.tick),
                                  name="stale-clients"),
+             asyncio.create_task(every("exchange", settings.exchange_poll_seconds, deliveries.tick),
+                                 name="exchange"),
              asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
@@ -180,6 +186,7 @@ async def run(settings: Settings) -> None:
         await floor.lock.release()
     if integrations is not None:
         await integrations.close()
+    await deliveries.close()
     await redis.aclose()
     await pool.close()
     log.info("worker stopped")

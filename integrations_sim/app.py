@@ -31,6 +31,9 @@ Control endpoints (tests, the bench, demos; ``integrations_sim.client.SimControl
                                    "mlRejectRate":{model:p},"products":{clientType:[code]},
                                    "clientData":{phone:{...}},"clientDataSynthesize":bool} -> the verdicts
   GET  /_control/stats             -> {service: {"requests","leads","inFlight","maxInFlight","faulted"}}
+
+The integration exchange's push receiver (``/exchange/{name}/push`` and its control endpoints under
+``/_exchange/{name}/``) is ``integrations_sim.receiver``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import Any
 import msgspec
 
 from integrations_sim.model import MODELS, SERVICES, Faults, World
+from integrations_sim.receiver import Receiver, wait_disconnect
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -65,6 +69,7 @@ class Simulator:
         self.world = World()
         self.random = random.Random(13)  # noqa: S311 - fault injection, not security
         self.garbage_turn = 0
+        self.receiver = Receiver()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -78,7 +83,10 @@ class Simulator:
         method: str = scope["method"]
         body = await _read_body(receive)
         try:
-            if path.startswith("/_"):
+            parts = path.split("/")
+            if len(parts) == 4 and parts[1] in ("exchange", "_exchange"):  # the exchange's push receiver
+                status, payload = await self.exchange(scope, parts, body, receive)
+            elif path.startswith("/_"):
                 status, payload = self.control(method, path, body)
             else:
                 service, handler = self.route(method, path)
@@ -172,6 +180,19 @@ class Simulator:
         if faults.error_rate > 0 and self.random.random() < faults.error_rate:
             return faults.error_status
         return None
+
+    async def exchange(self, scope: Scope, parts: list[str], body: bytes, receive: Receive) -> tuple[int, bytes]:
+        _, kind, name, action = parts
+        if kind == "exchange":
+            if action != "push" or scope["method"] != "POST":
+                return 404, _json.encode({"code": "NOT_FOUND"})
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            return await self.receiver.push(name, headers, body, lambda s: wait_disconnect(receive, s))
+        try:
+            parsed = _decode.decode(body) if body else {}
+        except msgspec.DecodeError as exc:
+            raise BadRequest(str(exc)) from None
+        return self.receiver.control(scope["method"], name, action, parsed)
 
     # --- control --------------------------------------------------------------------------------------
 

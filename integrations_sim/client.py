@@ -48,6 +48,22 @@ class SimControl:
         result: dict[str, Any] = response.json()
         return result
 
+    def push_url(self, name: str) -> str:
+        """Where the exchange should push outcomes for receiver ``name``."""
+        return f"{self.url}/exchange/{name}/push"
+
+    def receiver(self, name: str, **config: Any) -> dict[str, Any]:
+        """Configure push receiver ``name``: secret (checks signatures), mode ("ok", "error", "hang"),
+        error_status, fail_next."""
+        return self._post(f"/_exchange/{name}/config", _camel(config))
+
+    def pushes(self, name: str) -> dict[str, Any]:
+        """{"pushes": every push received, "accepted": the delivery ids answered 2xx, first time each}."""
+        response = self._http.get(f"/_exchange/{name}/pushes")
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
     def close(self) -> None:
         self._http.close()
 

@@ -18,6 +18,9 @@ from backend.auth.service import AuthService, Principal
 from backend.core.errors import Forbidden, Unauthorized
 
 PUBLIC = {"public": True}
+#: Paths of the integration API: outside systems authenticate there with their own API keys (a guard of the
+#: exchange feature checks them), never with a bearer token, so the bearer middleware leaves them alone.
+INTEGRATION_PREFIX = "/api/integration/"
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -52,7 +55,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 def auth_middleware(scopes: Scopes) -> DefineMiddleware:
     return DefineMiddleware(BearerAuthMiddleware, exclude_from_auth_key="public",
-                            exclude=[r"^/schema(/|$)"], scopes=scopes)
+                            exclude=[r"^/schema(/|$)", "^" + INTEGRATION_PREFIX], scopes=scopes)
 
 
 def require_roles(*roles: str) -> Guard:
@@ -97,3 +100,4 @@ BOOKINGS_VIEW = require_permission("bookings.view")
 BOOKINGS_MANAGE = require_permission("bookings.manage")
 LEADS_IMPORT = require_permission("leads.import")
 REPORTS_EXPORT = require_permission("reports.export")
+INTEGRATIONS_MANAGE = require_permission("integrations.manage")

@@ -54,6 +54,7 @@ CATALOGUE: dict[str, str] = {
     "leads.import": "Upload lead files and see imports",
     "reports.view": "See reports and statistics",
     "reports.export": "Export reports as CSV",
+    "integrations.manage": "Manage integration clients, their keys and their outcome pushes",
 }
 ROLES = ("operator", "supervisor", "analyst", "admin")
 #: What the admin role always keeps, so admins can never lock themselves out.

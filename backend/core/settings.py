@@ -331,6 +331,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     supervisor_delta_history: Annotated[int, _m(
         "Floor deltas kept in Redis for supervisors resuming from a seq; an older lastSeq gets a RESYNC "
         "with a snapshot.", ge=10, le=1000000)] = 2000
+    exchange_poll_seconds: Annotated[float, _m(
+        "Seconds between a worker's looks for outcome pushes due for delivery (and exchange tasks past their "
+        "validity).", ge=0.05, le=60)] = 0.5
+    exchange_push_timeout_seconds: Annotated[float, _m(
+        "Seconds a push receiver has to answer one delivery attempt; no answer counts as a failure.",
+        ge=0.1, le=120)] = 5.0
+    exchange_push_lease_seconds: Annotated[float, _m(
+        "Seconds a worker's claim on a push lasts (more than the push timeout): a worker that died while "
+        "delivering leaves its pushes to another worker after this.", ge=0.5, le=3600)] = 30.0
+    exchange_retry_max_seconds: Annotated[float, _m(
+        "Longest wait between two delivery attempts of one push (the backoff doubles from 1 s up to this, "
+        "with jitter).", ge=1, le=86400)] = 300.0
+    exchange_push_max_age_seconds: Annotated[int, _m(
+        "Seconds after which a push still not answered with 2xx is marked FAILED (admins may re-send it).",
+        ge=1, le=2592000)] = 86400
+    exchange_key_cache_seconds: Annotated[float, _m(
+        "Seconds a web process remembers a checked integration API key (0: look it up on every request); a "
+        "revoked key stops working within this time.", ge=0, le=300)] = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, require: tuple[str, ...] = ()) -> Settings:

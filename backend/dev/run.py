@@ -7,6 +7,7 @@ Ctrl-C or when any process dies.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -84,12 +85,14 @@ def main() -> int:
             env["PROVIDER_URL"] = f"http://127.0.0.1:{sim_port}"
             simulator = _spawn("simulator", f"{sys.executable} -m telephony.simulator", env)
             stops.append(simulator.terminate)
+        own_receiver = False
         if not env.get("INTEGRATIONS_URL"):
             # Nor real BlackList/ML/products/client-data services: the integrations simulator stands in for them.
             integ_port = env.get("INTEGRATIONS_SIM_PORT", "8030")
             env["INTEGRATIONS_URL"] = f"http://127.0.0.1:{integ_port}"
             integrations = _spawn("integ-sim", f"{sys.executable} -m integrations_sim --port {integ_port}", env)
             stops.append(integrations.terminate)
+            own_receiver = True  # it also plays the demo integration client's push receiver
         env.setdefault("JWT_SECRET", _jwt_secret())
         env.setdefault("PORT", "8000")
         env.setdefault("HOST", "127.0.0.1")
@@ -108,6 +111,8 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "backend.cli", "gen-leads", "200", "--bad-fraction", "0",
                         "--into-stream", "MOBILE_LOANS"], env=env, cwd=REPO, check=False)
 
+        exchange = _exchange_demo(env, own_receiver=own_receiver)
+
         procs = {name: _spawn(name, command, env) for name, command in procfile.items()}
         url = f"http://127.0.0.1:{env['PORT']}"
         if "web" in procs and _wait_http(f"{url}/health", procs["web"]):
@@ -120,6 +125,7 @@ def main() -> int:
                   "               drop CSV or XLSX files into its mobile_loans/ or pos_reject/ (a 200-row demo file\n"
                   "               was just dropped into mobile_loans/; results land in success/ and error/),\n"
                   f"               or upload: POST {url}/api/admin/v1/lead-imports (as supervisor1 or admin1)\n"
+                  f"{exchange}"
                   "  Demo logins: operator1 / operator1-demo, operator2 / operator2-demo,\n"
                   "               supervisor1 / supervisor1-demo, admin1 / admin1-demo\n"
                   "  Ctrl-C stops everything.\n", flush=True)
@@ -127,6 +133,34 @@ def main() -> int:
     finally:
         for stop in reversed(stops):
             stop()
+
+
+def _exchange_demo(env: dict[str, str], *, own_receiver: bool) -> str:
+    """The demo integration client (a new API key each start) pushing to the integrations simulator's
+    receiver "demo" (whose signature check gets the client's secret); the banner lines that show how to use it."""
+    push_url = f"{env['INTEGRATIONS_URL']}/exchange/demo/push" if own_receiver else None
+    made = subprocess.run([sys.executable, "-m", "backend.cli", "exchange-demo",  # noqa: S603
+                           *(["--push-url", push_url] if push_url else [])],
+                          env=env, cwd=REPO, check=False, capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"  Exchange:    demo client not made: {made.stderr.strip()[-200:]}\n"
+    demo = json.loads(made.stdout.strip().splitlines()[-1])
+    if push_url:
+        body = json.dumps({"secret": demo["signingSecret"]}).encode()
+        for _ in range(50):  # the simulator may still be starting
+            try:
+                request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+                    f"{env['INTEGRATIONS_URL']}/_exchange/demo/config", data=body,
+                    headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=1):  # noqa: S310 - our own loopback URL
+                    break
+            except OSError:
+                time.sleep(0.2)
+    url = f"http://127.0.0.1:{env.get('PORT', '8000')}"
+    return (f"  Exchange:    X-Api-Key: {demo['apiKey']}  (client demo-crm, campaign \"Доведи до займа\")\n"
+            f"               POST {url}/api/integration/v1/communication-requests (README, Integration exchange);\n"
+            f"               pushes: {env['INTEGRATIONS_URL']}/_exchange/demo/pushes\n" if push_url else
+            f"  Exchange:    X-Api-Key: {demo['apiKey']} (polling only: no push receiver)\n")
 
 
 def _supervise(procs: dict[str, subprocess.Popen[str]]) -> int:

@@ -17,7 +17,7 @@ SELECT r.role, p.permission
 UNION ALL
 SELECT 'admin', p.permission
   FROM (VALUES ('users.manage'), ('permissions.manage'), ('audit.view'), ('campaigns.manage'),
-               ('rules.manage'), ('dnc.manage'), ('bookings.manage')) AS p (permission)
+               ('rules.manage'), ('dnc.manage'), ('bookings.manage'), ('integrations.manage')) AS p (permission)
 UNION ALL
 SELECT r.role, p.permission
   FROM (VALUES ('analyst'), ('supervisor'), ('admin')) AS r (role),

@@ -42,10 +42,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from backend.app import create_app
+from backend.auth.guards import INTEGRATION_PREFIX
 from backend.auth.passwords import hash_sync
 from backend.calls.signature import sign
 from backend.core.migrate import migrate
 from backend.core.settings import Settings
+from backend.exchange.keys import new_key
 from tests.harness import TELEPHONY_SECRET, Services, WebProcess, unique, with_database
 
 FUZZ_EXAMPLES = int(os.environ.get("TM_FUZZ_EXAMPLES", "100"))
@@ -69,6 +71,7 @@ class FuzzTarget:
     url: str
     tokens: dict[str, str]
     log: str
+    api_key: str
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,14 @@ async def fuzz_target(services: Services) -> AsyncIterator[FuzzTarget]:
                 await conn.execute(
                     """INSERT INTO operators (id, login, password_hash, role, first_name, last_name)
                        VALUES ($1, $2, $3, $4, 'Фазз', 'Тестов')""", account_id, f"fuzz-{role}", password_hash, role)
+            # An integration client with a key, mapped to a campaign: the integration API is fuzzed as it too.
+            campaign = await conn.fetchval("INSERT INTO campaigns (name) VALUES ('fuzz exchange') RETURNING id")
+            client = await conn.fetchval(
+                "INSERT INTO exchange_clients (name, campaign_id, signing_secret) VALUES ('fuzz', $1, $2) RETURNING id",
+                campaign, "s" * 43)
+            key_id, api_key, secret_hash = new_key()
+            await conn.execute("INSERT INTO exchange_keys (id, client_id, secret_hash) VALUES ($1, $2, $3)",
+                               key_id, client, secret_hash)
         finally:
             await conn.close()
         proc = WebProcess(services.web_env(DATABASE_URL=url, REDIS_KEY_PREFIX=services.redis_prefix + "fuzz:",
@@ -104,7 +115,7 @@ async def fuzz_target(services: Services) -> AsyncIterator[FuzzTarget]:
                                                                          "password": "fuzz-password"})
                 assert r.status_code == 200, r.text
                 tokens[role] = r.json()["data"]["token"]
-        yield FuzzTarget(proc.url, tokens, str(proc.log_path))
+        yield FuzzTarget(proc.url, tokens, str(proc.log_path), api_key)
     finally:
         if proc is not None:
             proc.stop()
@@ -138,6 +149,8 @@ def _identities(case: schemathesis.Case, target: FuzzTarget) -> Iterator[tuple[s
         yield "no token", {}
         return
     yield "no token", {}
+    if case.path.startswith(INTEGRATION_PREFIX):
+        yield "integration key", {"X-Api-Key": target.api_key}
     for role in ROLES:
         if (case.method, case.path) == ("GET", "/api/arm/v1/logout"):
             token = _login(target, role)  # logging out ends the session: never with the shared token

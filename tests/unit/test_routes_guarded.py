@@ -96,3 +96,28 @@ def test_the_seeded_permissions_are_the_catalogue():
     sql = (Path(__file__).resolve().parents[2] / "backend/migrations/0019_admin_audit_permissions.sql").read_text()
     named = set(re.findall(r"\('([a-z]+\.[a-z]+)'\)", sql))
     assert named == set(CATALOGUE), named ^ set(CATALOGUE)
+
+
+def test_the_integration_api_is_guarded_by_its_own_key_and_its_admin_side_by_a_permission():
+    """/api/integration/* is not public and takes no bearer token: the bearer middleware leaves it to the
+    exchange's key guard (INTEGRATION), which every handler there carries. Managing clients, keys and
+    deliveries needs integrations.manage (by default admins only)."""
+    from backend.auth.guards import INTEGRATION_PREFIX
+    from backend.exchange.guard import INTEGRATION
+
+    app = create_app(SETTINGS)
+    integration = admin = 0
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            guards = [g for layer in handler.ownership_layers for g in (layer.guards or ())]
+            if route.path.startswith(INTEGRATION_PREFIX):
+                assert not handler.opt.get("public") and guards == [INTEGRATION], route.path
+                assert handler.security == [{"integrationKey": []}]
+                integration += 1
+            elif route.path.startswith(("/api/admin/v1/integration-clients", "/api/admin/v1/integration-deliveries")):
+                assert _permission_guards(handler) == {"integrations.manage"}, route.path
+                assert INTEGRATION not in guards, route.path
+                admin += 1
+    assert integration == 3 and admin == 9
