@@ -42,7 +42,8 @@ _session_state: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
 def mark_session_state(conn: Conn) -> None:
     """Say that ``conn`` holds session state (an advisory lock, a SET): the pool resets it on release."""
-    raw: Any = conn if isinstance(conn, asyncpg.Connection) else getattr(conn, "_con")  # noqa: B009 (the proxy's)
+    # The pool's proxy passes isinstance(…, asyncpg.Connection) but cannot be weakly referenced: unwrap it.
+    raw: Any = getattr(conn, "_con", None) or conn
     _session_state.add(raw)
 
 
