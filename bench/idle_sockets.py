@@ -34,13 +34,23 @@ from bench.common import Stack, load_average, median_run, print_table, scratch_s
 from bench.ws_push import seed
 
 
+def descendants(pid: int) -> list[int]:
+    """The process and all its children's (Granian serves from a worker process it spawns)."""
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out += descendants(int(child))
+    return out
+
+
 def memory_kib(pid: int) -> dict[str, int]:
-    """RSS and PSS of a process in KiB (smaps_rollup)."""
+    """RSS and PSS in KiB (smaps_rollup) of a web process with its children."""
     out = {"rss": 0, "pss": 0}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("Rss", "Pss"):
-            out[key.lower()] = int(rest.split()[0])
+    for one in descendants(pid):
+        for line in Path(f"/proc/{one}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                out[key.lower()] += int(rest.split()[0])
     return out
 
 
