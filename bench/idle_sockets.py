@@ -7,7 +7,13 @@ with lastSeq null, half on each web process), lets them idle for --idle seconds 
 again, and reports (after - before) / sockets per process. A run is a fresh stack; the table is the median of
 --runs runs.
 
-Usage: .venv/bin/python -m bench.idle_sockets [--sockets 5000] [--idle 10] [--runs 3] [--json FILE]
+The sockets open in two halves; "marginal" is the RSS the second half added per socket (no one-time growth).
+--env KEY=VALUE sets the stack's environment (WS_IMPLEMENTATION=wsproto, MALLOC_ARENA_MAX=2, ...); --trace runs
+the web processes under tracemalloc (bench/traced_web.py) and prints what the second half added per socket, by
+line, by traceback and by object type.
+
+Usage: .venv/bin/python -m bench.idle_sockets [--sockets 5000] [--idle 10] [--runs 3] [--env KEY=VALUE]
+       [--trace --batch 20] [--json FILE]
 """
 
 from __future__ import annotations
