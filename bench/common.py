@@ -79,18 +79,20 @@ class Stack:
         self.env = services.web_env(**env)
         self.label, self.webs, self.telephony = label, webs, telephony
         self.procs: dict[str, WebProcess] = {}
+        self.web_module = "backend.web"
+        self.ready_timeout = 30.0
 
     def start(self) -> list[str]:
         """Start everything; return the web processes' URLs once they answer."""
         if self.telephony:
             self.procs["simulator"] = WebProcess(self.env, f"{self.label}-sim", module="telephony.simulator")
         for i in range(self.webs):
-            self.procs[f"web{i}"] = WebProcess(self.env, f"{self.label}-{i}")
+            self.procs[f"web{i}"] = WebProcess(self.env, f"{self.label}-{i}", module=self.web_module)
         self.procs["worker"] = WebProcess(self.env, self.label, module="backend.worker")
         if self.telephony:
             self.procs["telephony"] = WebProcess(self.env, self.label, module="telephony")
         for i in range(self.webs):
-            self.procs[f"web{i}"].wait_ready()
+            self.procs[f"web{i}"].wait_ready(timeout=self.ready_timeout)
         return [self.procs[f"web{i}"].url for i in range(self.webs)]
 
     def pids(self, prefix: str) -> list[int]:

@@ -105,6 +105,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Shared HMAC-SHA256 key of POST /api/telephony/v1/events; unset: that endpoint answers 503.")] = ""
     telephony_webhook_tolerance: Annotated[int, _m(
         "Seconds a signed telephony request's timestamp may differ from ours (replay window).", ge=1, le=3600)] = 300
+    ws_implementation: Annotated[str, _m(
+        "Uvicorn's WebSocket implementation: `lean` (its `websockets-sansio` holding less per idle socket: "
+        "backend/web.py), `websockets-sansio`, `websockets` (legacy, a reader task per socket) or `wsproto` "
+        "(README, Performance: each one's memory per idle socket).",
+        pattern=r"^(lean|websockets-sansio|websockets|wsproto)$",
+        hint="must be lean, websockets-sansio, websockets or wsproto")] = "lean"
     ws_heartbeat_seconds: Annotated[float, _m(
         "Seconds between WebSocket PINGs; a socket silent for three of them is closed.", ge=0.5, le=300)] = 15.0
     ws_max_sockets_per_operator: Annotated[int, _m(
