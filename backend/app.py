@@ -20,7 +20,7 @@ from backend.auth.service import AuthService
 from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
-from backend.core.db import create_pool, create_redis
+from backend.core.db import create_pool, create_redis, create_replica_pool
 from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
@@ -31,6 +31,7 @@ from backend.health.routes import health, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController
+from backend.reports.routes import OwnStatsController, ReportsController
 from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
 from backend.supervision.control import Supervision
 from backend.supervision.feed import SupervisorFeed
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings)
+        report_pool = await create_replica_pool(settings, pool)
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.update(
             settings=settings,
             pool=pool,
+            report_pool=report_pool,
             redis=redis,
             passwords=passwords,
             schema_version=latest_version(),
@@ -81,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await hub.stop()
             passwords.close()
             await redis.aclose()
+            if report_pool is not pool:
+                await report_pool.close()
             await pool.close()
 
     openapi = OpenAPIConfig(
@@ -112,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             operator_socket,
             SupervisionController,
             supervisor_socket,
+            ReportsController,
+            OwnStatsController,
             post_call_event,
             health,
             ready,

@@ -5,7 +5,8 @@ stream folders and uploads, and prunes what is past its retention. Several worke
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
 PostgreSQL advisory lock on its path; pruning runs on one of them at a time, under a leader lock in Redis.
 It also runs the campaigns' filter cascade over done imports (a leased run per import and campaign, see
-rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py)."""
+rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py); keeps the
+report aggregate up to date and sends the daily summary (reports/, each under a leader lock)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
 from backend.integrations.api import Integrations
 from backend.leads.service import LeadIntake
+from backend.reports.aggregator import Aggregator
+from backend.reports.notify import notifier_of
+from backend.reports.summary import DailySummary
 from backend.rules.cascade import Cascade
 from backend.rules.stale import StaleClients
 from backend.supervision.computer import FloorComputer
@@ -137,6 +141,8 @@ async def run(settings: Settings) -> None:
         log.info("integration filters answer ERROR: INTEGRATIONS_URL is not set")
     cascade = Cascade(pool, settings, entry, integrations)
     stale = StaleClients(pool, redis, settings, entry)
+    aggregator = Aggregator(pool, redis, settings)
+    summary = DailySummary(pool, redis, settings, notifier_of(settings))
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -158,6 +164,9 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("cascade", settings.cascade_poll_seconds, cascade.tick), name="cascade"),
              asyncio.create_task(every("stale-clients", settings.stale_lock_seconds / 3, stale.tick),
                                  name="stale-clients"),
+             asyncio.create_task(every("report-aggregate", settings.reports_refresh_seconds, aggregator.tick),
+                                 name="report-aggregate"),
+             asyncio.create_task(every("daily-summary", 20.0, summary.tick), name="daily-summary"),
              asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
@@ -176,6 +185,9 @@ async def run(settings: Settings) -> None:
         await stale.lock.release()
     with contextlib.suppress(Exception):
         await floor.lock.release()
+    for lock in (aggregator.lock, summary.lock):
+        with contextlib.suppress(Exception):
+            await lock.release()
     if integrations is not None:
         await integrations.close()
     await redis.aclose()

@@ -50,6 +50,8 @@ def client_info_of(row: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
             info[key] = row[column]
     if row["birth_date"] is not None:
         info["birthDate"] = row["birth_date"].isoformat()
+    if row["client_type"]:  # the client segment reports group by (pioneer | repeater)
+        info["clientType"] = row["client_type"]
     if extra:
         products = extra.get("availableProducts")
         if products is not None:
