@@ -115,7 +115,7 @@ GROUPS = {
     "hourOfDay": ("extract(hour FROM r.hour AT TIME ZONE $7)::int",
                   "extract(hour FROM r.hour AT TIME ZONE $7)::int::text",
                   "lpad(extract(hour FROM r.hour AT TIME ZONE $7)::int::text, 2, '0') || ':00'"),
-    "total": ("true", "''", "''"),
+    "total": ("", "''", "''"),  # one row, whatever matched
 }
 
 
@@ -127,7 +127,7 @@ def kpi_sql(group: str) -> str:
                  LEFT JOIN campaigns c ON c.id = r.campaign_id
                  LEFT JOIN teams tm ON tm.id = o.team_id
                 WHERE {_WHERE} AND $7::text IS NOT NULL
-                GROUP BY {expr} ORDER BY {expr}"""  # noqa: S608
+                {f"GROUP BY {expr} ORDER BY {expr}" if expr else ""}"""  # noqa: S608
 
 
 async def kpis(conn: Any, group: str, params: tuple[Any, ...], zone: str) -> list[asyncpg.Record]:
