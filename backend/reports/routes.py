@@ -31,8 +31,12 @@ _EARLIEST, _LATEST = date(2000, 1, 1), date(2099, 12, 31)
 _PERIOD_ERRORS = {400: "VALIDATION_ERROR (field from/to: not a YYYY-MM-DD day in 2000–2099), "
                        "REPORT_PERIOD_INVALID (to before from) or REPORT_PERIOD_TOO_LONG (more than 400 days)"}
 
-DayParam = Annotated[Str | None, Parameter(max_length=10, description="YYYY-MM-DD in OPERATOR_TIMEZONE")]
-IdParam = Annotated[int | None, Parameter(ge=1, le=BIGINT_MAX)]
+_DAY = "a day YYYY-MM-DD in OPERATOR_TIMEZONE (inclusive; default today)"
+From = Annotated[Str | None, QueryParameter(name="from", max_length=10, description=_DAY)]
+To = Annotated[Str | None, QueryParameter(name="to", max_length=10, description=_DAY)]
+CampaignId = Annotated[int | None, QueryParameter(name="campaignId", ge=1, le=BIGINT_MAX)]
+OperatorId = Annotated[int | None, QueryParameter(name="operatorId", ge=1, le=BIGINT_MAX)]
+TeamId = Annotated[int | None, QueryParameter(name="teamId", ge=1, le=BIGINT_MAX)]
 
 
 class Report(msgspec.Struct):
@@ -78,12 +82,12 @@ class ReportsController(Controller):
     @get("/kpis", responses=errors(_PERIOD_ERRORS),
          summary="KPIs per group (operator, campaign, team, day, hour, hourOfDay) and in total, over the period")
     async def kpis(self, request: Request[Any, Any, Any],
-                   day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                   day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
+                   day_from: From = None,
+                   day_to: To = None,
                    group_by: Annotated[Group, QueryParameter(name="groupBy")] = "day",
-                   campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None,
-                   operator_id: Annotated[IdParam, QueryParameter(name="operatorId")] = None,
-                   team_id: Annotated[IdParam, QueryParameter(name="teamId")] = None,
+                   campaign_id: CampaignId = None,
+                   operator_id: OperatorId = None,
+                   team_id: TeamId = None,
                    outcome: FromQuery[Outcome | None] = None) -> Report:
         f = _filters(request, day_from, day_to, campaign_id, operator_id, team_id, outcome)
         return Report(await service.kpi_report(_pool(request), f, group_by))
@@ -91,11 +95,11 @@ class ReportsController(Controller):
     @get("/outcomes", responses=errors(_PERIOD_ERRORS),
          summary="Calls by the result taxonomy: status key and outcome")
     async def outcomes(self, request: Request[Any, Any, Any],
-                       day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                       day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
-                       campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None,
-                       operator_id: Annotated[IdParam, QueryParameter(name="operatorId")] = None,
-                       team_id: Annotated[IdParam, QueryParameter(name="teamId")] = None,
+                       day_from: From = None,
+                       day_to: To = None,
+                       campaign_id: CampaignId = None,
+                       operator_id: OperatorId = None,
+                       team_id: TeamId = None,
                        outcome: FromQuery[Outcome | None] = None) -> ReportList:
         f = _filters(request, day_from, day_to, campaign_id, operator_id, team_id, outcome)
         return ReportList(await service.outcome_report(_pool(request), f))
@@ -104,11 +108,11 @@ class ReportsController(Controller):
          summary="Best time to call: attempts, contacts and successes by weekday × hour (OPERATOR_TIMEZONE), "
                  "optionally for one client segment")
     async def heatmap(self, request: Request[Any, Any, Any],
-                      day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                      day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
-                      campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None,
-                      operator_id: Annotated[IdParam, QueryParameter(name="operatorId")] = None,
-                      team_id: Annotated[IdParam, QueryParameter(name="teamId")] = None,
+                      day_from: From = None,
+                      day_to: To = None,
+                      campaign_id: CampaignId = None,
+                      operator_id: OperatorId = None,
+                      team_id: TeamId = None,
                       segment: FromQuery[Annotated[Str | None, Parameter(max_length=64)]] = None) -> Report:
         f = _filters(request, day_from, day_to, campaign_id, operator_id, team_id, None)
         return Report(await service.heatmap_report(_pool(request), f, segment))
@@ -116,11 +120,11 @@ class ReportsController(Controller):
     @get("/contactability", responses=errors(_PERIOD_ERRORS),
          summary="Per client (phone): answered ÷ attempts over the period, most attempted first")
     async def contactability(self, request: Request[Any, Any, Any],
-                             day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                             day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
-                             campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None,
-                             operator_id: Annotated[IdParam, QueryParameter(name="operatorId")] = None,
-                             team_id: Annotated[IdParam, QueryParameter(name="teamId")] = None,
+                             day_from: From = None,
+                             day_to: To = None,
+                             campaign_id: CampaignId = None,
+                             operator_id: OperatorId = None,
+                             team_id: TeamId = None,
                              limit: FromQuery[Annotated[int, Parameter(ge=1, le=1000)]] = 100) -> ReportList:
         f = _filters(request, day_from, day_to, campaign_id, operator_id, team_id, None)
         return ReportList(await service.contactability_report(_pool(request), f, limit))
@@ -129,9 +133,9 @@ class ReportsController(Controller):
          summary="Attempts per task (tasks closed in the period) and leads considered / passed / rejected per "
                  "filter by the cascade (runs finished in the period)")
     async def campaign(self, request: Request[Any, Any, Any],
-                       day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                       day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
-                       campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None) -> Report:
+                       day_from: From = None,
+                       day_to: To = None,
+                       campaign_id: CampaignId = None) -> Report:
         f = _filters(request, day_from, day_to, campaign_id, None, None, None)
         return Report(await service.campaign_report(_pool(request), f))
 
@@ -141,12 +145,12 @@ class ReportsController(Controller):
     async def export(self, request: Request[Any, Any, Any],
                      kind: FromQuery[Kind] = "communications",
                      sep: FromQuery[Literal[",", ";"]] = ",",
-                     day_from: Annotated[DayParam, QueryParameter(name="from")] = None,
-                     day_to: Annotated[DayParam, QueryParameter(name="to")] = None,
+                     day_from: From = None,
+                     day_to: To = None,
                      group_by: Annotated[Group, QueryParameter(name="groupBy")] = "day",
-                     campaign_id: Annotated[IdParam, QueryParameter(name="campaignId")] = None,
-                     operator_id: Annotated[IdParam, QueryParameter(name="operatorId")] = None,
-                     team_id: Annotated[IdParam, QueryParameter(name="teamId")] = None,
+                     campaign_id: CampaignId = None,
+                     operator_id: OperatorId = None,
+                     team_id: TeamId = None,
                      outcome: FromQuery[Outcome | None] = None) -> Stream:
         f = _filters(request, day_from, day_to, campaign_id, operator_id, team_id, outcome)
         name = f"{kind}-{f.day_from.isoformat()}-{f.day_to.isoformat()}.csv"
