@@ -49,3 +49,23 @@ def test_campaign_rules_routes_change_for_admins_and_read_for_supervisors():
             assert (SUPERVISOR if reads else ADMIN) in guards, f"{handler.http_methods} {route.path}"
             seen += 1
     assert seen >= 14
+
+
+def test_reports_routes_are_for_analysts_and_own_statistics_for_operators():
+    """Reports: ANALYST (analysts, supervisors, admins) on every route; the operator's own statistics: OPERATOR."""
+    from backend.auth.guards import ANALYST, OPERATOR
+
+    app = create_app(SETTINGS)
+    seen = 0
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            guards = [guard for layer in handler.ownership_layers for guard in (layer.guards or ())]
+            if route.path.startswith("/api/reports/"):
+                assert ANALYST in guards, route.path
+                seen += 1
+            elif route.path == "/api/arm/v1/myStats":
+                assert OPERATOR in guards
+                seen += 1
+    assert seen >= 9
