@@ -228,7 +228,7 @@ async function loadSummaries() {
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.className = "link-button";
+      button.className = "summary-day";
       button.textContent = s.day;
       button.addEventListener("click", async () => {
         const one = await api("GET", `/api/reports/v1/daily-summaries/${s.day}`);
