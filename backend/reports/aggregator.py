@@ -4,7 +4,9 @@ Each pass reads the communications changed since the watermark (less REPORTS_REF
 transaction that began before the last pass but committed after it carries an older updated_at), takes the
 (operator, UTC hour) buckets they fall in, and recomputes those buckets from the communications — delete and
 insert in one transaction, so a pass repeated or overlapping another's changes nothing. A big backlog (the
-first pass over an existing table) goes in slices of REPORTS_REFRESH_BATCH changed communications.
+backlog after a long stop) goes in slices of REPORTS_REFRESH_BATCH changed communications; the very first pass
+(no watermark yet: a new installation, or the migration on an existing table) builds every bucket in one
+statement instead.
 
 Why not a materialized view refreshed on a schedule: README "Reports" has the measurement (bench/reports.py):
 a refresh re-reads every communication, an incremental pass only the changed hours."""
@@ -12,7 +14,7 @@ a refresh re-reads every communication, an incremental pass only the changed hou
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -22,7 +24,6 @@ from backend.core.settings import Settings
 from backend.reports import queries
 
 log = logging.getLogger("backend.reports.aggregator")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BUCKETS_PER_TRANSACTION = 500
 
 
@@ -33,7 +34,13 @@ async def refresh(pool: asyncpg.Pool, *, margin_seconds: float = 300, batch: int
     async with pool.acquire() as conn:
         mark = await queries.watermark(conn)
         now = await conn.fetchval("SELECT now()")
-    since = (mark - timedelta(seconds=margin_seconds)) if mark is not None else EPOCH
+    if mark is None:  # the first pass: everything at once, then changes from the start of this pass
+        async with pool.acquire() as conn, conn.transaction():
+            await queries.rebuild_all(conn)
+            await queries.set_watermark(conn, now)
+        log.info("report aggregate built from every communication")
+        return 1
+    since = mark - timedelta(seconds=margin_seconds)
     while True:
         async with pool.acquire() as conn:
             # Ties at the slice's bound (one transaction's rows share updated_at) all fall inside it.

@@ -42,16 +42,15 @@ async def changed_upper_bound(conn: Any, since: datetime, limit: int) -> datetim
 async def dirty_buckets(conn: Any, since: datetime, until: datetime | None) -> list[asyncpg.Record]:
     """(operator, UTC hour) of the communications changed in (since, until]: communications_updated_idx."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT DISTINCT operator_id, date_trunc('hour', coalesce(call_started_at, created_at), 'UTC') AS hour
+        """SELECT DISTINCT operator_id, date_trunc('hour', call_started_at, 'UTC') AS hour
              FROM communications
-            WHERE updated_at > $1 AND ($2::timestamptz IS NULL OR updated_at <= $2)""", since, until)
+            WHERE updated_at > $1 AND ($2::timestamptz IS NULL OR updated_at <= $2)
+              AND call_started_at IS NOT NULL""", since, until)
     return rows
 
 
-_RECOMPUTE = """
-INSERT INTO report_hourly (hour, campaign_id, operator_id, segment, result, outcome, calls, ended, talk_seconds,
-                           in_window, wrapup_seconds, expired, rework_done, rework_seconds)
-SELECT b.hour, t.campaign_id, c.operator_id,
+# The sums of one bucket's communications (c) of campaign tasks (t); the hour comes first, from the caller.
+_SUMS_OF_BUCKET = """t.campaign_id, c.operator_id,
        coalesce(t.client_info->>'clientType', ''), coalesce(c.result_details->>'result', ''),
        coalesce(c.outcome, ''),
        count(*),
@@ -63,20 +62,40 @@ SELECT b.hour, t.campaign_id, c.operator_id,
        count(*) FILTER (WHERE c.expired_at IS NOT NULL),
        count(*) FILTER (WHERE c.expired_at IS NOT NULL AND c.state = 'FIXED'),
        coalesce(sum(greatest(0, extract(epoch FROM c.fixed_at - c.expired_at)))
-                FILTER (WHERE c.expired_at IS NOT NULL AND c.state = 'FIXED'), 0)
+                FILTER (WHERE c.expired_at IS NOT NULL AND c.state = 'FIXED'), 0)"""
+AGGREGATE_COLUMNS = ("hour, campaign_id, operator_id, segment, result, outcome, calls, ended, talk_seconds, "
+                     "in_window, wrapup_seconds, expired, rework_done, rework_seconds")
+
+_RECOMPUTE = f"""
+INSERT INTO report_hourly ({AGGREGATE_COLUMNS})
+SELECT b.hour, {_SUMS_OF_BUCKET}
   FROM unnest($1::bigint[], $2::timestamptz[]) AS b(operator_id, hour)
   JOIN communications c ON c.operator_id = b.operator_id
-                       AND coalesce(c.call_started_at, c.created_at) >= b.hour
-                       AND coalesce(c.call_started_at, c.created_at) < b.hour + interval '1 hour'
+                       AND c.call_started_at >= b.hour AND c.call_started_at < b.hour + interval '1 hour'
   JOIN campaign_tasks t ON t.id = c.campaign_task_id
- GROUP BY 1, 2, 3, 4, 5, 6"""
+ GROUP BY 1, 2, 3, 4, 5, 6"""  # noqa: S608 - constant fragments of this module
+
+#: Every bucket at once, from all communications: what a materialized view would hold (bench/reports.py
+#: measures one against the incremental table; README "Reports").
+ALL_BUCKETS_SQL = f"""
+SELECT date_trunc('hour', c.call_started_at, 'UTC') AS hour, {_SUMS_OF_BUCKET}
+  FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
+ WHERE c.call_started_at IS NOT NULL
+ GROUP BY 1, 2, 3, 4, 5, 6"""  # noqa: S608 - constant fragments of this module
+
+
+async def rebuild_all(conn: Any) -> None:
+    """The first build: every bucket from every communication in one statement (far cheaper than bucket by
+    bucket over a big table; inside the caller's transaction)."""
+    await conn.execute("DELETE FROM report_hourly")
+    await conn.execute(f"INSERT INTO report_hourly ({AGGREGATE_COLUMNS}) {ALL_BUCKETS_SQL}")
 
 
 async def recompute(conn: Any, operators: list[int], hours: list[datetime]) -> None:
     """Replace the buckets' rows with sums recomputed from communications (idempotent; inside the caller's
     transaction). report_hourly_bucket_idx for the delete; the communications of a bucket are found by
-    communications_operator_started_idx (a communication whose call_started_at is NULL — none today, the call
-    event always sets it — would be read by created_at)."""
+    communications_operator_started_idx. A communication is in the hour its call started (the first call event,
+    start or end, always sets call_started_at)."""
     await conn.execute(
         """DELETE FROM report_hourly r USING unnest($1::bigint[], $2::timestamptz[]) AS b(operator_id, hour)
             WHERE r.operator_id = b.operator_id AND r.hour = b.hour""", operators, hours)
