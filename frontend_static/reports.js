@@ -7,8 +7,8 @@ import { errorText } from "/errors.js";
 import { TEXTS, currentLang, locale, setLang, t } from "/i18n.js";
 
 Object.assign(TEXTS.ru, {
-  repTitle: "Отчёты", repFloor: "Живой зал", repFrom: "С", repTo: "По", repCampaign: "Кампания (id)",
-  repOperator: "Оператор (id)", repTeam: "Команда (id)", repOutcome: "Исход", repAny: "все", repGroup: "Группировка",
+  repTitle: "Отчёты", repFloor: "Живой зал", repFrom: "С", repTo: "По", repCampaign: "Кампания",
+  repOperator: "Оператор", repTeam: "Команда", repOutcome: "Исход", repAny: "все", repGroup: "Группировка",
   repByDay: "по дням", repByOperator: "по операторам", repByCampaign: "по кампаниям", repByTeam: "по командам",
   repByHour: "по часам", repShow: "Показать", repXKpis: "KPI (таблица)", repXCalls: "все звонки",
   repXContact: "дозваниваемость", repExcel: "Excel (;)", repDownload: "Скачать CSV", repTotals: "Итого за период",
@@ -22,8 +22,8 @@ Object.assign(TEXTS.ru, {
   days: "Пн,Вт,Ср,Чт,Пт,Сб,Вс",
 });
 Object.assign(TEXTS.en, {
-  repTitle: "Reports", repFloor: "Live floor", repFrom: "From", repTo: "To", repCampaign: "Campaign (id)",
-  repOperator: "Operator (id)", repTeam: "Team (id)", repOutcome: "Outcome", repAny: "any", repGroup: "Group by",
+  repTitle: "Reports", repFloor: "Live floor", repFrom: "From", repTo: "To", repCampaign: "Campaign",
+  repOperator: "Operator", repTeam: "Team", repOutcome: "Outcome", repAny: "any", repGroup: "Group by",
   repByDay: "day", repByOperator: "operator", repByCampaign: "campaign", repByTeam: "team", repByHour: "hour",
   repShow: "Show", repXKpis: "KPIs (table)", repXCalls: "all calls", repXContact: "contactability",
   repExcel: "Excel (;)", repDownload: "Download CSV", repTotals: "Period totals", repCallsPerHour: "Calls by hour of day",
@@ -219,6 +219,14 @@ async function download() {
   showStatus(() => t("repDownloaded"), "ok");
 }
 
+async function loadChoices() {
+  const { data } = await api("GET", "/api/reports/v1/filters");
+  for (const [id, items] of [["f-campaign", data.campaigns], ["f-team", data.teams], ["f-operator", data.operators]]) {
+    const select = $(id);
+    for (const item of items) select.add(new Option(item.name, String(item.id)));
+  }
+}
+
 async function loadSummaries() {
   const list = $("summaries");
   clear(list);
@@ -273,6 +281,7 @@ async function init() {
   $("h-segment").addEventListener("change", () => load());
   $("x-download").addEventListener("click", download);
   $("reports-view").hidden = false;
+  try { await loadChoices(); } catch (err) { showStatus(() => errorText(err), "error"); }
   await load();
   await loadSummaries();
 }

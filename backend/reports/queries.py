@@ -288,6 +288,17 @@ async def rework_pending(conn: Any, operator_id: int) -> int:
     return value
 
 
+async def choices(conn: Any) -> dict[str, list[asyncpg.Record]]:
+    """What the filters offer: campaigns, teams, operators (small tables, read whole, at most 5000 each)."""
+    return {
+        "campaigns": await conn.fetch("SELECT id, name FROM campaigns ORDER BY name LIMIT 5000"),
+        "teams": await conn.fetch("SELECT id, name FROM teams ORDER BY name LIMIT 5000"),
+        "operators": await conn.fetch(
+            """SELECT id, login, first_name, last_name, team_id FROM operators WHERE role = 'operator'
+                ORDER BY last_name, first_name, id LIMIT 5000"""),
+    }
+
+
 # -- daily summaries ---------------------------------------------------------------------------------------
 
 

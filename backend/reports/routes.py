@@ -79,6 +79,17 @@ class ReportsController(Controller):
     tags = ["reports"]
     guards = [ANALYST]
 
+    @get("/filters", summary="What the filters offer: campaigns, teams and operators (id and name)")
+    async def filters(self, request: Request[Any, Any, Any]) -> Report:
+        async with _pool(request).acquire() as conn:
+            found = await queries.choices(conn)
+        return Report({
+            "campaigns": [{"id": r["id"], "name": r["name"]} for r in found["campaigns"]],
+            "teams": [{"id": r["id"], "name": r["name"]} for r in found["teams"]],
+            "operators": [{"id": r["id"], "name": f"{r['last_name']} {r['first_name']} ({r['login']})",
+                           "teamId": r["team_id"]} for r in found["operators"]],
+        })
+
     @get("/kpis", responses=errors(_PERIOD_ERRORS),
          summary="KPIs per group (operator, campaign, team, day, hour, hourOfDay) and in total, over the period")
     async def kpis(self, request: Request[Any, Any, Any],

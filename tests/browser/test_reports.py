@@ -48,7 +48,7 @@ async def test_an_analyst_reads_reports_and_downloads_csv(page, web, make_user, 
     await expect(page.locator("#floor-link")).to_be_hidden()
     await page.locator("#f-from").fill(day)
     await page.locator("#f-to").fill(day)
-    await page.get_by_label("Кампания (id)").fill(str(cid))
+    await page.locator("#f-campaign").select_option(str(cid))
     await page.get_by_role("button", name="Показать").click()
     await expect(page.locator("#total-calls")).to_have_text("4")
     await expect(page.locator("#total-conversion")).to_have_text("66,7\u00a0%")  # 2 successes of 3 contacts
