@@ -36,9 +36,13 @@ async def refresh(pool: asyncpg.Pool, *, margin_seconds: float = 300, batch: int
         now = await conn.fetchval("SELECT now()")
     if mark is None:  # the first pass: everything at once, then changes from the start of this pass
         async with pool.acquire() as conn, conn.transaction():
-            await queries.rebuild_all(conn)
-            await queries.set_watermark(conn, now)
-        log.info("report aggregate built from every communication")
+            # One builder even if a slow build outlived the leader lock: the next waits, then finds it done.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report_hourly build'))",
+                               timeout=queries.REBUILD_TIMEOUT)
+            if await queries.watermark(conn) is None:
+                await queries.rebuild_all(conn)
+                await queries.set_watermark(conn, now)
+                log.info("report aggregate built from every communication")
         return 1
     since = mark - timedelta(seconds=margin_seconds)
     while True:

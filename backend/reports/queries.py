@@ -84,11 +84,15 @@ SELECT date_trunc('hour', c.call_started_at, 'UTC') AS hour, {_SUMS_OF_BUCKET}
  GROUP BY 1, 2, 3, 4, 5, 6"""  # noqa: S608 - constant fragments of this module
 
 
+REBUILD_TIMEOUT = 6 * 3600.0  # seconds: the pool's 30 s command timeout is for the everyday statements
+
+
 async def rebuild_all(conn: Any) -> None:
     """The first build: every bucket from every communication in one statement (far cheaper than bucket by
     bucket over a big table; inside the caller's transaction)."""
     await conn.execute("DELETE FROM report_hourly")
-    await conn.execute(f"INSERT INTO report_hourly ({AGGREGATE_COLUMNS}) {ALL_BUCKETS_SQL}")
+    await conn.execute(f"INSERT INTO report_hourly ({AGGREGATE_COLUMNS}) {ALL_BUCKETS_SQL}",
+                       timeout=REBUILD_TIMEOUT)
 
 
 async def recompute(conn: Any, operators: list[int], hours: list[datetime]) -> None:
