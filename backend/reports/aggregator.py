@@ -43,7 +43,9 @@ async def refresh(pool: asyncpg.Pool, *, margin_seconds: float = 300, batch: int
                 await queries.rebuild_all(conn)
                 await queries.set_watermark(conn, now)
                 log.info("report aggregate built from every communication")
-        return 1
+            mark = await queries.watermark(conn) or now
+        total = 1
+    # Then what changed since (during the build too: its watermark is when it began).
     since = mark - timedelta(seconds=margin_seconds)
     while True:
         async with pool.acquire() as conn:

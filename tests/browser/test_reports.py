@@ -40,7 +40,7 @@ async def test_an_analyst_reads_reports_and_downloads_csv(page, web, make_user, 
     for i, outcome in enumerate(("SUCCESS", "SUCCESS", "REFUSAL", "NO_ANSWER")):
         t, _ = await task(pool, cid, segment="pioneer")
         await call(pool, Call(op.id, t, now - timedelta(seconds=i), 100, saved_after=20, result="R", outcome=outcome))
-    await refresh(pool, margin_seconds=0)
+    await refresh(pool, margin_seconds=60)
     day = datetime.now(MSK).date().isoformat()
 
     await sign_in(page, web[0], await make_user("analyst"))

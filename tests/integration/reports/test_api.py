@@ -68,7 +68,7 @@ async def test_csv_export_streams_in_chunks_with_bom_and_semicolons(http, web, p
     first = dict(zip(table[0], table[1], strict=True))
     assert first["started"] == "2025-04-01 09:00:00" and first["talk_seconds"] == "30,5"
     assert first["campaign"].startswith("'=")  # never a formula in Excel
-    await refresh(pool, margin_seconds=0)
+    await refresh(pool, margin_seconds=60)
     kpis = await http.get(f"{web[0]}/api/reports/v1/export.csv", headers=bearer(token), params={
         "kind": "kpis", "groupBy": "day", "from": "2025-04-01", "campaignId": cid})
     lines = kpis.content.decode("utf-8-sig").splitlines()
