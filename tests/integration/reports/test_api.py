@@ -4,6 +4,7 @@ for reports (the result's outcome, when a communication went to rework)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from backend.reports.aggregator import refresh
 from backend.workstation.service import Workstation
 from tests.conftest import bearer, login
 from tests.harness import unique
-from tests.integration.reports.helpers import Call, call, campaign, local, task
+from tests.integration.reports.helpers import MSK, Call, call, campaign, local, task
 from tests.integration.rules.helpers import make_campaign, settings_for
 from tests.integration.rules.test_after_call import _save, _task_on_call, morning_zone, rules
 
@@ -119,3 +120,22 @@ async def test_the_workstation_records_outcome_and_rework_time(http, web, pool, 
     row = await pool.fetchrow("SELECT state, expired_at FROM communications WHERE id = $1", late)
     assert row["state"] == "DRAFT" and row["expired_at"] is not None
     assert abs((row["expired_at"] - datetime.now(UTC)).total_seconds()) < 60
+
+
+async def test_the_worker_keeps_the_aggregate_up_to_date(http, web, pool, make_user):
+    """No one calls refresh here: the shared worker's pass (every REPORTS_REFRESH_SECONDS) brings a new call in."""
+    op = await make_user("operator")
+    cid = await campaign(pool)
+    t, _ = await task(pool, cid)
+    await call(pool, Call(op.id, t, datetime.now(UTC) - timedelta(minutes=1), 30, saved_after=5, outcome="SUCCESS"))
+    token = await login(http, web[0], await make_user("analyst"))
+    day = datetime.now(MSK).date().isoformat()
+    for _ in range(120):
+        response = await http.get(f"{web[0]}/api/reports/v1/kpis", headers=bearer(token), params={
+            "groupBy": "operator", "campaignId": cid, "from": day, "to": day})
+        if response.json()["data"]["total"]["calls"] == 1:
+            break
+        await asyncio.sleep(0.5)
+    data = response.json()["data"]
+    assert data["total"]["calls"] == 1 and data["total"]["successes"] == 1
+    assert [r["key"] for r in data["rows"]] == [str(op.id)]
