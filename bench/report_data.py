@@ -1,6 +1,7 @@
 """Generated report data, fast: teams, operators, campaigns, campaign tasks and N communications written with
 COPY (asyncpg's binary copy_records_to_table), spread over the last MONTHS months with a working-day shape
-(Moscow hours 09–21 weighted), realistic talk and wrap-up times, outcomes, expiries and late rework.
+(Moscow hours 09–21), teams working one campaign each (80 % of an operator's calls), realistic talk and wrap-up
+times, outcomes, expiries and late rework.
 
 Usage: .venv/bin/python -m bench.report_data --database-url postgresql://... [--communications 10000000]
        (the database must be migrated; bench/reports.py calls generate() on a scratch database)
@@ -56,7 +57,10 @@ async def generate(conn: asyncpg.Connection, n: int, *, campaigns: int = 10, ope
         pass
     n_tasks = max(1, n // 3)
     first_task = int(await conn.fetchval("SELECT coalesce(max(id), 0) + 1 FROM campaign_tasks"))
-    task_campaign = [camp_ids[rnd.randrange(campaigns)] for _ in range(n_tasks)]
+    # Task i is in campaign i % campaigns; a team works one campaign (operator j: team and campaign (j+1) % …)
+    # and takes 80 % of its calls there, the rest in other campaigns.
+    task_campaign = [camp_ids[i % campaigns] for i in range(n_tasks)]
+    per_campaign = max(1, n_tasks // campaigns)
     for lo in range(0, n_tasks, CHUNK):
         rows = [(first_task + i, task_campaign[i], f"7{(i * 7919) % 10**10:010d}",
                  f'{{"clientType": "{SEGMENTS[i % 2]}"}}', end, "DONE", 1 + i % 4, "SUCCESS", end)
@@ -91,9 +95,12 @@ async def generate(conn: asyncpg.Connection, n: int, *, campaigns: int = 10, ope
                 fixed = deadline + timedelta(seconds=rnd.randint(60, 36000))
             else:  # expired, still on the rework list
                 state, fixed, late, expired = "DRAFT", None, False, deadline
-            operator = op_ids[rnd.randrange(operators)]
+            j = rnd.randrange(operators)
+            operator = op_ids[j]
+            home = (j + 1) % teams % campaigns if rnd.random() < 0.8 else rnd.randrange(campaigns)
+            task_index = min(n_tasks - 1, home + campaigns * rnd.randrange(per_campaign))
             details = f'{{"result": "{result}"}}' if state == "FIXED" else "{}"
-            rows.append((first_comm + i, first_task + rnd.randrange(n_tasks), operator, state,
+            rows.append((first_comm + i, first_task + task_index, operator, state,
                          details, started, ended, deadline, fixed, late,
                          outcome if state == "FIXED" else None, expired, started, fixed or expired or ended))
         await _copy(conn, "communications", columns, rows)

@@ -59,11 +59,7 @@ async def reads(conn: asyncpg.Connection, f: Filters, table: str) -> float:
     started = time.perf_counter()
     for group in ("total", "day", "operator"):
         await conn.fetch(sql(queries.kpi_sql(group)), *f.params(), ZONE.key)
-    await conn.fetch(sql("""SELECT extract(isodow FROM r.hour AT TIME ZONE $7)::int, extract(hour FROM r.hour AT
-        TIME ZONE $7)::int, sum(r.calls) FROM report_hourly r JOIN operators o ON o.id = r.operator_id
-        WHERE r.hour >= $1 AND r.hour < $2 AND ($3::bigint IS NULL OR r.campaign_id = $3)
-          AND ($4::bigint IS NULL OR r.operator_id = $4) AND ($5::bigint IS NULL OR o.team_id = $5)
-          AND ($6::text IS NULL OR r.outcome = $6) GROUP BY 1, 2"""), *f.params(), ZONE.key)
+    await conn.fetch(sql(queries.HEATMAP_SQL), *f.params(), ZONE.key, None)
     return time.perf_counter() - started
 
 
