@@ -325,6 +325,14 @@ async def unsent_summaries(conn: Any, max_attempts: int) -> list[asyncpg.Record]
     return rows
 
 
+async def claim_unsent(conn: Any, day: Any) -> asyncpg.Record | None:
+    """The day's summary, locked for sending, unless it was sent meanwhile or another worker is sending it."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT day, payload, attempts FROM daily_summaries WHERE day = $1 AND sent_at IS NULL
+            FOR UPDATE SKIP LOCKED""", day)
+    return row
+
+
 async def mark_sent(conn: Any, day: Any, error: str | None) -> None:
     await conn.execute(
         """UPDATE daily_summaries SET attempts = attempts + 1, last_error = $2,

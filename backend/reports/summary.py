@@ -104,15 +104,21 @@ class DailySummary:
         sent = 0
         async with self._pool.acquire() as conn:
             rows = await queries.unsent_summaries(conn, self._settings.reports_summary_attempts)
-        for row in rows:
-            subject, text, body = render(row["payload"])
-            error: str | None = None
-            try:
-                await self._notifier.send(subject, text, body)
-                sent += 1
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
-                log.warning("daily summary for %s not sent (attempt %d): %s", row["day"], row["attempts"] + 1, error)
-            async with self._pool.acquire() as conn:
+        for listed in rows:
+            # The row stays locked while it is sent: a second worker (a leader lock that lapsed) skips it, so
+            # nobody gets the summary twice.
+            async with self._pool.acquire() as conn, conn.transaction():
+                row = await queries.claim_unsent(conn, listed["day"])
+                if row is None:
+                    continue
+                subject, text, body = render(row["payload"])
+                error: str | None = None
+                try:
+                    await self._notifier.send(subject, text, body)
+                    sent += 1
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    log.warning("daily summary for %s not sent (attempt %d): %s", row["day"], row["attempts"] + 1,
+                                error)
                 await queries.mark_sent(conn, row["day"], error)
         return sent

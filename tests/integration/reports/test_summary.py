@@ -102,3 +102,17 @@ async def test_a_failed_send_is_recorded_and_retried(pool, services, smtp):
     assert [m for m in inbox.messages if str(day) in m["Subject"]]
     row = await pool.fetchrow("SELECT sent_at, attempts, last_error FROM daily_summaries WHERE day = $1", day)
     assert row["sent_at"] is not None and row["attempts"] == 2 and row["last_error"] is None
+
+
+async def test_two_workers_sending_at_once_send_one_message(pool, services, smtp):
+    controller, inbox = smtp
+    day = date(2025, 5, 27)
+    up = settings_for(services, SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port), SMTP_TO="boss@example.com")
+    redis = create_redis(up)
+    try:
+        first, second = (DailySummary(pool, redis, up, notifier_of(up)) for _ in range(2))
+        assert await first.make(day)
+        await asyncio.gather(first.send_pending(), second.send_pending())
+    finally:
+        await redis.aclose()
+    assert len([m for m in inbox.messages if str(day) in m["Subject"]]) == 1
