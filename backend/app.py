@@ -23,7 +23,7 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.campaigns.service import CampaignEntry
-from backend.core.db import create_pool, create_redis
+from backend.core.db import create_pool, create_redis, create_replica_pool
 from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
 from backend.core.migrate import latest_version
@@ -39,6 +39,7 @@ from backend.health.routes import health, metrics, ready
 from backend.leads.routes import LeadImportsController, LeadStreamsController
 from backend.leads.service import LeadIntake
 from backend.operators.routes import OperatorsController, TeamsController
+from backend.reports.routes import OwnStatsController, ReportsController
 from backend.rules.routes import BookingsController, CampaignRulesController, DoNotCallController
 from backend.supervision.control import Supervision
 from backend.supervision.feed import SupervisorFeed
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings)
+        report_pool = await create_replica_pool(settings, pool)
         redis = create_redis(settings)
         passwords = PasswordService(settings.password_hash_concurrency)
         hub = Hub(pool, redis, settings)
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.update(
             settings=settings,
             pool=pool,
+            report_pool=report_pool,
             redis=redis,
             passwords=passwords,
             permissions=Permissions(pool, redis, settings),
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await hub.stop()
             passwords.close()
             await redis.aclose()
+            if report_pool is not pool:
+                await report_pool.close()
             await pool.close()
 
     openapi = OpenAPIConfig(
@@ -128,6 +133,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             operator_socket,
             SupervisionController,
             supervisor_socket,
+            ReportsController,
+            OwnStatsController,
             post_call_event,
             IntegrationController,
             IntegrationClientsController,

@@ -7,7 +7,8 @@ PostgreSQL advisory lock on its path; pruning runs on one of them at a time, und
 It also runs the campaigns' filter cascade over done imports (a leased run per import and campaign, see
 rules/cascade.py) and, once a day under its own leader lock, the stale-client job (rules/stale.py). It
 delivers the integration exchange's outcome pushes from their outbox (exchange/delivery.py: leased rows, so
-workers share them and a dead worker's are taken over)."""
+workers share them and a dead worker's are taken over); keeps the report aggregate up to date and sends the
+daily summary (reports/, each under a leader lock)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ from backend.events import queries as events
 from backend.exchange.delivery import Deliveries
 from backend.integrations.api import Integrations
 from backend.leads.service import LeadIntake
+from backend.reports.aggregator import Aggregator
+from backend.reports.notify import notifier_of
+from backend.reports.summary import DailySummary
 from backend.rules.cascade import Cascade
 from backend.rules.stale import StaleClients
 from backend.supervision.computer import FloorComputer
@@ -143,6 +147,8 @@ async def run(settings: Settings) -> None:
     if settings.worker_metrics_port:
         serve_metrics(settings.worker_metrics_host, settings.worker_metrics_port)
     deliveries = Deliveries(pool, settings)
+    aggregator = Aggregator(pool, redis, settings)
+    summary = DailySummary(pool, redis, settings, notifier_of(settings))
     if leads.root is None:
         log.info("lead intake from folders is off: LEADS_DIR is not set")
     else:
@@ -166,6 +172,9 @@ async def run(settings: Settings) -> None:
                                  name="stale-clients"),
              asyncio.create_task(every("exchange", settings.exchange_poll_seconds, deliveries.tick),
                                  name="exchange"),
+             asyncio.create_task(every("report-aggregate", settings.reports_refresh_seconds, aggregator.tick),
+                                 name="report-aggregate"),
+             asyncio.create_task(every("daily-summary", 20.0, summary.tick), name="daily-summary"),
              asyncio.create_task(floor.run(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
@@ -184,6 +193,9 @@ async def run(settings: Settings) -> None:
         await stale.lock.release()
     with contextlib.suppress(Exception):
         await floor.lock.release()
+    for lock in (aggregator.lock, summary.lock):
+        with contextlib.suppress(Exception):
+            await lock.release()
     if integrations is not None:
         await integrations.close()
     await deliveries.close()

@@ -2,7 +2,7 @@
 import { TEXTS } from "/i18n.js";
 
 Object.assign(TEXTS.ru, {
-  admTitle: "Администрирование", admFloor: "Живой зал", admUsers: "Пользователи", admTeams: "Команды",
+  admTitle: "Администрирование", admFloor: "Живой зал", admReports: "Отчёты", admUsers: "Пользователи", admTeams: "Команды",
   admPermissions: "Права ролей", admAudit: "Журнал действий", admNewUser: "Новый пользователь",
   admEditUser: "Изменить пользователя {l}", admLogin: "Логин", admPassword: "Пароль", admFirstName: "Имя",
   admLastName: "Фамилия", admName: "Имя", admRole: "Роль", admTeam: "Команда", admNoTeam: "— без команды —",
@@ -37,7 +37,7 @@ Object.assign(TEXTS.ru, {
 });
 
 Object.assign(TEXTS.en, {
-  admTitle: "Administration", admFloor: "Live floor", admUsers: "Users", admTeams: "Teams",
+  admTitle: "Administration", admFloor: "Live floor", admReports: "Reports", admUsers: "Users", admTeams: "Teams",
   admPermissions: "Role permissions", admAudit: "Audit log", admNewUser: "New user", admEditUser: "Edit user {l}",
   admLogin: "Login", admPassword: "Password", admFirstName: "First name", admLastName: "Last name", admName: "Name",
   admRole: "Role", admTeam: "Team", admNoTeam: "— no team —", admCreate: "Create", admSave: "Save",

@@ -14,6 +14,7 @@ import { hideRolePage, renderRolePage, showRolePage } from "/roles.js";
 import { currentCommunication, initResultForm, renderChoices, renderCountdown, startCountdown } from "/result.js";
 import { initRework, loadRework, openRework } from "/rework.js";
 import { initShortcuts } from "/shortcuts.js";
+import { loadMyStats, renderMyStats, startMyStats, stopMyStats } from "/mystats.js";
 import { closeSocket, onSocketEvents, openSocket } from "/socket.js";
 
 // -- login / logout -----------------------------------------------------------------------------------------
@@ -72,6 +73,7 @@ function endSession(message) {
   closeCard();
   takeParked();
   stopPresence();
+  stopMyStats();
   clearStatus();
   showLogin(message);
 }
@@ -93,6 +95,10 @@ async function enterMain() {
     location.replace("/supervisor.html"); // their page is the floor, not the operator's workstation
     return;
   }
+  if (me.data.role === "analyst") {
+    location.replace("/reports.html"); // analysts read reports; they take no calls
+    return;
+  }
   if (me.data.role === "admin") {
     location.replace("/admin.html"); // users, teams, role permissions, the audit log
     return;
@@ -110,6 +116,7 @@ async function enterMain() {
   clearStatus();
   loadRework();
   loadPresence();
+  startMyStats();
   openSocket(); // the current call comes with HELLO_OK (onSnapshot), read in one step with its seq
 }
 
@@ -161,6 +168,7 @@ function onFrame(frame) {
     case "RESULT_SAVED":
       if (isCurrent && !current.fixed) finishSaved(current.mode);
       loadPresence();
+      loadMyStats();
       break;
     case "RESULT_WINDOW_EXPIRED":
       if (isCurrent || !current) {
@@ -204,6 +212,7 @@ function onLanguage() {
   renderRolePage();
   renderAttention();
   refreshStatus();
+  renderMyStats();
   if (!$("main-view").hidden) loadRework();
 }
 

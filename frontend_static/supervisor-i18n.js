@@ -2,6 +2,7 @@
 import { TEXTS } from "/i18n.js";
 
 Object.assign(TEXTS.ru, {
+  reportsLink: "Отчёты",
   supTitle: "Монитор супервизора", supOperators: "Операторы", supCampaigns: "Кампании", supAlerts: "Оповещения",
   supChart: "Звонки в минуту и время вывода карточки", supNoAlerts: "Всё спокойно",
   colOperator: "Оператор", colState: "Статус", colInState: "В статусе", colCampaign: "Кампания", colCall: "Звонок",
@@ -24,6 +25,7 @@ Object.assign(TEXTS.ru, {
 });
 
 Object.assign(TEXTS.en, {
+  reportsLink: "Reports",
   supTitle: "Supervisor monitor", supOperators: "Operators", supCampaigns: "Campaigns", supAlerts: "Alerts",
   supChart: "Calls per minute and screen-pop time", supNoAlerts: "All quiet",
   colOperator: "Operator", colState: "State", colInState: "In state", colCampaign: "Campaign", colCall: "Call",

@@ -309,6 +309,34 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "PostgreSQL URL of a read replica for reports; unset: they read the primary (DATABASE_URL).",
         pattern=r"^postgres(ql)?://", hint=_PG)] = ""
 
+    # -- Reports (issue 17): the hourly aggregate, the daily summary and its e-mail ------------------------
+    reports_refresh_seconds: Annotated[float, _m(
+        "Seconds between the worker's passes over changed communications into the report aggregate (one "
+        "worker at a time, under a leader lock); reports lag the calls by at most this.", ge=0.2, le=3600)] = 10.0
+    reports_refresh_margin_seconds: Annotated[float, _m(
+        "Each aggregate pass re-reads communications changed this many seconds before its watermark (a "
+        "transaction that committed late carries an older updated_at).", ge=0, le=86400)] = 300.0
+    reports_refresh_batch: Annotated[int, _m(
+        "Changed communications one aggregate slice takes (a big backlog goes in slices).",
+        ge=100, le=10_000_000)] = 50_000
+    reports_summary_at: Annotated[str, _m(
+        "Time of day (HH:MM, OPERATOR_TIMEZONE) after which the worker builds and sends yesterday's summary.",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", hint="must be HH:MM")] = "07:00"
+    reports_summary_attempts: Annotated[int, _m(
+        "Times a daily summary's sending is tried (once per worker pass) before it is left unsent.",
+        ge=1, le=1000)] = 10
+    smtp_host: Annotated[str, _m(
+        "SMTP server the daily summary is mailed through; unset: summaries are only saved (GET "
+        "/api/reports/v1/daily-summaries).")] = ""
+    smtp_port: Annotated[int, _m("SMTP server port.", ge=1, le=65535)] = 25
+    smtp_starttls: Annotated[bool, _m("Upgrade the SMTP connection with STARTTLS before logging in.")] = False
+    smtp_username: Annotated[str, _m("SMTP login; unset: no AUTH.")] = ""
+    smtp_password: Annotated[str, _m("SMTP password (with SMTP_USERNAME).")] = ""
+    smtp_from: Annotated[str, _m("From: address of the daily summary.")] = "reports@localhost"
+    smtp_to: Annotated[tuple[str, ...], _m("Comma-separated recipients of the daily summary.")] = ()
+    smtp_timeout_seconds: Annotated[float, _m(
+        "Seconds an SMTP conversation may take before the send counts as failed.", ge=0.1, le=600)] = 20.0
+
     # -- Supervision (issue 14): the live floor pushed to supervisors -------------------------------------
     supervisor_tick_seconds: Annotated[float, _m(
         "Seconds between the floor computer's sweeps of operator states (a state change that sends no "

@@ -49,16 +49,14 @@ CHUNK_PER_LEAD_REQUESTS = 200
 def client_info_of(row: Any, extra: dict[str, Any] | None) -> dict[str, Any]:
     """The task's client fields (the card's ClientInfo shape), plus what the integrations added."""
     info: dict[str, Any] = {"applicationId": str(row["application_no"])}
-    if first := row["first_name"]:
-        info["firstName"] = first
-    if last := row["last_name"]:
-        info["lastName"] = last
-    if middle := row["middle_name"]:
-        info["middleName"] = middle
-    if citizenship := row["citizenship"]:
-        info["citizenship"] = citizenship
-    if (born := row["birth_date"]) is not None:
-        info["birthDate"] = born.isoformat()
+    for key, column in (("firstName", "first_name"), ("lastName", "last_name"), ("middleName", "middle_name"),
+                        ("citizenship", "citizenship")):
+        if row[column]:
+            info[key] = row[column]
+    if row["birth_date"] is not None:
+        info["birthDate"] = row["birth_date"].isoformat()
+    if row["client_type"]:  # the client segment reports group by (pioneer | repeater)
+        info["clientType"] = row["client_type"]
     if extra:
         products = extra.get("availableProducts")
         if products is not None:

@@ -303,9 +303,9 @@ class Workstation:
                 await self._next_step(conn, config, outcome, task, operator_id)
             # Late is decided in the database's clock, the one the deadline was computed in.
             late = await conn.fetchval(
-                """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(),
+                """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(), outcome = $3,
                           completed_late = (state = 'DRAFT' OR coalesce(now() > result_deadline, false))
-                    WHERE id = $1 RETURNING completed_late""", communication_id, details)
+                    WHERE id = $1 RETURNING completed_late""", communication_id, details, outcome)
             await queries.add_version(conn, communication_id, operator_id, "RESULT", details)
             await self._emit(conn, frames, operator_id, "RESULT_SAVED",
                              {"communicationId": communication_id, "completedLate": late})
@@ -347,7 +347,8 @@ class Workstation:
                     WHERE state = 'NEW' AND result_deadline <= now()
                     ORDER BY result_deadline LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)  # communications_deadline_idx
             for row in rows:
-                await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", row["id"])
+                await conn.execute("UPDATE communications SET state = 'DRAFT', expired_at = now() WHERE id = $1",
+                                   row["id"])
                 await queries.add_version(conn, row["id"], None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
                 await self._emit(conn, frames, row["operator_id"], "RESULT_WINDOW_EXPIRED",
                                  {"communicationId": row["id"]})
@@ -373,7 +374,8 @@ class Workstation:
             communication_id)
         if row is None or row["state"] != "NEW" or row["operator_id"] != operator_id:
             return False
-        await conn.execute("UPDATE communications SET state = 'DRAFT' WHERE id = $1", communication_id)
+        await conn.execute("UPDATE communications SET state = 'DRAFT', expired_at = now() WHERE id = $1",
+                           communication_id)
         await queries.add_version(conn, communication_id, None, "EXPIRED_TO_DRAFT", row["result_details"] or {})
         await self._emit(conn, frames, operator_id, "RESULT_WINDOW_EXPIRED",
                          {"communicationId": communication_id, "reason": reason})

@@ -121,3 +121,25 @@ def test_the_integration_api_is_guarded_by_its_own_key_and_its_admin_side_by_a_p
                 assert INTEGRATION not in guards, route.path
                 admin += 1
     assert integration == 3 and admin == 9
+
+
+def test_reports_routes_are_for_analysts_and_own_statistics_for_operators():
+    """Reports: ANALYST (analysts, supervisors, admins) on every route; the operator's own statistics: OPERATOR."""
+    from backend.auth.guards import ANALYST, OPERATOR
+
+    app = create_app(SETTINGS)
+    seen = 0
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or handler.http_methods == {"OPTIONS"}:
+                continue
+            guards = [guard for layer in handler.ownership_layers for guard in (layer.guards or ())]
+            if route.path.startswith("/api/reports/"):
+                assert ANALYST in guards, route.path
+                if route.path.endswith("/export.csv"):  # exporting is a permission of its own (reports.export)
+                    assert "reports.export" in _permission_guards(handler), route.path
+                seen += 1
+            elif route.path == "/api/arm/v1/myStats":
+                assert OPERATOR in guards
+                seen += 1
+    assert seen >= 9
