@@ -75,6 +75,7 @@ class ScratchPostgres:
     def start(self) -> None:
         opts = (f"-p {self.port} -k {self.folder / 'sock'} -c listen_addresses=127.0.0.1 -c max_connections=300 "
                 "-c shared_buffers=64MB -c fsync=on -c synchronous_commit=on -c log_lock_waits=on "
+                "-c track_commit_timestamp=on "  # the do-not-call check compares dials with entries' commits
                 "-c log_line_prefix='%m [%p] %a '")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.log), "-o", opts,
                   "-w", "-t", "60", "start")
@@ -216,6 +217,11 @@ class Processes:
         self.procs[name], self.how[name] = proc, (module, env, ready)
         if ready:
             proc.wait_ready(ready, timeout=60)
+
+    def set_env(self, name: str, changes: dict[str, str]) -> None:
+        """Change what the process gets at its next (re)start, e.g. a skewed clock."""
+        module, env, ready = self.how[name]
+        self.how[name] = (module, dict(env, **changes), ready)
 
     def url(self, name: str) -> str:
         return self.procs[name].url
