@@ -94,11 +94,14 @@ class Floor:
         return bots
 
     async def add_task(self) -> None:
-        """One client enters the campaign, due now (a fresh phone: a retry of a lost answer cancels the first)."""
+        """One client enters the campaign, due now or (a third of them) within 20 s, so that do-not-call
+        entries meet tasks before, during and after their hand-over (a fresh phone: a retry of a lost answer
+        cancels the first)."""
         phone = f"79{self.rng.randrange(10**9):09d}"
+        later = self.rng.uniform(2, 20) if self.rng.random() < 1 / 3 else 0.0
         r = await self.request("POST", f"/api/admin/v1/campaigns/{self.campaign}/tasks", json={
             "phone": phone, "clientInfo": {"lastName": "Клиентова"},
-            "taskTime": datetime.now(UTC).isoformat()})
+            "taskTime": (datetime.now(UTC) + timedelta(seconds=later)).isoformat()})
         if r.status_code == 201:
             self.task_ids.append(r.json()["data"]["campaignTaskId"])
             self.phones.append(phone)
