@@ -136,8 +136,11 @@ async def _no_dial_to_dnc(db: asyncpg.Pool, sim_state: dict[str, Any]) -> Invari
     the hand-over; it does not withdraw a task already handed over)."""
     from datetime import UTC, datetime
 
-    rows = await db.fetch("SELECT phone, created_at, pg_xact_commit_timestamp(xmin) AS committed FROM do_not_call")
-    exact = all(r["committed"] is not None for r in rows)
+    tracked = await db.fetchval("SHOW track_commit_timestamp") == "on"
+    rows = await db.fetch(
+        "SELECT phone, created_at, pg_xact_commit_timestamp(xmin) AS committed FROM do_not_call" if tracked
+        else "SELECT phone, created_at, NULL::timestamptz AS committed FROM do_not_call")
+    exact = tracked and all(r["committed"] is not None for r in rows)
     entered = {r["phone"]: (r["committed"] or r["created_at"]).timestamp() for r in rows}
     # Without commit timestamps (a server without track_commit_timestamp) the insert time stands in, and a
     # hand-over within a second after it is given the benefit of the doubt.
