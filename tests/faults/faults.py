@@ -147,9 +147,18 @@ class Injector:
             return f"{name} killed, restarting"
         if kind == "redis primary kill":
             try:
-                return await asyncio.to_thread(self.redis.fail, duration / 2)
-            finally:
+                detail = await asyncio.to_thread(self.redis.fail, duration / 2)
+            except BaseException:
                 lock.release()
+                raise
+
+            async def settle() -> None:  # the next Redis fault waits for the recovery (one failure at a time)
+                try:
+                    await asyncio.to_thread(self.redis.settle)
+                finally:
+                    lock.release()
+            self.later(0, settle)
+            return detail
         if kind == "postgresql restart":
             pg = self.pg
             if pg is None:
