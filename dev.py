@@ -61,6 +61,11 @@ def ensure_nginx() -> None:
     ensure_debian_package("nginx", "nginx-light", "the load-balancer test", check=False)
 
 
+def ensure_faketime() -> None:
+    """The fault suite skews processes' clocks with libfaketime; without it that fault kind is left out, saying why."""
+    ensure_debian_package("faketime", "faketime", "the fault suite's clock skew", check=False)
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
         print(__doc__)
@@ -73,6 +78,7 @@ def main() -> int:
         os.execv(PY, [str(PY), "-m", "backend.dev.run", *rest])
     ensure_chromium()
     ensure_nginx()
+    ensure_faketime()
     checks = ([str(PY), "-m", "ruff", "check", "backend", "telephony", "integrations_sim", "tests", "bench",
                "dev.py"],
               [str(PY), "-m", "mypy"],

@@ -31,6 +31,9 @@ Control endpoints (tests, the bench, demos; ``integrations_sim.client.SimControl
                                    "mlRejectRate":{model:p},"products":{clientType:[code]},
                                    "clientData":{phone:{...}},"clientDataSynthesize":bool} -> the verdicts
   GET  /_control/stats             -> {service: {"requests","leads","inFlight","maxInFlight","faulted"}}
+  GET  /_control/answered          -> {"blacklist":[phones],"ml:PHONE":[applicationNo],"products":[..],
+                                   "client-data":[..]}: the leads that got a real answer (200 with the service's
+                                   JSON) since the last reset — not an injected error, hang or garbage
 
 The integration exchange's push receiver (``/exchange/{name}/push`` and its control endpoints under
 ``/_exchange/{name}/``) is ``integrations_sim.receiver``.
@@ -134,8 +137,9 @@ class Simulator:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         clauses = query.get("$or")
+        asked = [c["phone"] for c in (clauses if isinstance(clauses, list) else [query]) if c.get("phone")]
         return len({tuple(sorted(c.items())) for c in clauses}) if isinstance(clauses, list) else 1, {
-            "records": records, "total": len(records)}
+            "records": records, "total": len(records), "_asked": asked}
 
     async def serve(self, service: str, handler: Callable[[Any], tuple[int, Any]], body: bytes,
                     receive: Receive) -> tuple[int, bytes]:
@@ -167,6 +171,7 @@ class Simulator:
                 counters.faulted += 1
                 self.garbage_turn += 1
                 return 200, GARBAGE[self.garbage_turn % len(GARBAGE)]
+            self.world.record_answer(*_answered(service, answer))
             return 200, _json.encode(answer)
         finally:
             counters.in_flight -= 1
@@ -202,6 +207,8 @@ class Simulator:
             return 200, b'{"status":"OK"}'
         if path == "/_control/stats" and method == "GET":
             return 200, _json.encode({s: c.as_dict() for s, c in w.counters.items()})
+        if path == "/_control/answered" and method == "GET":
+            return 200, _json.encode({k: sorted(v) for k, v in w.answered.items()})
         if method != "POST":
             return 404, _json.encode({"code": "NOT_FOUND"})
         if path == "/_control/reset":
@@ -226,6 +233,16 @@ class Simulator:
                 raise BadRequest(str(exc)) from None
             return 200, _json.encode(w.verdicts)
         return 404, _json.encode({"code": "NOT_FOUND"})
+
+
+def _answered(service: str, answer: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Which leads an answer answers: BlackList by the phones asked (the records list only the matches),
+    the others by application number (ML per model)."""
+    if service == "blacklist":
+        return service, answer.pop("_asked", [])
+    results = answer["results"] if "results" in answer else [answer]
+    key = f"ml:{results[0]['model']}" if service == "ml" and results else service
+    return key, [r["applicationNo"] for r in results]
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -64,6 +64,14 @@ class SimControl:
         result: dict[str, Any] = response.json()
         return result
 
+    def answered(self) -> dict[str, list[Any]]:
+        """The leads that got a real answer since the last reset: {"blacklist": [phones], "ml:PHONE":
+        [application numbers], "products": [...], "client-data": [...]}."""
+        response = self._http.get("/_control/answered")
+        response.raise_for_status()
+        result: dict[str, list[Any]] = response.json()
+        return result
+
     def close(self) -> None:
         self._http.close()
 

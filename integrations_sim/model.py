@@ -77,6 +77,13 @@ class World:
     phones: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
     ml_reject: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Who got a real answer (200 with the service's JSON, sent): per service — per ML model, "ml:PHONE" —
+    # the application numbers (BlackList: the phones). GET /_control/answered; the fault suite checks that no
+    # lead passed an integration filter without one.
+    answered: dict[str, set[Any]] = field(default_factory=dict)
+
+    def record_answer(self, key: str, leads: list[Any]) -> None:
+        self.answered.setdefault(key, set()).update(leads)
 
     def set_verdicts(self, changes: dict[str, Any]) -> None:
         known = {f.encode_name for f in msgspec.structs.fields(Verdicts)}

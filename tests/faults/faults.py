@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +23,41 @@ KINDS: dict[str, float] = {
     "kill -9 web": 10, "kill -9 worker": 8, "kill -9 telephony": 8, "redis primary kill": 4,
     "postgresql restart": 3, "provider 5xx": 10, "provider timeouts": 7, "provider slow answers": 9,
     "provider malformed events": 10, "dropped socket": 18, "logout mid-call": 4,
+    "integration 5xx": 4, "integration timeouts": 3, "integration slow answers": 3, "integration garbage": 2,
+    "clock skew": 5,
 }
 NOT_COVERED = {
-    "integration outages": "no integration simulators yet (issue 13: i13-integrations/i13-rules not merged)",
-    "clock skew between processes": "needs libfaketime or namespaces; not installed here, skipped",
+    "provider restarts": "the simulator holds the provider's state in memory; covered by "
+                         "tests/integration/telephony/test_faults.py",
 }
+# The integration services an outage hits (one at a time, or all of them).
+INTEGRATION_TARGETS = ("blacklist", "ml", "products", "all")
+# libfaketime (Debian's faketime/libfaketime packages): a process started with it preloaded and FAKETIME="+N"
+# reads its wall clock N seconds off (its monotonic clock by the same constant: unobservable outside it).
+FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+SKEW_ROLES = ("telephony", "worker")
+SKEW_MAX_SECONDS = 600  # skews drawn up to ±10 minutes (a quarter of the faults set the clock right again)
+
+
+def faketime_available() -> bool:
+    return FAKETIME_LIB.exists()
+
+
+def skew_seconds(pick: float, duration: float) -> int:
+    """From the fault's own random numbers (so the seed fixes it): 0 a quarter of the time (the clock set
+    right), else ±2..SKEW_MAX_SECONDS spread evenly over the orders of magnitude."""
+    u = pick * 1000 % 1  # independent of which process ``pick`` chose
+    if u < 0.25:
+        return 0
+    sign = 1 if u >= 0.625 else -1
+    return sign * round(2 * (SKEW_MAX_SECONDS / 2) ** ((duration - 0.5) / 2.5))
+
+
+def faketime_env(offset: int) -> dict[str, str]:
+    """The environment that runs a process ``offset`` seconds off (none for 0: no preload at all)."""
+    if not offset:
+        return {"LD_PRELOAD": "", "FAKETIME": ""}
+    return {"LD_PRELOAD": str(FAKETIME_LIB), "FAKETIME": f"{offset:+d}"}
 
 
 @dataclass
@@ -51,9 +82,12 @@ class Injector:
     """Injects one fault; returns what it did (for the log). A window fault is undone in the background."""
 
     def __init__(self, procs: Processes, redis: RedisServer | SentinelRedis, pg: ScratchPostgres | None, sim_url: str,
-                 http: httpx.AsyncClient, bots: list[Bot], provider_timeout: float) -> None:
+                 http: httpx.AsyncClient, bots: list[Bot], provider_timeout: float, integrations_url: str = "",
+                 integration_timeout: float = 1.0) -> None:
         self.procs, self.redis, self.pg, self.sim_url, self.http = procs, redis, pg, sim_url, http
         self.bots, self.provider_timeout = bots, provider_timeout
+        self.integrations_url, self.integration_timeout = integrations_url, integration_timeout
+        self.skews: dict[str, int] = {}  # process -> its clock's offset now (seconds)
         self.background: set[asyncio.Task[None]] = set()
         self.locks: dict[str, asyncio.Lock] = {}
         self.injected, self.skipped = Counter[str](), Counter[str]()
@@ -62,6 +96,15 @@ class Injector:
         for _ in range(20):
             try:
                 (await self.http.post(self.sim_url + "/_faults", json=body)).raise_for_status()
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(0.2)
+
+    async def integration_faults(self, service: str, body: dict[str, Any]) -> None:
+        for _ in range(20):
+            try:
+                (await self.http.post(f"{self.integrations_url}/_control/faults/{service}", json=body)
+                 ).raise_for_status()
                 return
             except httpx.HTTPError:
                 await asyncio.sleep(0.2)
@@ -104,9 +147,18 @@ class Injector:
             return f"{name} killed, restarting"
         if kind == "redis primary kill":
             try:
-                return await asyncio.to_thread(self.redis.fail, duration / 2)
-            finally:
+                detail = await asyncio.to_thread(self.redis.fail, duration / 2)
+            except BaseException:
                 lock.release()
+                raise
+
+            async def settle() -> None:  # the next Redis fault waits for the recovery (one failure at a time)
+                try:
+                    await asyncio.to_thread(self.redis.settle)
+                finally:
+                    lock.release()
+            self.later(0, settle)
+            return detail
         if kind == "postgresql restart":
             pg = self.pg
             if pg is None:
@@ -151,6 +203,32 @@ class Injector:
             await self.sim_faults({"delaySeconds": slow})
             self.later(duration, lambda: self._clear({"delaySeconds": 0}, lock))
             return f"every provider answer {slow} s late for {duration:.1f} s"
+        if kind.startswith("integration"):
+            service = INTEGRATION_TARGETS[int(pick * len(INTEGRATION_TARGETS))]
+            window = 3 * duration  # 1.5-9 s: long enough for a cascade batch to meet it
+            fault, what = {
+                "integration 5xx": ({"status": 503}, "every answer 503"),
+                "integration timeouts": ({"hang": True}, "no answer (every request times out)"),
+                "integration slow answers": ({"latencyMs": round(self.integration_timeout * 600)},
+                                             f"every answer {self.integration_timeout * 0.6:.1f} s late"),
+                "integration garbage": ({"garbage": True}, "200 with a body that is not the service's JSON"),
+            }[kind]
+            await self.integration_faults(service, fault)
+            clear = {"status": None, "hang": False, "latencyMs": 0, "garbage": False}
+            self.later(window, lambda: self._clear_integration(service, clear, lock))
+            return f"{service}: {what} for {window:.1f} s"
+        if kind == "clock skew":
+            lock.release()
+            names = [n for role in SKEW_ROLES for n in self.procs.names(role) if n not in self.procs.restarting]
+            if not names:
+                return "skipped: every telephony and worker is restarting"
+            name = names[int(pick * len(names))]
+            offset = skew_seconds(pick, duration)
+            self.procs.set_env(name, faketime_env(offset))
+            self.skews[name] = offset
+            await self.procs.kill(name, down=0.2)
+            return (f"{name} restarted with its clock {offset:+d} s off" if offset
+                    else f"{name} restarted with its clock right")
         if kind == "provider malformed events":
             n = 1 + int(pick * 5)
             await self.sim_faults({"malformedNext": n})
@@ -165,11 +243,19 @@ class Injector:
         finally:
             lock.release()
 
+    async def _clear_integration(self, service: str, body: dict[str, Any], lock: asyncio.Lock) -> None:
+        try:
+            await self.integration_faults(service, body)
+        finally:
+            lock.release()
+
     async def quiesce(self) -> None:
         """Let every window end and every killed process come back."""
         while self.background:
             await asyncio.gather(*list(self.background), return_exceptions=True)
         await self.sim_faults({"failRate": 0, "delaySeconds": 0, "malformedNext": 0})
+        if self.integrations_url:
+            await self.integration_faults("all", {"status": None, "hang": False, "latencyMs": 0, "garbage": False})
         deadline = time.monotonic() + 120
         while not self.procs.all_up() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)

@@ -29,7 +29,7 @@ from tests.faults.bots import Bot
 from tests.faults.faults import Fault, Injector, schedule
 from tests.faults.invariants import check
 from tests.faults.processes import Processes, RedisServer, ScratchPostgres, SentinelRedis, pg_bin
-from tests.faults.traffic import Floor
+from tests.faults.traffic import ML_REJECT_RATE, Floor
 from tests.harness import REPO, TELEPHONY_SECRET, free_port
 
 # Short windows and checks, so that a few minutes hold many calls and every recovery path runs.
@@ -38,6 +38,9 @@ SETTINGS = {"POLL_INTERVAL_SECONDS": "0.2", "CAMPAIGN_ENGINE_INTERVAL": "0.5", "
             "TASK_CHECK_SECONDS": "5", "PROVIDER_TIMEOUT": "2", "SIM_TALK_SECONDS": "1-3", "SIM_AUTODIAL": "1",
             "LEADS_POLL_SECONDS": "0.5", "LEADS_STABLE_SECONDS": "0.5", "LOG_LEVEL": "INFO",
             "LOGIN_MAX_FAILURES_PER_ADDRESS": "10000", "SESSION_IDLE_TIMEOUT": "3600",
+            "INTEGRATION_TIMEOUT_SECONDS": "1", "INTEGRATION_ATTEMPTS": "2", "INTEGRATION_BREAKER_RESET_SECONDS": "2",
+            "CASCADE_POLL_SECONDS": "0.5", "CASCADE_RETRY_SCALE": "1", "CASCADE_LEASE_SECONDS": "10",
+            "SIM_REQUEST_LOG": "1000000",
             "TELEPHONY_WEBHOOK_SECRET": TELEPHONY_SECRET, "PYTHONUNBUFFERED": "1"}
 
 
@@ -107,6 +110,9 @@ async def run(config: Config) -> Report:
     logs = REPO / "test-artifacts" / "faults" / f"{datetime.now():%Y%m%d-%H%M%S}-seed{seed}"
     logs.mkdir(parents=True, exist_ok=True)
     print(f"logs: {logs}", flush=True)
+    not_covered = dict(fault_kinds.NOT_COVERED)
+    if not fault_kinds.faketime_available() and config.kinds.pop("clock skew", None) is not None:
+        not_covered["clock skew"] = f"libfaketime not installed ({fault_kinds.FAKETIME_LIB}; apt install faketime)"
     plan = schedule(seed, config.faults, config.mean_gap, config.kinds)
     bin_dir = pg_bin()
     pg = ScratchPostgres(logs, bin_dir) if bin_dir else None
@@ -128,12 +134,13 @@ async def run(config: Config) -> Report:
             await conn.close()
             database_url = with_database(admin_url, name)
             config.kinds.pop("postgresql restart", None)
+            not_covered["postgresql restart"] = "no initdb/pg_ctl here: a scratch database on DATABASE_URL"
             plan = schedule(seed, config.faults, config.mean_gap, config.kinds)
         await asyncio.to_thread(redis.start)
         conn = await asyncpg.connect(database_url)
         await migrate(conn)
         await conn.close()
-        return await _shift(config, seed, plan, logs, procs, redis, pg, database_url, leads_dir)
+        return await _shift(config, seed, plan, logs, procs, redis, pg, database_url, leads_dir, not_covered)
     finally:
         procs.stop_all()
         redis.stop()
@@ -149,12 +156,13 @@ async def run(config: Config) -> Report:
 
 async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs: Processes,
                  redis: RedisServer | SentinelRedis,
-                 pg: ScratchPostgres | None, database_url: str, leads_dir: Path) -> Report:
-    sim_port = free_port()
+                 pg: ScratchPostgres | None, database_url: str, leads_dir: Path, not_covered: dict[str, str]) -> Report:
+    sim_port, integrations_port = free_port(), free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "JWT_", "LEADS_"))}
     env = dict(base, **SETTINGS, **redis.env(), DATABASE_URL=database_url,
                REDIS_KEY_PREFIX=f"tmfaults{seed}:", JWT_SECRET=secrets.token_hex(32),
-               PROVIDER_URL=f"http://127.0.0.1:{sim_port}", SIM_PORT=str(sim_port), LEADS_DIR=str(leads_dir))
+               PROVIDER_URL=f"http://127.0.0.1:{sim_port}", SIM_PORT=str(sim_port), LEADS_DIR=str(leads_dir),
+               INTEGRATIONS_URL=f"http://127.0.0.1:{integrations_port}")
     leads_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     timeline: list[tuple[float, str, str]] = []
@@ -162,10 +170,12 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
     starts = [(f"web-{i}", "backend.web", "/health", {}) for i in range(config.web)]
     starts += [(f"worker-{i}", "backend.worker", None, {}) for i in range(config.worker)]
     starts += [("simulator", "telephony.simulator", "/api/v1/health", {"SIM_PORT": str(sim_port)})]
+    starts += [("integrations", "integrations_sim", "/_health", {"INTEGRATIONS_SIM_PORT": str(integrations_port)})]
     starts += [(f"telephony-{i}", "telephony", "/health", {"TELEPHONY_PORT": str(free_port())})
                for i in range(config.telephony)]
     for name, module, ready, extra in starts:
-        port = int(extra.get("TELEPHONY_PORT") or extra.get("SIM_PORT") or 0) or None
+        port = int(extra.get("TELEPHONY_PORT") or extra.get("SIM_PORT") or extra.get("INTEGRATIONS_SIM_PORT") or 0) \
+            or None
         await asyncio.to_thread(procs.start, name, module, dict(env, **extra), ready, port)
     nginx = _balancer(logs, [procs.procs[n].port for n in procs.names("web")]) if config.balancer else None
     if nginx is not None:
@@ -174,7 +184,7 @@ async def _shift(config: Config, seed: int, plan: list[Fault], logs: Path, procs
     webs = (lambda: [nginx.url]) if nginx is not None else (lambda: [procs.url(n) for n in procs.names("web")])
     try:
         return await _floor(config, seed, plan, logs, procs, redis, pg, database_url, leads_dir, env, webs, t0,
-                            timeline)
+                            timeline, not_covered)
     finally:
         if nginx is not None:
             nginx.stop()
@@ -189,13 +199,17 @@ def _balancer(logs: Path, ports: list[int]) -> Any:
 
 async def _floor(config: Config, seed: int, plan: list[Fault], logs: Path, procs: Processes,
                  redis: RedisServer | SentinelRedis, pg: ScratchPostgres | None, database_url: str, leads_dir: Path,
-                 env: dict[str, str], webs: Any, t0: float, timeline: list[tuple[float, str, str]]) -> Report:
-    sim_url = procs.url("simulator")
+                 env: dict[str, str], webs: Any, t0: float, timeline: list[tuple[float, str, str]],
+                 not_covered: dict[str, str]) -> Report:
+    sim_url, integrations_url = procs.url("simulator"), procs.url("integrations")
     async with asyncpg.create_pool(database_url, min_size=0, max_size=4) as db, \
             httpx.AsyncClient(timeout=10) as http:
         floor = Floor(http, webs, leads_dir, seed)
+        (await http.post(integrations_url + "/_control/verdicts", json={"mlRejectRate": ML_REJECT_RATE})
+         ).raise_for_status()
         bots = await floor.seed(db.execute, config.operators, seed * 1000)
-        injector = Injector(procs, redis, pg, sim_url, http, bots, float(SETTINGS["PROVIDER_TIMEOUT"]))
+        injector = Injector(procs, redis, pg, sim_url, http, bots, float(SETTINGS["PROVIDER_TIMEOUT"]),
+                            integrations_url, float(SETTINGS["INTEGRATION_TIMEOUT_SECONDS"]))
         running = [asyncio.create_task(c) for c in (*(b.run(http) for b in bots), procs.supervise())]
         await _warm_up(db, bots)
         t0 = time.monotonic()
@@ -224,13 +238,22 @@ async def _floor(config: Config, seed: int, plan: list[Fault], logs: Path, procs
             for bot in bots:
                 bot.stopping = True
         state = (await http.get(sim_url + "/_state")).raise_for_status().json()
+        state["addRequests"] = [r for r in (await http.get(sim_url + "/_requests", params={
+            "path": "/api/v1/tasks"}, timeout=60)).raise_for_status().json() if r["method"] == "POST"]
         (logs / "simulator-state.json").write_text(json.dumps(state))
-        invariants = await check(db, state, bots, floor.task_ids, floor.files)
+        answered = (await http.get(integrations_url + "/_control/answered")).raise_for_status().json()
+        integration_stats = (await http.get(integrations_url + "/_control/stats")).raise_for_status().json()
+        (logs / "integrations-answered.json").write_text(json.dumps(answered))
+        invariants = await check(db, state, bots, floor.task_ids, floor.files, floor=floor, answered=answered)
         figures = await _figures(db, bots, floor, procs, redis, pg, shift_seconds, drained)
+        figures["integration requests (faulted)"] = ", ".join(
+            f"{k} {v['requests']} ({v['faulted']})" for k, v in integration_stats.items())
+        figures["clocks off at the end"] = ", ".join(f"{k} {v:+d} s" for k, v in sorted(injector.skews.items())
+                                                     if v) or "none"
     faults = {kind: {"scheduled": sum(f.kind == kind for f in plan), "injected": injector.injected[kind],
                      "skipped": injector.skipped[kind], "failed": failed[kind]} for kind in config.kinds}
     report = Report(seed, asdict(config), str(logs), round(time.monotonic() - t0, 1), faults,
-                    dict(fault_kinds.NOT_COVERED), [asdict(i) for i in invariants], figures, timeline)
+                    not_covered, [asdict(i) for i in invariants], figures, timeline)
     (logs / "report.json").write_text(json.dumps(asdict(report), ensure_ascii=False, indent=1, default=str))
     print("\n" + report.tables(), flush=True)
     for inv in invariants:
@@ -252,8 +275,8 @@ async def _warm_up(db: asyncpg.Pool, bots: list[Bot], timeout: float = 60) -> No
 
 async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: list[Bot], timeout: float) -> str:
     """The provider stops dialling (clients still queued stay queued: nothing the invariants need), then idle:
-    no call on, no open window, nobody ON_CALL, no command or import pending; the bots' saves are done and
-    every bot has been pushed up to its operator's last seq."""
+    no call on, no open window, nobody ON_CALL, no command, import or cascade run pending; the bots' saves are
+    done and every bot has been pushed up to its operator's last seq."""
     for _ in range(20):
         with contextlib.suppress(httpx.HTTPError):
             (await http.post(sim_url + "/_config", json={"autoDial": False})).raise_for_status()
@@ -268,7 +291,10 @@ async def _drain(db: asyncpg.Pool, http: httpx.AsyncClient, sim_url: str, bots: 
                 """SELECT (SELECT count(*) FROM communications WHERE state = 'NEW') AS open,
                           (SELECT count(*) FROM operator_states WHERE state = 'ON_CALL') AS on_call,
                           (SELECT count(*) FROM telephony_tasks WHERE task_state = 'NEW') AS commands,
-                          (SELECT count(*) FROM lead_imports WHERE state IN ('queued', 'importing')) AS imports""")
+                          (SELECT count(*) FROM lead_imports WHERE state IN ('queued', 'importing')) AS imports,
+                          (SELECT count(*) FROM cascade_runs WHERE state = 'pending') AS cascades,
+                          (SELECT count(*) FROM lead_imports i WHERE i.state = 'done' AND NOT EXISTS (
+                               SELECT 1 FROM cascade_runs r WHERE r.import_id = i.id)) AS undiscovered""")
             calls = sum(c["status"] == "IN_PROGRESS" for c in state["calls"])
             queued = sum(t["status"] == "NEW" for t in state["tasks"])
             saving = sum(len(b.tasks) for b in bots)
@@ -299,11 +325,19 @@ async def _figures(db: asyncpg.Pool, bots: list[Bot], floor: Floor, procs: Proce
     stats = sum((b.stats for b in bots), Counter[str]()) + floor.stats
     imports = {r["state"]: r["count"] for r in await db.fetch("SELECT state, count(*) FROM lead_imports GROUP BY 1")}
     ha = {"redis failovers": redis.failovers} if isinstance(redis, SentinelRedis) else {}
+    paths = {f"{r['outcome']}{' ' + r['filter'] if r['filter'] else ''}": r["count"] for r in await db.fetch(
+        "SELECT outcome, filter, count(*) FROM cascade_paths GROUP BY 1, 2 ORDER BY 1, 2")}
+    dnc = await db.fetchrow(
+        """SELECT (SELECT count(*) FROM do_not_call) AS entries,
+                  (SELECT count(*) FROM campaign_tasks WHERE close_reason = 'DO_NOT_CALL') AS closed""")
     errors = sum(n for k, n in stats.items() if k.endswith("after 500"))
     return {"shift seconds (faults phase)": round(shift_seconds, 1), "drain": drained, **ha,
             "HTTP 500 answers to the bots (each retried)": errors,
             "clients added": len(floor.task_ids), **dict(row),  # type: ignore[arg-type]
             "lead files dropped/uploaded": len(floor.files), "lead imports by state": imports,
+            "lead paths (2 lead campaigns) by outcome": ", ".join(f"{k} {v}" for k, v in paths.items()) or 0,
+            "do-not-call entries / due tasks closed DO_NOT_CALL at the hand-over":
+                f"{dnc['entries']} / {dnc['closed']}",
             "dead letters": letters or 0, "process restarts by the runner": procs.restarts,
             "processes that died on their own": procs.died or 0,
             "bots": ", ".join(f"{k} {v}" for k, v in sorted(stats.items())),

@@ -1,7 +1,7 @@
-"""The CI-sized fault run: the whole stack (2 web, 2 worker, telephony, the simulator, a Redis and a
-PostgreSQL cluster of the run's own) under traffic while a fixed seed's schedule injects ≥ 50 faults of
-every kind; then every invariant must hold. A failure prints the seed and the examples; reproduce it with
-``python -m bench.faults --faults 60 --seed <seed>``."""
+"""The CI-sized fault run: the whole stack (2 web, 2 worker, 2 telephony, the provider and integrations
+simulators, a Sentinel-managed Redis and a PostgreSQL cluster of the run's own) under traffic while a fixed
+seed's schedule injects ≥ 50 faults of every kind; then every invariant must hold. A failure prints the seed
+and the examples; reproduce it with ``python -m bench.faults --faults 60 --seed <seed>``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """The floor's steady work besides the bots: an admin who creates the operators and the campaign, clients
-entering the campaign at a steady rate over REST, and lead files dropped into a stream folder or uploaded so
-that imports run. Every request is retried through faults; what was accepted is recorded for the checks."""
+entering the campaign at a steady rate over REST, phones of open tasks put on the do-not-call list now and then,
+and lead files dropped into a stream folder or uploaded so that imports run — and run through the filter cascade
+of two lead campaigns whose rules ask the integration services. Every request is retried through faults; what
+was accepted is recorded for the checks."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,17 @@ import httpx
 
 from backend.leads import generate
 from tests.faults.bots import PASSWORD, Bot
+
+# The two lead campaigns: their cascades read every lead file, each through integration filters of its own
+# (no service answers both, so an answer to one campaign's lead cannot vouch for the other's). Calling days:
+# only the weekday three days ahead, so their tasks stay NEW and the dialling load is the REST clients'.
+LEAD_CAMPAIGNS: dict[str, dict[str, Any]] = {
+    "Заявки: чёрный список и ML телефона": {"filters-order": ["PHONE_BLACK_LIST", "ML_PHONE"], "ml-skip-error": False},
+    "Заявки: ML устройства и продукты": {"filters-order": ["ML_DEVICE", "AVAILABLE_PRODUCTS"], "ml-skip-error": True},
+}
+# What the integrations simulator answers: a stable fifth of the leads rejected by each ML model (by a hash of
+# model and application number); BlackList lists nobody unless told; every client type gets "express".
+ML_REJECT_RATE = {"PHONE": 0.2, "DEVICE": 0.2}
 
 
 @dataclass
@@ -35,7 +48,10 @@ class Floor:
         self.rng = random.Random(seed)
         self.admin: dict[str, str] = {}
         self.campaign = 0
+        self.lead_campaigns: dict[int, dict[str, Any]] = {}  # campaign id -> its rules
         self.task_ids: list[int] = []
+        self.phones: list[str] = []  # of the clients added, in order
+        self.dnc: list[str] = []  # phones put on the do-not-call list (answered 200)
         self.files: list[LeadFile] = []
         self.stats = Counter[str]()
 
@@ -67,18 +83,46 @@ class Floor:
             bots.append(Bot(f"faults-op{i}", r.raise_for_status().json()["data"]["id"], self.webs, bot_seed + i))
         r = await self.request("POST", "/api/admin/v1/campaigns", json={"name": "Под сбоями"})
         self.campaign = r.raise_for_status().json()["data"]["id"]
+        day = (datetime.now(UTC) + timedelta(days=3)).isoweekday()
+        for name, extra in LEAD_CAMPAIGNS.items():
+            r = await self.request("POST", "/api/admin/v1/campaigns", json={"name": name})
+            cid = r.raise_for_status().json()["data"]["id"]
+            rules = {"data-streams": ["MOBILE_LOANS"], "available-products": ["express"], "calling-days": [day],
+                     "time-zone": "UTC", **extra}
+            (await self.request("PUT", f"/api/admin/v1/campaigns/{cid}/rules", json=rules)).raise_for_status()
+            self.lead_campaigns[cid] = rules
         return bots
 
     async def add_task(self) -> None:
-        """One client enters the campaign, due now (a fresh phone: a retry of a lost answer cancels the first)."""
+        """One client enters the campaign, due now or (a third of them) within 20 s, so that do-not-call
+        entries meet tasks before, during and after their hand-over (a fresh phone: a retry of a lost answer
+        cancels the first)."""
+        phone = f"79{self.rng.randrange(10**9):09d}"
+        later = self.rng.uniform(2, 20) if self.rng.random() < 1 / 3 else 0.0
         r = await self.request("POST", f"/api/admin/v1/campaigns/{self.campaign}/tasks", json={
-            "phone": f"79{self.rng.randrange(10**9):09d}", "clientInfo": {"lastName": "Клиентова"},
-            "taskTime": datetime.now(UTC).isoformat()})
+            "phone": phone, "clientInfo": {"lastName": "Клиентова"},
+            "taskTime": (datetime.now(UTC) + timedelta(seconds=later)).isoformat()})
         if r.status_code == 201:
             self.task_ids.append(r.json()["data"]["campaignTaskId"])
+            self.phones.append(phone)
             self.stats["clients added"] += 1
         else:
             self.stats[f"client add answered {r.status_code}"] += 1
+
+    async def add_dnc(self) -> None:
+        """An admin puts the phone of a recently added client (an open task: due, handed over or queued at the
+        provider) on the do-not-call list; from then on no hand-over may dial it."""
+        fresh = [p for p in self.phones[-12:] if p not in self.dnc]
+        if not fresh:
+            return
+        phone = self.rng.choice(fresh)
+        r = await self.request("POST", "/api/admin/v1/do-not-call",
+                               json={"phone": phone, "reason": "просил не звонить"})
+        if r.status_code == 200:
+            self.dnc.append(phone)
+            self.stats["do-not-call entries added"] += 1
+        else:
+            self.stats[f"do-not-call answered {r.status_code}"] += 1
 
     async def drop_file(self, rows: int = 200) -> None:
         """A lead file of fresh applications: into the stream folder (written aside and renamed), or uploaded."""
@@ -102,14 +146,17 @@ class Floor:
         else:
             self.stats[f"upload answered {r.status_code}"] += 1
 
-    async def run(self, clients_per_second: float, files_per_minute: float) -> None:
-        """Until cancelled: clients at the rate (Poisson), a lead file now and then."""
+    async def run(self, clients_per_second: float, files_per_minute: float, dnc_share: float = 0.12) -> None:
+        """Until cancelled: clients at the rate (Poisson), a do-not-call entry after about ``dnc_share`` of
+        them, a lead file now and then."""
         next_file = 0.0
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.rng.expovariate(clients_per_second))
             try:
                 await self.add_task()
+                if self.rng.random() < dnc_share:
+                    await self.add_dnc()
                 if files_per_minute and loop.time() >= next_file:
                     next_file = loop.time() + self.rng.expovariate(files_per_minute / 60)
                     await self.drop_file()

@@ -4,6 +4,8 @@ opened twice (the first answer lost, or the lease moving mid-open), held a call 
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import bearer
 from tests.integration.telephony.test_adapter import _logged_in
 from tests.integration.telephony.test_faults import _call
@@ -45,3 +47,34 @@ async def test_opening_a_session_again_with_its_key_gives_the_open_session(http,
     after_close = await http.post(st.sim_url + "/api/v1/sessions", json=body, headers=key)
     assert after_close.status_code == 201
     assert after_close.json()["sessionId"] != first.json()["sessionId"]  # closed: the key opens a new one
+
+
+async def test_a_session_is_not_closed_while_the_provider_may_still_ring_it(http, stack):
+    """The fault suite (seed 18, its first run with integration outages and clock skew) lost a call rung 5 ms
+    before a logout's close: the close's "BUSY" had failed (the provider slow, then timing out) and the failure
+    was ignored, so the session stayed READY through the read-to-the-end and the provider rang one more call
+    into it just before it was closed. A session is closed only once the provider has taken BUSY."""
+    st = await stack(POLL_INTERVAL_SECONDS="30")
+    await st.sim(http, "POST", "/_config", {"autoDial": False})
+    op = await st.user()
+    token, session_id = await _logged_in(http, st, op)
+    status_path = f"/api/v1/sessions/{session_id}/status"
+    await st.sim(http, "POST", "/_faults", {"failPaths": [status_path]})
+    r = await http.get(st.web.url + "/api/arm/v1/logout", headers=bearer(token))
+    assert r.status_code == 200
+
+    async def sessions():
+        state = await st.sim(http, "GET", "/_state")
+        return [s for s in state["sessions"] if s["sessionId"] == session_id]
+    await asyncio.sleep(3)
+    assert await sessions(), "closed while the provider still took it as READY"
+    task = await seed_task(st.db)
+    await _call(http, st, op, task, talkSeconds=0.05)  # what the provider may do to a READY session
+    await st.sim(http, "POST", "/_faults", {"failPaths": []})
+
+    async def closed():
+        return not await sessions()
+    await st.wait_for(closed, timeout=30)
+    communications = await st.wait_for(lambda: st.db.fetchval(
+        "SELECT count(*) FROM communications WHERE operator_id = $1", op.id), timeout=10)
+    assert communications == 1
