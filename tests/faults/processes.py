@@ -178,7 +178,7 @@ class SentinelRedis:
         self.last = (0, 0)  # (new primary, old primary) of the last failover
 
     def start(self) -> None:
-        self.ha.start()
+        self.ha.start(down_after_ms=3000, failover_timeout_ms=10000)  # docs/deploy.md's settings
 
     def env(self) -> dict[str, str]:
         from tests.integration.scaleout.redis_ha import MASTER
