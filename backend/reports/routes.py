@@ -20,7 +20,7 @@ from backend.auth.guards import ANALYST, OPERATOR, REPORTS_EXPORT
 from backend.auth.service import Principal
 from backend.core.errors import BadRequest, NotFound
 from backend.core.openapi import errors
-from backend.core.types import BIGINT_MAX, DataResponse, Str
+from backend.core.types import BIGINT_MAX, Str
 from backend.reports import queries, service
 from backend.reports.export import stream_csv
 
@@ -198,6 +198,32 @@ class OwnStatsController(Controller):
 
     @get("/myStats", summary="The operator's own statistics: today's and this week's calls, average talk time, "
                              "results saved in the window, rework pending (only the caller's, from the token)")
-    async def my_stats(self, request: Request[Principal, Any, Any]) -> DataResponse:
-        return DataResponse(await service.own_stats(request.app.state.pool, request.user.operator_id,
-                                                    _zone(request)))
+    async def my_stats(self, request: Request[Principal, Any, Any]) -> OwnStatsResponse:
+        stats = await service.own_stats(request.app.state.pool, request.user.operator_id, _zone(request))
+        return OwnStatsResponse(msgspec.convert(stats, OwnStats))
+
+
+class OwnFigures(msgspec.Struct, rename="camel"):
+    """One period's figures: calls handled, average talk time of the ended ones (None: none ended), results
+    saved inside the window and their share of the calls (None: no calls)."""
+
+    calls: int
+    avg_talk_seconds: float | None
+    in_window: int
+    in_window_rate: float | None
+
+
+class OwnStats(msgspec.Struct, rename="camel"):
+    """The operator's own figures (``arm`` answers are typed: the served schema is the contract, issue 20)."""
+
+    today: OwnFigures
+    week: OwnFigures
+    rework_pending: int
+    day: str
+    week_from: str
+    time_zone: str
+
+
+class OwnStatsResponse(msgspec.Struct):
+    data: OwnStats
+    status: str = "OK"

@@ -70,7 +70,9 @@ async def test_hello_racing_a_call_start_gets_the_card_exactly_once(http, web, d
     op = await make_user("operator")
     token = await login(http, web[0], op)
     seen: Counter[str] = Counter()
-    for i in range(ROUNDS):
+    i = -1
+    # ROUNDS at least, and on until both orders were seen (a loaded machine skews the race one way for a while).
+    while (i := i + 1) < ROUNDS or (not (seen["snapshot"] and seen["frame"]) and i < 4 * ROUNDS):
         task = await seed_task(db, with_product=False)
         call = unique("call-")
         ws_base, post_base = web[i % 2], web[(i // 2) % 2]  # the same and the other web process

@@ -73,7 +73,13 @@ async def test_entries_left_pending_by_a_crashed_consumer_are_reclaimed(http, db
         assert await ws.silent(5)  # not yet: the entry belongs to the crashed consumer until it idles 10 s
         frame = await ws.next(timeout=15)
         assert frame["type"] == "CLIENT_CARD_READY"
-        pending = await client.xpending(stream, "backend")
+        # Acknowledged once applied: the card is published in the applying transaction's wake and the XACK
+        # follows it, so give it a moment rather than race it.
+        for _ in range(40):
+            pending = await client.xpending(stream, "backend")
+            if pending["pending"] == 0:
+                break
+            await asyncio.sleep(0.05)
         assert pending["pending"] == 0
     finally:
         await client.delete(stream)
