@@ -3,8 +3,6 @@ newest first, and the whole selection as a streamed CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -29,6 +27,7 @@ from backend.admin.schemas import (
 from backend.auth.audit import actor_of
 from backend.auth.guards import AUDIT_VIEW, PERMISSIONS_MANAGE
 from backend.auth.permissions import CATALOGUE, PROTECTED, ROLES, Permissions
+from backend.core.csvstream import BOM, CsvChunks
 from backend.core.errors import BadRequest
 from backend.core.openapi import errors
 from backend.core.types import BIGINT_MAX, AwareDatetime, Str, check_datetime
@@ -148,35 +147,20 @@ class AuditController(Controller):
         delimiter = ";" if sep == "semicolon" else ","
 
         async def rows() -> AsyncIterator[bytes]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-            writer.writerow(CSV_COLUMNS)
-            yield b"\xef\xbb\xbf" + buffer.getvalue().encode()
+            writer = CsvChunks(delimiter)
+            writer.row(CSV_COLUMNS)
+            yield BOM.encode() + writer.take()
             async with pool.acquire() as conn, conn.transaction(readonly=True):
-                count = 0
-                buffer.seek(0)
-                buffer.truncate()
                 async for r in queries.audit_stream(conn, flt):
-                    writer.writerow([r["id"], r["created_at"].isoformat(), r["actor_id"] or "",
-                                     _cell(r["actor_login"]), r["action"], r["target_type"], _cell(r["target_id"]),
-                                     _cell(r["client_addr"] or ""), _cell(_json(r["before"])),
-                                     _cell(_json(r["after"]))])
-                    count += 1
-                    if count % 500 == 0:
-                        yield buffer.getvalue().encode()
-                        buffer.seek(0)
-                        buffer.truncate()
-                yield buffer.getvalue().encode()
+                    writer.row([r["id"], r["created_at"].isoformat(), r["actor_id"], r["actor_login"], r["action"],
+                                r["target_type"], r["target_id"], r["client_addr"], _json(r["before"]),
+                                _json(r["after"])])
+                    if writer.full():
+                        yield writer.take()
+                yield writer.take()
 
         return Stream(rows(), media_type="text/csv; charset=utf-8",
                       headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
-
-
-def _cell(value: str | None) -> str:
-    """Text a spreadsheet would take for a formula gets a leading apostrophe (CSV injection)."""
-    if not value:
-        return ""
-    return "'" + value if value[0] in "=+-@\t\r" else value
 
 
 def _json(value: Any) -> str:

@@ -1,5 +1,5 @@
 """CSV export in constant memory: rows come from a server-side cursor (a read-only transaction on one pooled
-connection) and leave in chunks of about CHUNK_BYTES, so a year of communications never sits in memory.
+connection) and leave in chunks of about core.csvstream.CHUNK_BYTES, so a year of communications never sits in memory.
 
 Excel-friendly: a UTF-8 byte order mark first; ``sep=";"`` for a Russian-locale Excel also writes decimal
 commas. A text cell starting with = + - @ (or a tab / carriage return) gets a leading apostrophe, so a campaign
@@ -7,58 +7,21 @@ or login name cannot become a formula (CSV injection)."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator, Callable, Iterable
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 
+from backend.core.csvstream import BOM, CsvChunks
 from backend.reports import queries
 from backend.reports.service import KPI_COLUMNS, Filters, contactability_row, kpi
 
-BOM = "\ufeff"
-CHUNK_BYTES = 64 * 1024
 PREFETCH = 2000
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 DETAIL_COLUMNS = ["id", "started", "ended", "campaign_id", "campaign", "operator_id", "login", "team", "phone",
                   "segment", "state", "result", "outcome", "talk_seconds", "wrapup_seconds", "in_window",
                   "expired", "rework_seconds"]
 CONTACTABILITY_COLUMNS = ["phone", "attempts", "answered", "successes", "contactability", "lastCallAt"]
-
-
-def _cell(value: Any, decimal_comma: bool) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float | Decimal):
-        text = str(value)
-        return text.replace(".", ",") if decimal_comma else text
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
-class _Writer:
-    def __init__(self, sep: str) -> None:
-        self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, delimiter=sep, lineterminator="\r\n")
-        self._comma = sep == ";"
-
-    def row(self, values: Iterable[Any]) -> None:
-        self._csv.writerow([_cell(v, self._comma) for v in values])
-
-    def full(self) -> bool:
-        return self._buffer.tell() >= CHUNK_BYTES
-
-    def take(self) -> bytes:
-        data = self._buffer.getvalue().encode()
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        return data
 
 
 async def _cursor_rows(pool: asyncpg.Pool, sql: str, args: tuple[Any, ...]) -> AsyncIterator[asyncpg.Record]:
@@ -80,7 +43,7 @@ def _kpi(r: Any) -> list[Any]:
 
 
 async def stream_csv(pool: asyncpg.Pool, kind: str, f: Filters, sep: str, group: str = "day") -> AsyncIterator[bytes]:
-    writer = _Writer(sep)
+    writer = CsvChunks(sep)
     shape: Callable[[Any], list[Any]]
     if kind == "communications":
         writer.row(DETAIL_COLUMNS)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from backend.core.csvstream import cell
 from backend.core.errors import BadRequest
-from backend.reports.export import _cell
 from backend.reports.service import filters, kpi
 
 
@@ -23,10 +23,10 @@ def test_aht_is_average_talk_plus_average_wrap_up():
 
 
 def test_formulas_are_neutralised_and_numbers_follow_the_separator():
-    assert _cell("=HYPERLINK(1)", False) == "'=HYPERLINK(1)"
-    assert _cell("-1", False) == "'-1" and _cell("@x", True) == "'@x"
-    assert _cell(30.5, True) == "30,5" and _cell(30.5, False) == "30.5"
-    assert _cell(True, False) == "1" and _cell(None, False) == ""
+    assert cell("=HYPERLINK(1)", decimal_comma=False) == "'=HYPERLINK(1)"
+    assert cell("-1", decimal_comma=False) == "'-1" and cell("@x", decimal_comma=True) == "'@x"
+    assert cell(30.5, decimal_comma=True) == "30,5" and cell(30.5, decimal_comma=False) == "30.5"
+    assert cell(True, decimal_comma=False) == "1" and cell(None, decimal_comma=False) == ""
 
 
 def test_period_is_cut_in_the_zone_and_bounded():
