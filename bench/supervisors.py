@@ -121,6 +121,9 @@ async def operator_reader(ws: Any, calls: Calls) -> None:
 
 
 async def supervisor_reader(ws: Any, calls: Calls) -> None:
+    # A row is re-sent whenever any of its fields moves (calls today, the last screen-pop latency, a counter),
+    # still carrying the same state and call start: only the first delta showing a change measures its delay.
+    got: set[tuple[int, str, int]] = set()
     try:
         async for text in ws:
             now = time.perf_counter()
@@ -128,7 +131,8 @@ async def supervisor_reader(ws: Any, calls: Calls) -> None:
                 for row in (_decode(text)["data"].get("operators") or {}).values():
                     key = (row["id"], row["state"], row["callStartedAt"])
                     accepted = calls.changes.get(key)
-                    if accepted is not None:
+                    if accepted is not None and key not in got:
+                        got.add(key)
                         calls.seen.append(now - accepted)
             elif '"PING"' in text:
                 await ws.send('{"type":"PONG"}')
