@@ -9,8 +9,14 @@ each, alternating, in one run:
 * ``watched``: the same, while S supervisor sockets (half on each web process) follow the floor.
 
 Measured: the operators' screen-pop (event accepted, XADD returned -> CLIENT_CARD_READY on the operator's
-socket) in each phase, and, in the watched phases, event accepted -> the FLOOR_DELTA carrying that change
+socket) in each phase, and, in the watched phases, event accepted -> the first FLOOR_DELTA carrying that change
 (the operator ON_CALL with this call's start, or WRAP_UP after its end) on each supervisor socket.
+
+The supervisor sockets are read by a second process (``--watch-child``), as supervisors sit at other
+computers: decoding ~5,000 deltas a second in the operators' reader would delay the cards it timestamps and
+charge the product for the load generator's own work. Both processes stamp with ``time.perf_counter``
+(CLOCK_MONOTONIC on Linux, one clock for the machine). A call goes to an operator not already on a call, as a
+dialler does (one in wrap-up may take the next call: nobody saves in this bench).
 
 Usage: .venv/bin/python -m bench.supervisors [--operators 1000] [--rate 60] [--seconds 30] [--supervisors 50]
                                              [--rounds 1] [--json FILE]
@@ -24,7 +30,9 @@ import json
 import os
 import random
 import secrets
+import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -73,7 +81,7 @@ class Calls:
         self.card_at: dict[str, float] = {}  # phone -> when its card reached the operator's socket
         self.changes: dict[tuple[int, str, int], float] = {}  # (operator, state, call start ms) -> accepted
         self.seen: list[float] = []  # change accepted -> delta on a supervisor socket, per socket and change
-        self.missed = 0
+        self.on_call: set[int] = set()
 
     async def inject(self, redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: list[tuple[int, str]],
                      rate: float, seconds: float) -> None:
@@ -84,6 +92,9 @@ class Calls:
         while time.perf_counter() - start < seconds and tasks:
             task_id, phone = tasks.pop()
             op = random.choice(op_ids)
+            while op in self.on_call:
+                op = random.choice(op_ids)
+            self.on_call.add(op)
             occurred = datetime.now(UTC)
             event = {"eventId": secrets.token_hex(8), "type": "CALL_STARTED", "callId": secrets.token_hex(8),
                      "operatorId": op, "campaignTaskId": task_id, "phone": phone, "occurredAt": occurred.isoformat()}
@@ -106,6 +117,7 @@ class Calls:
                  "occurredAt": datetime.now(UTC).isoformat()}
         await redis.xadd(stream, {"event": json.dumps(event)})
         self.changes[(started["operatorId"], "WRAP_UP", start_ms)] = time.perf_counter()
+        self.on_call.discard(started["operatorId"])
 
 
 async def operator_reader(ws: Any, calls: Calls) -> None:
@@ -120,24 +132,69 @@ async def operator_reader(ws: Any, calls: Calls) -> None:
         pass
 
 
-async def supervisor_reader(ws: Any, calls: Calls) -> None:
+async def supervisor_reader(ws: Any, first: dict[str, list[float]]) -> None:
     # A row is re-sent whenever any of its fields moves (calls today, the last screen-pop latency, a counter),
     # still carrying the same state and call start: only the first delta showing a change measures its delay.
-    got: set[tuple[int, str, int]] = set()
+    got: set[str] = set()
     try:
         async for text in ws:
             now = time.perf_counter()
             if '"FLOOR_DELTA"' in text:
                 for row in (_decode(text)["data"].get("operators") or {}).values():
-                    key = (row["id"], row["state"], row["callStartedAt"])
-                    accepted = calls.changes.get(key)
-                    if accepted is not None and key not in got:
+                    if row["callStartedAt"] is None:
+                        continue
+                    key = f'{row["id"]}|{row["state"]}|{row["callStartedAt"]}'
+                    if key not in got:
                         got.add(key)
-                        calls.seen.append(now - accepted)
+                        first.setdefault(key, []).append(now)
             elif '"PING"' in text:
                 await ws.send('{"type":"PONG"}')
     except websockets.ConnectionClosed:
         pass
+
+
+async def watch(urls: list[str], sup_tokens: list[str], control: Path) -> None:
+    """The supervisors' computers: connect, say so, read deltas until told to stop, write what was seen."""
+    first: dict[str, list[float]] = {}
+    sups = [await connect(urls[i % 2], "/api/supervisor/v1/ws", t) for i, t in enumerate(sup_tokens)]
+    readers = [asyncio.create_task(supervisor_reader(ws, first)) for ws in sups]
+    control.with_suffix(".ready").touch()
+    stop = control.with_suffix(".stop")
+    while not stop.exists():
+        await asyncio.sleep(0.05)
+    for ws in sups:
+        await ws.close()
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    control.with_suffix(".json").write_text(json.dumps({"sockets": len(sups), "first": first}))
+
+
+class Watchers:
+    """The child process reading the supervisor sockets (see the module's docstring)."""
+
+    def __init__(self, urls: list[str], sup_tokens: list[str], control: Path) -> None:
+        self.control = control
+        for suffix in (".ready", ".stop", ".json", ".in"):
+            control.with_suffix(suffix).unlink(missing_ok=True)
+        control.with_suffix(".in").write_text(json.dumps({"urls": urls, "tokens": sup_tokens}))
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.supervisors", "--watch-child", str(self.control),
+            cwd=str(Path(__file__).resolve().parents[1]))
+        while not self.control.with_suffix(".ready").exists():
+            if self.proc.returncode is not None:
+                raise RuntimeError("the supervisors' process failed")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> tuple[int, dict[str, list[float]]]:
+        self.control.with_suffix(".stop").touch()
+        assert self.proc is not None
+        await self.proc.wait()
+        seen = json.loads(self.control.with_suffix(".json").read_text())
+        return seen["sockets"], seen["first"]
 
 
 async def connect(url: str, path: str, token: str) -> Any:
@@ -156,11 +213,12 @@ def cpu_seconds(pid: int) -> float:
 
 async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aioredis.Redis, stream: str,
                 op_ids: list[int], tasks: list[tuple[int, str]], op_sockets: list[Any], rate: float,
-                seconds: float, procs: list[WebProcess]) -> dict[str, Any]:
+                seconds: float, procs: list[WebProcess], control: Path) -> dict[str, Any]:
     calls = Calls()
     readers = [asyncio.create_task(operator_reader(ws, calls)) for ws in op_sockets]
-    sups = [await connect(urls[i % 2], "/api/supervisor/v1/ws", t) for i, t in enumerate(sup_tokens)]
-    readers += [asyncio.create_task(supervisor_reader(ws, calls)) for ws in sups]
+    watchers = Watchers(urls, sup_tokens, control) if sup_tokens else None
+    if watchers:
+        await watchers.start()
     await asyncio.sleep(2)
     cpu_before = [cpu_seconds(p.proc.pid) for p in procs]
     client_before = sum(os.times()[:2])
@@ -170,14 +228,15 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
     cpu = [round((cpu_seconds(p.proc.pid) - b) / elapsed * 100, 1) for p, b in zip(procs, cpu_before, strict=True)]
     cpu.append(round((sum(os.times()[:2]) - client_before) / elapsed * 100, 1))
     await asyncio.sleep(2)
-    for ws in sups:
-        await ws.close()
+    n_sups, first = await watchers.stop() if watchers else (0, {})
     for task in readers:
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
+    for (op, state, start_ms), accepted in calls.changes.items():
+        calls.seen += [t - accepted for t in first.get(f"{op}|{state}|{start_ms}", [])]
     pops = [calls.card_at[p] - t for p, t in calls.accepted.items() if p in calls.card_at]
-    expected = len(calls.changes) * len(sups)
-    return {"phase": name, "supervisors": len(sups), "calls": len(calls.accepted), "cards": len(pops),
+    expected = len(calls.changes) * n_sups
+    return {"phase": name, "supervisors": n_sups, "calls": len(calls.accepted), "cards": len(pops),
             "screen_pop": summary(pops), "changes": len(calls.changes),
             "supervisor_deliveries": len(calls.seen), "supervisor_deliveries_expected": expected,
             "change_to_supervisor": summary(calls.seen),
@@ -203,13 +262,14 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
         redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(services.redis_url,
                                                                                        max_connections=32))
         stream = services.redis_prefix + "call-events"
+        control = Path(tempfile.mkdtemp(prefix="bench-sup-")) / "watch"
         op_sockets = [await connect(urls[i % 2], "/api/arm/v1/ws", t) for i, t in enumerate(toks)]
         await asyncio.sleep(3)
         phases = []
         for _ in range(args.rounds):
             for name, sups in (("base", []), ("watched", sup_tokens)):
                 phases.append(await phase(name, urls, sups, redis, stream, op_ids, tasks, op_sockets, args.rate,
-                                          args.seconds, procs))
+                                          args.seconds, procs, control))
         for ws in op_sockets:
             await ws.close()
         await redis.aclose()
@@ -233,6 +293,13 @@ def report(result: dict[str, Any]) -> None:
         if p["supervisors"]:
             print(f"  {p['supervisor_deliveries']}/{p['supervisor_deliveries_expected']} change deliveries to "
                   f"{p['supervisors']} supervisor sockets; {p['cards']}/{p['calls']} cards")
+    base = [p["screen_pop"].get("p99_ms", 0.0) for p in result["phases"] if not p["supervisors"]]
+    watched = [p["screen_pop"].get("p99_ms", 0.0) for p in result["phases"] if p["supervisors"]]
+    deltas = [p["change_to_supervisor"].get("p99_ms", 0.0) for p in result["phases"] if p["supervisors"]]
+    if base and watched:
+        b, w = statistics.median(base), statistics.median(watched)
+        print(f"median over {len(base)} round(s): screen-pop p99 base {b} ms, watched {w} ms "
+              f"({(w - b) / b * 100:+.1f} %); change -> supervisor p99 {statistics.median(deltas)} ms")
     print(json.dumps(result))
 
 
@@ -244,7 +311,12 @@ async def main() -> None:
     parser.add_argument("--supervisors", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--watch-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.watch_child:
+        given = json.loads(args.watch_child.with_suffix(".in").read_text())
+        await watch(given["urls"], given["tokens"], args.watch_child)
+        return
     async with scratch_services("bench") as services:
         result = await run(services, args)
     report(result)
