@@ -22,7 +22,7 @@ async def scratch_services(label: str) -> AsyncIterator[Services]:
     """DATABASE_URL/REDIS_URL (or embedded servers under .data/<label>-*), a fresh database and Redis prefix;
     all removed afterwards."""
     admin_url, redis_url, stops = services_from_env(label, "postgres")
-    name = unique("tm_bench_")
+    name = unique(os.environ.get("BENCH_DATABASE_PREFIX", "tm_bench_"))  # a shared machine tells runs apart
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -18,11 +18,17 @@ async def append(conn: Executor, operator_id: int, event_type: str, data: dict[s
            RETURNING last_seq""",
         operator_id,
     )
+    await record(conn, operator_id, int(seq), event_type, data)
+    return int(seq)
+
+
+async def record(conn: Executor, operator_id: int, seq: int, event_type: str, data: dict[str, Any]) -> None:
+    """The event under a seq already taken from operator_states.last_seq in this transaction (by append, or
+    by a state change that bumps it itself: workstation.queries.enter_call_state)."""
     await conn.execute(
         "INSERT INTO operator_events (operator_id, seq, event_type, data) VALUES ($1, $2, $3, $4)",
         operator_id, seq, event_type, data,
     )
-    return int(seq)
 
 
 async def last_seq(conn: Executor, operator_id: int) -> int:

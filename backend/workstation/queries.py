@@ -132,6 +132,33 @@ async def save_draft(db: Executor, communication_id: int, operator_id: int, phon
     return await db.fetchrow(_SAVE_DRAFT, communication_id, operator_id, phone, details, draft_version)
 
 
+_RECORD_CALL_EVENT = """
+WITH ev AS (
+    INSERT INTO call_events (event_id, event_type, call_id, operator_id, outcome, payload)
+    VALUES ($1, $2, $3, $4, 'APPLIED', $5) ON CONFLICT (event_id) DO NOTHING RETURNING true AS fresh)
+SELECT (SELECT fresh FROM ev) AS fresh,
+       (SELECT phone FROM campaign_tasks WHERE id = $6 FOR UPDATE) AS task_phone,
+       (SELECT role = 'operator' AND NOT locked FROM operators WHERE id = $4) AS operator_active,
+       c.id AS comm_id, c.state AS comm_state, c.call_ended_at
+  FROM (SELECT 1) one
+  LEFT JOIN LATERAL (SELECT id, state, call_ended_at FROM communications WHERE call_id = $3
+                     FOR NO KEY UPDATE) c ON true
+"""
+
+
+async def record_call_event(db: Executor, event_id: str, event_type: str, call_id: str, operator_id: int,
+                            payload: Any, campaign_task_id: int) -> asyncpg.Record:
+    """A call event's first statement, one round trip where it was four: record the event id (``fresh`` is
+    NULL when it was already known), lock the campaign task (its phone; NULL: no such task), whether the
+    operator may take calls (NULL: unknown), and lock the call's communication if it exists (FOR NO KEY
+    UPDATE, as lock_communication: foreign-key checks pass). Primary keys, call_events_pkey and
+    communications' unique call_id. The locks are taken even for a repeated event id, which then only reads."""
+    row = await db.fetchrow(_RECORD_CALL_EVENT, event_id, event_type, call_id, operator_id, payload,
+                            campaign_task_id)
+    assert row is not None
+    return row
+
+
 async def current_communication(db: Executor, operator_id: int) -> tuple[int, int | None]:
     """The operator's event watermark (last seq) and current communication, read from one row: the
     operator's state and seq change together, so a snapshot read with them is consistent with the seq."""
@@ -152,19 +179,47 @@ async def open_deadline(db: Executor, communication_id: int) -> tuple[datetime |
     return row["deadline"], row["now"]
 
 
-async def set_state(db: Executor, operator_id: int, state: str, communication_id: int | None,
-                    deadline: datetime | None) -> None:
-    """ON_CALL or WRAP_UP (primary key). A call that reaches a PAUSED operator (routed before the provider
-    heard BUSY) leaves the pause to resume when it ends."""
-    await db.execute(
-        """INSERT INTO operator_states (operator_id, state, communication_id, wrap_up_deadline)
-           VALUES ($1, $2, $3, $4)
+async def enter_call_state(db: Executor, operator_id: int, state: str, communication_id: int,
+                           deadline: datetime | None) -> int:
+    """ON_CALL or WRAP_UP and the next event seq (operator_states.last_seq, see events.queries) in one
+    statement, for the event that reports this change (CLIENT_CARD_READY, CALL_ENDED): a round trip fewer on
+    every call event. A call that reaches a PAUSED operator (routed before the provider heard BUSY) leaves
+    the pause to resume when it ends. Primary key."""
+    seq = await db.fetchval(
+        """INSERT INTO operator_states (operator_id, state, communication_id, wrap_up_deadline, last_seq)
+           VALUES ($1, $2, $3, $4, 1)
            ON CONFLICT (operator_id) DO UPDATE
               SET state = $2, communication_id = $3, wrap_up_deadline = $4, updated_at = now(), reason = NULL,
                   pause_requested = CASE WHEN operator_states.state = 'PAUSED' THEN operator_states.reason
-                                         ELSE operator_states.pause_requested END""",
+                                         ELSE operator_states.pause_requested END,
+                  last_seq = operator_states.last_seq + 1
+           RETURNING last_seq""",
         operator_id, state, communication_id, deadline,
     )
+    return int(seq)
+
+
+_OPEN_COMMUNICATION = """
+WITH c AS (
+    INSERT INTO communications (campaign_task_id, operator_id, call_id, call_started_at)
+    VALUES ($1, $2, $3, $4) RETURNING id),
+t AS (UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1)
+SELECT (SELECT id FROM c) AS id, prev.id AS previous_id,
+       coalesce(prev.state = 'NEW' AND prev.call_ended_at IS NULL, false) AS previous_open
+  FROM (SELECT 1) one
+  LEFT JOIN operator_states s ON s.operator_id = $2 AND s.state IN ('ON_CALL', 'WRAP_UP')
+  LEFT JOIN communications prev ON prev.id = s.communication_id
+"""
+
+
+async def open_communication(db: Executor, campaign_task_id: int, operator_id: int, call_id: str,
+                             started_at: datetime) -> asyncpg.Record:
+    """A started call's communication and its task DONE, with the operator's current communication before it
+    (``previous_open``: still NEW and not ended, so superseded by this call) — one round trip where it was
+    four. Primary keys."""
+    row = await db.fetchrow(_OPEN_COMMUNICATION, campaign_task_id, operator_id, call_id, started_at)
+    assert row is not None
+    return row
 
 
 async def release_if_current(db: Executor, operator_id: int, communication_id: int) -> asyncpg.Record | None:

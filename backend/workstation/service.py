@@ -80,6 +80,12 @@ class Workstation:
         seq = await events.append(conn, operator_id, event_type, data)
         frames.append(Frame(operator_id, seq, encode_frame(event_type, seq, data)))
 
+    async def _emit_at(self, conn: Any, frames: list[Frame], operator_id: int, seq: int, event_type: str,
+                       data: dict[str, Any]) -> None:
+        """An event whose seq was taken with the state change it reports (queries.enter_call_state)."""
+        await events.record(conn, operator_id, seq, event_type, data)
+        frames.append(Frame(operator_id, seq, encode_frame(event_type, seq, data)))
+
     async def _release(self, conn: Any, frames: list[Frame], operator_id: int, communication_id: int) -> None:
         """Free the operator from this call. Back to READY needs no event (the call's own events say it is
         over); a pause that was asked for during the call, or AWAY (no socket), is pushed as OPERATOR_STATE."""
@@ -125,45 +131,35 @@ class Workstation:
         """Idempotent by event id; an end that arrives before its start creates the communication itself."""
         frames: list[Frame] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                """INSERT INTO call_events (event_id, event_type, call_id, operator_id, outcome, payload)
-                   VALUES ($1, $2, $3, $4, 'APPLIED', $5) ON CONFLICT (event_id) DO NOTHING RETURNING true""",
-                event.event_id, event.type, event.call_id, event.operator_id, event_payload(event))
-            if not fresh:
+            first = await queries.record_call_event(conn, event.event_id, event.type, event.call_id,
+                                                    event.operator_id, event_payload(event), event.campaign_task_id)
+            if not first["fresh"]:
                 return await self._repeated(conn, event)
-            task = await conn.fetchrow(
-                "SELECT id, phone FROM campaign_tasks WHERE id = $1 FOR UPDATE", event.campaign_task_id)
-            if task is None:
+            if first["task_phone"] is None:
                 raise BadRequest("Unknown campaign task", code="UNKNOWN_CAMPAIGN_TASK", field="campaignTaskId")
-            if task["phone"] != event.phone:
+            if first["task_phone"] != event.phone:
                 raise BadRequest("Phone does not match the campaign task", code="PHONE_MISMATCH", field="phone")
             # A call starts only for an active operator; the end of a call still applies after a lock.
-            active = await conn.fetchval("SELECT role = 'operator' AND NOT locked FROM operators WHERE id = $1",
-                                         event.operator_id)
+            active = first["operator_active"]
             if active is None or (event.type == "CALL_STARTED" and not active):
                 raise BadRequest("Not an active operator", code="UNKNOWN_OPERATOR", field="operatorId")
 
-            comm = await conn.fetchrow(
-                """SELECT id, operator_id, state, call_ended_at FROM communications WHERE call_id = $1
-                   FOR NO KEY UPDATE""",  # as queries.lock_communication: foreign-key checks pass
-                event.call_id)
+            comm = first if first["comm_id"] is not None else None
             status: Literal["APPLIED", "IGNORED"] = "APPLIED"
             if comm is None:
-                comm_id = await conn.fetchval(
-                    """INSERT INTO communications (campaign_task_id, operator_id, call_id, call_started_at)
-                       VALUES ($1, $2, $3, $4) RETURNING id""",
-                    event.campaign_task_id, event.operator_id, event.call_id, event.occurred_at)
-                await conn.execute("UPDATE campaign_tasks SET task_state = 'DONE' WHERE id = $1",
-                                   event.campaign_task_id)
-                await self._supersede(conn, frames, event.operator_id, comm_id)
-                await queries.set_state(conn, event.operator_id, "ON_CALL", comm_id, None)
+                opened = await queries.open_communication(conn, event.campaign_task_id, event.operator_id,
+                                                          event.call_id, event.occurred_at)
+                comm_id = opened["id"]
+                if opened["previous_open"]:
+                    await self._supersede(conn, frames, event.operator_id, opened["previous_id"])
+                seq = await queries.enter_call_state(conn, event.operator_id, "ON_CALL", comm_id, None)
                 card = await self.card(comm_id, None, conn)
-                await self._emit(conn, frames, event.operator_id, "CLIENT_CARD_READY",
-                                 {"communicationId": comm_id, "clientCard": card})
+                await self._emit_at(conn, frames, event.operator_id, seq, "CLIENT_CARD_READY",
+                                    {"communicationId": comm_id, "clientCard": card})
                 call_ended_at = None
                 state = "NEW"
             else:
-                comm_id, call_ended_at, state = comm["id"], comm["call_ended_at"], comm["state"]
+                comm_id, call_ended_at, state = comm["comm_id"], comm["call_ended_at"], comm["comm_state"]
                 if event.type == "CALL_STARTED":
                     status = "IGNORED"  # the end came first and already created it
 
@@ -182,30 +178,26 @@ class Workstation:
                         RETURNING now() + make_interval(secs => $3) AS deadline, clock_timestamp() AS server_time""",
                         comm_id, event.occurred_at, window)
                     deadline = ended["deadline"]
+                    data = deadline_data(comm_id, deadline, window, ended["server_time"])
                     if state == "NEW":
-                        await queries.set_state(conn, event.operator_id, "WRAP_UP", comm_id, deadline)
+                        seq = await queries.enter_call_state(conn, event.operator_id, "WRAP_UP", comm_id, deadline)
+                        await self._emit_at(conn, frames, event.operator_id, seq, "CALL_ENDED", data)
                     else:
                         await self._release(conn, frames, event.operator_id, comm_id)
-                    if state != "DRAFT":  # DRAFT: closed into rework when the sessions ended; nothing reopens
-                        await self._emit(conn, frames, event.operator_id, "CALL_ENDED",
-                                         deadline_data(comm_id, deadline, window, ended["server_time"]))
+                        if state != "DRAFT":  # DRAFT: closed into rework when the sessions ended; nothing reopens
+                            await self._emit(conn, frames, event.operator_id, "CALL_ENDED", data)
             if status == "IGNORED":
                 await conn.execute("UPDATE call_events SET outcome = 'IGNORED' WHERE event_id = $1", event.event_id)
         await publish(self._redis, self._settings, frames)
         return Outcome(status, comm_id)
 
-    async def _supersede(self, conn: Any, frames: list[Frame], operator_id: int, new_id: int) -> None:
-        """A new call reached an operator we still have on another call: that call has ended (an operator
-        takes one call at a time) and its end was lost, e.g. the provider restarted and rang the operator
-        before learning they were busy. The earlier communication goes to rework, never left NEW forever.
-        (One already in its result window keeps its window: the expiry turns it into a draft on time.)"""
-        _, current = await queries.current_communication(conn, operator_id)
-        if current is None or current == new_id:
-            return
-        open_call = await conn.fetchval(
-            "SELECT state = 'NEW' AND call_ended_at IS NULL FROM communications WHERE id = $1", current)
-        if open_call:
-            await self.close_to_rework(conn, frames, operator_id, current, reason="SUPERSEDED_BY_NEW_CALL")
+    async def _supersede(self, conn: Any, frames: list[Frame], operator_id: int, previous_id: int) -> None:
+        """A new call reached an operator we still have on another call (``previous_id``, still NEW and not
+        ended: queries.open_communication tells): that call has ended (an operator takes one call at a time)
+        and its end was lost, e.g. the provider restarted and rang the operator before learning they were
+        busy. The earlier communication goes to rework, never left NEW forever. (One already in its result
+        window keeps its window: the expiry turns it into a draft on time.)"""
+        await self.close_to_rework(conn, frames, operator_id, previous_id, reason="SUPERSEDED_BY_NEW_CALL")
 
     async def _repeated(self, conn: Any, event: CallEvent) -> Outcome:
         """A known event id: the same event again is a duplicate (a re-read, a redelivery); different
