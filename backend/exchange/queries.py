@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from backend.core.db import Conn, Executor
+from backend.rules import queries as rules_queries
 
 # -- authentication (every integration request) ------------------------------------------------------------
 
@@ -31,24 +32,44 @@ async def stored_request(db: Executor, client_id: int, request_id: str) -> async
         client_id, request_id)
 
 
+_BAR = rules_queries.bar_reason("f.phone", "$3")
+
+
 async def prelude(db: Executor, client_id: int, request_id: str, campaign_id: int | None,
-                  ids: list[tuple[str, str]]) -> asyncpg.Record:
+                  ids: list[tuple[str, str]], phone: str | None) -> asyncpg.Record:
     """Everything a request is decided from, in one round trip: the stored request under this id (a repeat;
     exchange_requests_pkey), whether the campaign exists and its rules in force (campaigns_pkey, then
-    campaign_rule_versions' (campaign_id, version) key backwards), and the phone an earlier request gave for
-    one of ``ids`` (exchange_known_clients_pkey; pass none when the request carries a phone)."""
+    campaign_rule_versions' (campaign_id, version) key backwards), the phone an earlier request gave for one
+    of ``ids`` (one probe of exchange_known_clients_pkey per id; pass none when the request carries a phone)
+    and whether that phone (``phone``, else the known one) may not be called (rules.queries.bar_reason: one
+    probe each of do_not_call_pkey and bookings_pkey). A repeat reads only its stored request.
+
+    Every lookup is a probe by a full key whatever the statistics (planned over a near-empty
+    exchange_known_clients, the known-phone join used to scan all the client's known ids), and the plan is
+    planned once per connection: ``unnest($4)`` was estimated at the array's length in a custom plan but ten
+    rows in the generic one, so PostgreSQL judged the generic plan dearer and planned the statement again on
+    every request (0.47 ms of planning for 0.05 ms of execution); generate_subscripts is estimated alike in
+    both."""
     row = await db.fetchrow(
-        """SELECT r.body_hash, r.response, c.id IS NOT NULL AS campaign_exists, v.id AS version_id, v.config,
-                  (SELECT k.phone FROM unnest($4::text[], $5::text[]) AS x(system_code, external_id)
-                     JOIN exchange_known_clients k ON k.client_id = $1 AND k.system_code = x.system_code
-                                                  AND k.external_id = x.external_id
-                    ORDER BY k.updated_at DESC LIMIT 1) AS known_phone
-             FROM (SELECT 1) AS one
-             LEFT JOIN exchange_requests r ON r.client_id = $1 AND r.request_id = $2
-             LEFT JOIN campaigns c ON c.id = $3
-             LEFT JOIN LATERAL (SELECT id, config FROM campaign_rule_versions WHERE campaign_id = c.id
-                                 ORDER BY version DESC LIMIT 1) v ON true""",
-        client_id, request_id, campaign_id, [s for s, _ in ids], [i for _, i in ids])
+        f"""SELECT r.body_hash, r.response, c.id IS NOT NULL AS campaign_exists, v.id AS version_id, v.config,
+                   k.phone AS known_phone, b.reason AS bar
+              FROM (SELECT 1) AS one
+              LEFT JOIN exchange_requests r ON r.client_id = $1 AND r.request_id = $2
+              LEFT JOIN campaigns c ON c.id = $3 AND r.request_id IS NULL
+              LEFT JOIN LATERAL (SELECT id, config FROM campaign_rule_versions WHERE campaign_id = c.id
+                                  ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN LATERAL (SELECT known.phone
+                                   FROM generate_subscripts($4::text[], 1) AS n
+                                  CROSS JOIN LATERAL (SELECT phone, updated_at FROM exchange_known_clients
+                                                       WHERE client_id = $1 AND system_code = ($4::text[])[n]
+                                                         AND external_id = ($5::text[])[n] LIMIT 1) known
+                                  WHERE r.request_id IS NULL
+                                  ORDER BY known.updated_at DESC LIMIT 1) k ON true
+              LEFT JOIN LATERAL (SELECT coalesce($6::text, k.phone) AS phone) f ON true
+              LEFT JOIN LATERAL (SELECT {_BAR} AS reason
+                                  WHERE r.request_id IS NULL AND c.id IS NOT NULL AND f.phone IS NOT NULL) b
+                     ON true""",  # noqa: S608 - a constant expression
+        client_id, request_id, campaign_id, [s for s, _ in ids], [i for _, i in ids], phone)
     assert row is not None
     return row
 
