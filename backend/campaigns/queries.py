@@ -62,28 +62,9 @@ async def list_tasks(db: Executor, campaign_id: int, *, state: str | None, limit
 
 async def enter_one(db: Executor, campaign_id: int, phone: str, client_info: dict[str, Any], task_time: datetime,
                     rules_version_id: int | None, priority: int, application_no: int | None) -> asyncpg.Record:
-    """One client enters a campaign in one statement, with CampaignEntry.enter's semantics: its open task in
-    the campaign is closed REENTERED, a DELETE queued if it was handed over, and the new task inserted.
-    (id, delete_ids, deleted_tasks).
-
-    The open task is found by campaign_tasks_phone_idx on the phone alone (a client has few tasks), the
-    campaign a filter: ``campaign_id + 0`` keeps campaign_tasks_open_by_campaign_idx out of reach, which a
-    generic plan made over a near-empty table chose (asyncpg keeps one per connection) and then walked all
-    the campaign's open tasks on every entry (measured: 171 buffers a call after 5,000 entries)."""
-    row = await db.fetchrow(
-        """WITH open AS (SELECT id, task_state FROM campaign_tasks
-                          WHERE phone = $1 AND campaign_id + 0 = $2 AND task_state <> 'DONE' FOR UPDATE),
-                closed AS (UPDATE campaign_tasks t SET task_state = 'DONE', close_reason = 'REENTERED'
-                             FROM open o WHERE t.id = o.id RETURNING t.id, o.task_state AS was),
-                deletes AS (INSERT INTO telephony_tasks (campaign_task_id, task_type)
-                            SELECT id, 'DELETE' FROM closed WHERE was = 'IN_PROGRESS' ORDER BY id
-                            RETURNING id, campaign_task_id),
-                task AS (INSERT INTO campaign_tasks (campaign_id, phone, client_info, task_time, rules_version_id,
-                                                     priority, application_no)
-                         VALUES ($2, $1, $3, $4, $5, $6, $7) RETURNING id)
-           SELECT (SELECT id FROM task) AS id,
-                  (SELECT array_agg(id ORDER BY id) FROM deletes) AS delete_ids,
-                  (SELECT array_agg(campaign_task_id ORDER BY id) FROM deletes) AS deleted_tasks""",
-        phone, campaign_id, client_info, task_time, rules_version_id, priority, application_no)
+    """One client enters a campaign in one statement, with CampaignEntry.enter's semantics: the function
+    campaign_enter_one (migration 0024; campaign_tasks_phone_idx). (task_id, delete_ids, deleted_tasks)."""
+    row = await db.fetchrow("SELECT * FROM campaign_enter_one(NULL, $1, $2, $3, $4, $5, $6, $7)",
+                            campaign_id, phone, client_info, task_time, rules_version_id, priority, application_no)
     assert row is not None
     return row
