@@ -3,6 +3,9 @@ along campaign_tasks_campaign_idx (campaign_id, id)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import asyncpg
 
 from backend.core.db import Executor
@@ -55,3 +58,13 @@ async def list_tasks(db: Executor, campaign_id: int, *, state: str | None, limit
              WHERE campaign_id = $1 AND ($2::text IS NULL OR task_state = $2)
              ORDER BY id LIMIT $3 OFFSET $4""",  # noqa: S608
         campaign_id, state, limit, offset)
+
+
+async def enter_one(db: Executor, campaign_id: int, phone: str, client_info: dict[str, Any], task_time: datetime,
+                    rules_version_id: int | None, priority: int, application_no: int | None) -> asyncpg.Record:
+    """One client enters a campaign in one statement, with CampaignEntry.enter's semantics: the function
+    campaign_enter_one (migration 0024; campaign_tasks_phone_idx). (task_id, delete_ids, deleted_tasks)."""
+    row = await db.fetchrow("SELECT * FROM campaign_enter_one(NULL, $1, $2, $3, $4, $5, $6, $7)",
+                            campaign_id, phone, client_info, task_time, rules_version_id, priority, application_no)
+    assert row is not None
+    return row

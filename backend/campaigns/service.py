@@ -13,6 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from backend.calls import commands
+from backend.campaigns import queries
 from backend.core.db import Conn
 from backend.core.errors import NotFound
 from backend.core.settings import Settings
@@ -184,6 +185,16 @@ class CampaignEntry:
 
     async def enter_many(self, conn: Conn, campaign_id: int, entries: list[Entry], *, rules_version_id: int | None,
                          priority: int) -> tuple[list[int], list[dict[str, Any]]]:
+        """One entry goes in by one statement (queries.enter_one: the function campaign_enter_one, which an
+        integration request's claim also calls) instead of the batch's statement and COPY: one round trip
+        instead of three, the same semantics."""
+        if len(entries) == 1:
+            e = entries[0]
+            row = await queries.enter_one(conn, campaign_id, e.phone, e.client_info, e.task_time,
+                                          rules_version_id, priority, e.application_no)
+            sent = [{"type": "DELETE_TASK", "telephonyTaskId": d, "campaignTaskId": t}
+                    for d, t in zip(row["delete_ids"] or [], row["deleted_tasks"] or [], strict=True)]
+            return [int(row["task_id"])], sent
         return await self.enter(conn, self.prepare(campaign_id, entries, rules_version_id=rules_version_id,
                                                    priority=priority))
 

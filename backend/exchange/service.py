@@ -1,6 +1,7 @@
 """Taking a communication request: idempotent on (client, requestID), a task entered in the mapped campaign
-through the campaigns' own entry (rules.sink.TaskSink, as the cascade enters its leads), the seed's response
-stored with the request and returned again to a repeat."""
+through the campaigns' own entry of one client (the database function campaign_enter_one, which the
+campaigns' TaskSink uses for one entry too), the seed's response stored with the request and returned again
+to a repeat. The TaskSink sends the telephony DELETEs a re-entry queues."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -21,10 +22,9 @@ from backend.core.settings import Settings
 from backend.exchange import keys, queries
 from backend.exchange.guard import IntegrationPrincipal
 from backend.exchange.schemas import CommunicationRequest, CommunicationResponse
-from backend.rules import queries as rules_queries
 from backend.rules.config import RulesConfig
 from backend.rules.hours import client_zone, next_allowed
-from backend.rules.sink import Entry, TaskSink
+from backend.rules.sink import TaskSink
 
 log = logging.getLogger("backend.exchange")
 _encode = msgspec.json.Encoder()
@@ -61,10 +61,6 @@ def _config(version_id: int, raw: Any) -> RulesConfig:
     return config
 
 
-class _Taken(Exception):
-    """A twin of this request committed first: undo ours and answer with the twin's."""
-
-
 def _repeat(stored_hash: bytes | None, stored_response: str | None, digest: bytes) -> Answer | None:
     if stored_hash is None or stored_response is None:
         return None
@@ -76,60 +72,52 @@ def _repeat(stored_hash: bytes | None, stored_response: str | None, digest: byte
 
 async def accept(pool: asyncpg.Pool, sink: TaskSink, who: IntegrationPrincipal,
                  request: CommunicationRequest) -> Answer:
-    """A repeat is answered from the stored response (one read, no transaction). A new request is decided
-    from that same read (the campaign's rules in force, the phone of a known client) and the do-not-call
-    and booking check, then its task and its record are written in one transaction whose last statement
-    claims its requestID: a concurrent twin that claimed it first makes this one roll back (its task never
-    existed) and answer with the twin's response. Seven round trips for a new request, one for a repeat."""
-    digest = body_hash(request)
+    """A repeat is answered from the stored response (one read). A new request is decided from that same
+    read (the campaign's rules in force, the phone of a known client, the do-not-call and booking check; the
+    id of the task it will make), then written by one statement (queries.claim) that claims its requestID
+    and only then enters its task (campaign_enter_one, the campaigns' entry of one client, as the cascade's
+    TaskSink enters one): a concurrent twin that claimed it first leaves this one nothing written, and it
+    answers with the twin's response. Two round trips for a new request, one for a repeat."""
+    encoded = _encode.encode(request)
+    digest = hashlib.sha256(encoded).digest()  # body_hash(request)
     ids = [(c.systemCode, c.id) for c in request.clientIdList]
     async with pool.acquire() as conn:  # one connection for it all: each release costs a reset round trip
         seen = await queries.prelude(conn, who.client_id, request.requestID, who.campaign_id,
-                                     [] if request.phone else ids)
+                                     [] if request.phone else ids, request.phone)
         repeat = _repeat(seen["body_hash"], seen["response"], digest)
         if repeat is not None:
             return repeat
         response = CommunicationResponse(requestID=str(uuid.uuid4()), replyUID=request.requestID, dt=_now_text(),
                                          statusCode="0")
         phone = request.phone or seen["known_phone"]
-        entry = await _decide(conn, who, request, ids, phone, seen, response)
-        body = _encode.encode(response)
-        task_id: int | None = None
+        task = _decide(who, request, ids, phone, seen, response)
         expires_at: datetime | None = None
-        sent: list[dict[str, Any]] = []
-        try:
-            async with conn.transaction():
-                if entry is not None:
-                    assert who.campaign_id is not None and phone is not None
-                    version_id, priority, task_entry = entry
-                    [task_id], sent = await sink.enter_many(conn, who.campaign_id, [task_entry],
-                                                            rules_version_id=version_id, priority=priority)
-                    response.taskID = str(task_id)
-                    body = _encode.encode(response)
-                    expires_at = datetime.now(UTC) + timedelta(hours=who.task_validity_hours)
-                if not await queries.insert_request(
-                        conn, who.client_id, request.requestID, body_hash=digest, reply_id=response.requestID,
-                        request=msgspec.to_builtins(request), response=body.decode(),
-                        status_code=int(response.statusCode), campaign_id=who.campaign_id, task_id=task_id,
-                        expires_at=expires_at, known_ids=ids if request.phone and task_id else [], phone=phone):
-                    raise _Taken
-        except _Taken:
+        if task is not None:
+            response.taskID = str(task.task_id)
+            expires_at = datetime.now(UTC) + timedelta(hours=who.task_validity_hours)
+        body = _encode.encode(response)
+        row = await queries.claim(
+            conn, who.client_id, request.requestID, body_hash=digest, reply_id=response.requestID,
+            request=msgspec.Raw(encoded), response=body.decode(), status_code=int(response.statusCode),
+            campaign_id=who.campaign_id, task=task, expires_at=expires_at,
+            known_ids=ids if request.phone and task else [], phone=phone)
+        if not row["claimed"]:  # a twin holds the requestID: its response (or a 409)
             twin = await queries.stored_request(conn, who.client_id, request.requestID)
-            assert twin is not None  # it committed before our insert returned
+            assert twin is not None  # it committed before our claim returned
             answer = _repeat(twin["body_hash"], twin["response"], digest)
             assert answer is not None
             return answer
+    sent = [{"type": "DELETE_TASK", "telephonyTaskId": d, "campaignTaskId": t}
+            for d, t in zip(row["delete_ids"] or [], row["deleted_tasks"] or [], strict=True)]
     if sent:
         await sink.send(sent)
     return Answer(body, False)
 
 
-async def _decide(conn: Any, who: IntegrationPrincipal, request: CommunicationRequest,
-                  ids: list[tuple[str, str]], phone: str | None, seen: asyncpg.Record,
-                  response: CommunicationResponse) -> tuple[int | None, int, Entry] | None:
+def _decide(who: IntegrationPrincipal, request: CommunicationRequest, ids: list[tuple[str, str]], phone: str | None,
+            seen: asyncpg.Record, response: CommunicationResponse) -> queries.TaskEntry | None:
     """statusCode 1 (no phone for the client), 2 (no campaign; do-not-call; booked elsewhere: the response
-    says), else the task to enter through the campaigns' TaskSink under the campaign's rules (calling hours,
-    priority): (rules version, priority, entry)."""
+    says), else the task to enter under the campaign's rules (calling hours, priority)."""
     if phone is None:
         response.statusCode = "1"
         response.statusMsg = "Клиент не найден: нет телефона ни в запросе, ни по clientIdList"
@@ -137,11 +125,9 @@ async def _decide(conn: Any, who: IntegrationPrincipal, request: CommunicationRe
     if who.campaign_id is None or not seen["campaign_exists"]:
         response.statusCode, response.statusMsg = "2", "Для клиента интеграции не настроена кампания"
         return None
-    probe = cast(Any, [{"id": 0, "phone": phone, "campaign_id": who.campaign_id}])
-    barred = await rules_queries.dial_bars(conn, probe)  # the hand-over checks again before each dial
-    if barred:
+    if seen["bar"] is not None:  # the prelude's do-not-call and booking check (the hand-over checks again)
         response.statusCode = "2"
-        response.statusMsg = ("Клиент в списке «не звонить»" if barred[0] == "DO_NOT_CALL"
+        response.statusMsg = ("Клиент в списке «не звонить»" if seen["bar"] == "DO_NOT_CALL"
                               else "Клиент закреплён за другой кампанией")
         return None
     info = {**request.clientInfo, "inn": request.inn, "ogrn": request.ogrn, "kpp": request.kpp,
@@ -149,11 +135,12 @@ async def _decide(conn: Any, who: IntegrationPrincipal, request: CommunicationRe
     if request.okpo is not None:
         info["okpo"] = request.okpo
     now = datetime.now(UTC)
+    assert seen["task_id"] is not None  # the prelude allocated it under these very conditions
     if seen["version_id"] is None:
-        return None, 0, Entry(phone, info, now)
+        return queries.TaskEntry(seen["task_id"], phone, info, now, None, 0)
     config = _config(seen["version_id"], seen["config"])
     task_time = next_allowed(config, now, client_zone(config, info.get("timeZone")))
-    return int(seen["version_id"]), config.priority, Entry(phone, info, task_time)
+    return queries.TaskEntry(seen["task_id"], phone, info, task_time, int(seen["version_id"]), config.priority)
 
 
 async def cancel(pool: asyncpg.Pool, redis: aioredis.Redis, settings: Settings, who: IntegrationPrincipal,

@@ -157,6 +157,17 @@ async def booked_elsewhere(db: Executor, phones: Sequence[str], campaign_id: int
 
 # -- dial time ---------------------------------------------------------------------------------------------
 
+def bar_reason(phone: str, campaign_id: str) -> str:
+    """The rule of ``dial_bars`` as one SQL expression over the SQL expressions ``phone`` and ``campaign_id``:
+    'DO_NOT_CALL' (the phone is on the list), else 'BOOKED' (reserved for another campaign), else NULL. For a
+    statement that decides one client among other reads (the exchange's request prelude); each subquery is
+    one probe of do_not_call_pkey / bookings_pkey."""
+    return f"""coalesce((SELECT 'DO_NOT_CALL' FROM do_not_call
+                          WHERE phone = {phone} AND (until IS NULL OR until > now()) LIMIT 1),
+                        (SELECT 'BOOKED' FROM bookings
+                          WHERE phone = {phone} AND campaign_id <> {campaign_id} AND until > now() LIMIT 1))"""  # noqa: S608
+
+
 async def dial_bars(db: Executor, tasks: Sequence[asyncpg.Record]) -> dict[int, str]:
     """Of due ``tasks`` (id, phone, campaign_id), those that must not be dialled now, with the close reason:
     DO_NOT_CALL (the phone is on the list) before BOOKED (the client is reserved for another campaign). Both

@@ -173,3 +173,40 @@ async def test_twins_sent_at_once_make_one_task_and_get_one_answer(http, web, ma
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
     assert await db.fetchval("SELECT count(*) FROM campaign_tasks WHERE phone = $1", client_phone) == 1
+
+
+async def test_twins_with_different_bodies_at_once_make_one_task_and_the_others_get_409(http, web, make_user, db):
+    import asyncio
+
+    admin = await _admin(http, web, make_user)
+    ex = await Exchange.create(http, web[0], admin, campaign_id=await make_campaign(http, web[0], admin))
+    other = Exchange(http, web[1], admin)
+    other.client_id, other.api_key = ex.client_id, ex.api_key
+    body = request_body(phone())
+    bodies = [body, {**body, "phone": phone()}]
+    answers = await asyncio.gather(*[(ex if i % 2 else other).send(bodies[i // 4]) for i in range(8)])
+    won = [a for a in answers if a.status_code == 200]
+    assert len({a.content for a in won}) == 1 and len(won) == 4
+    assert {a.status_code for a in answers if a not in won} == {409}
+    assert await db.fetchval("SELECT count(*) FROM campaign_tasks WHERE phone = ANY($1::text[])",
+                             [b["phone"] for b in bodies]) == 1
+
+
+async def test_a_request_for_a_client_already_with_telephony_replaces_its_task(http, web, make_user, db):
+    """Entry semantics (as the cascade's): the client's open task in the campaign is closed REENTERED and,
+    handed over to telephony, a DELETE is queued for it; the new task waits."""
+    admin = await _admin(http, web, make_user)
+    campaign = await make_campaign(http, web[0], admin)
+    ex = await Exchange.create(http, web[0], admin, campaign_id=campaign)
+    client_phone = phone()
+    first = (await ex.send(request_body(client_phone))).json()
+    await db.execute("UPDATE campaign_tasks SET task_state = 'IN_PROGRESS' WHERE id = $1", int(first["taskID"]))
+
+    second = (await ex.send(request_body(client_phone))).json()
+    assert second["statusCode"] == "0" and second["taskID"] != first["taskID"]
+    old = await db.fetchrow("SELECT task_state, close_reason FROM campaign_tasks WHERE id = $1", int(first["taskID"]))
+    assert dict(old) == {"task_state": "DONE", "close_reason": "REENTERED"}
+    new = await db.fetchrow("SELECT campaign_id, task_state FROM campaign_tasks WHERE id = $1", int(second["taskID"]))
+    assert dict(new) == {"campaign_id": campaign, "task_state": "NEW"}
+    assert await db.fetchval("SELECT count(*) FROM telephony_tasks WHERE campaign_task_id = $1 "
+                             "AND task_type = 'DELETE'", int(first["taskID"])) == 1
