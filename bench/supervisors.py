@@ -132,13 +132,15 @@ async def operator_reader(ws: Any, calls: Calls) -> None:
         pass
 
 
-async def supervisor_reader(ws: Any, first: dict[str, list[float]]) -> None:
+async def supervisor_reader(ws: Any, first: dict[str, list[float]], traffic: list[int]) -> None:
     # A row is re-sent whenever any of its fields moves (calls today, the last screen-pop latency, a counter),
     # still carrying the same state and call start: only the first delta showing a change measures its delay.
     got: set[str] = set()
     try:
         async for text in ws:
             now = time.perf_counter()
+            traffic[0] += 1
+            traffic[1] += len(text)
             if '"FLOOR_DELTA"' in text:
                 for row in (_decode(text)["data"].get("operators") or {}).values():
                     if row["callStartedAt"] is None:
@@ -156,8 +158,10 @@ async def supervisor_reader(ws: Any, first: dict[str, list[float]]) -> None:
 async def watch(urls: list[str], sup_tokens: list[str], control: Path) -> None:
     """The supervisors' computers: connect, say so, read deltas until told to stop, write what was seen."""
     first: dict[str, list[float]] = {}
+    traffic = [0, 0]
     sups = [await connect(urls[i % 2], "/api/supervisor/v1/ws", t) for i, t in enumerate(sup_tokens)]
-    readers = [asyncio.create_task(supervisor_reader(ws, first)) for ws in sups]
+    readers = [asyncio.create_task(supervisor_reader(ws, first, traffic)) for ws in sups]
+    cpu, started = sum(os.times()[:2]), time.perf_counter()
     control.with_suffix(".ready").touch()
     stop = control.with_suffix(".stop")
     while not stop.exists():
@@ -167,7 +171,9 @@ async def watch(urls: list[str], sup_tokens: list[str], control: Path) -> None:
     for task in readers:
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
-    control.with_suffix(".json").write_text(json.dumps({"sockets": len(sups), "first": first}))
+    cpu_percent = round((sum(os.times()[:2]) - cpu) / (time.perf_counter() - started) * 100, 1)
+    control.with_suffix(".json").write_text(json.dumps({"sockets": len(sups), "first": first, "frames": traffic[0],
+                                                        "bytes": traffic[1], "cpu_percent": cpu_percent}))
 
 
 class Watchers:
@@ -189,12 +195,14 @@ class Watchers:
                 raise RuntimeError("the supervisors' process failed")
             await asyncio.sleep(0.05)
 
-    async def stop(self) -> tuple[int, dict[str, list[float]]]:
+    async def stop(self) -> dict[str, Any]:
+        """What the supervisors saw: sockets, first (change key -> first delivery per socket), frames, bytes
+        and the reading process's CPU (it shares the machine with the system measured)."""
         self.control.with_suffix(".stop").touch()
         assert self.proc is not None
         await self.proc.wait()
-        seen = json.loads(self.control.with_suffix(".json").read_text())
-        return seen["sockets"], seen["first"]
+        seen: dict[str, Any] = json.loads(self.control.with_suffix(".json").read_text())
+        return seen
 
 
 async def connect(url: str, path: str, token: str) -> Any:
@@ -228,7 +236,8 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
     cpu = [round((cpu_seconds(p.proc.pid) - b) / elapsed * 100, 1) for p, b in zip(procs, cpu_before, strict=True)]
     cpu.append(round((sum(os.times()[:2]) - client_before) / elapsed * 100, 1))
     await asyncio.sleep(2)
-    n_sups, first = await watchers.stop() if watchers else (0, {})
+    seen: dict[str, Any] = await watchers.stop() if watchers else {"sockets": 0, "first": {}}
+    n_sups, first = seen["sockets"], seen["first"]
     for task in readers:
         task.cancel()
     await asyncio.gather(*readers, return_exceptions=True)
@@ -240,7 +249,9 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
             "screen_pop": summary(pops), "changes": len(calls.changes),
             "supervisor_deliveries": len(calls.seen), "supervisor_deliveries_expected": expected,
             "change_to_supervisor": summary(calls.seen),
-            "cpu_percent": {"web_a": cpu[0], "web_b": cpu[1], "worker": cpu[2], "bench_client": cpu[3]}}
+            "supervisor_frames": seen.get("frames", 0), "supervisor_bytes": seen.get("bytes", 0),
+            "cpu_percent": {"web_a": cpu[0], "web_b": cpu[1], "worker": cpu[2], "bench_client": cpu[3],
+                            "supervisors_client": seen.get("cpu_percent", 0.0)}}
 
 
 async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
@@ -292,7 +303,8 @@ def report(result: dict[str, Any]) -> None:
         print(f"  CPU % of one core: {p['cpu_percent']}")
         if p["supervisors"]:
             print(f"  {p['supervisor_deliveries']}/{p['supervisor_deliveries_expected']} change deliveries to "
-                  f"{p['supervisors']} supervisor sockets; {p['cards']}/{p['calls']} cards")
+                  f"{p['supervisors']} supervisor sockets in {p['supervisor_frames']} frames "
+                  f"({p['supervisor_bytes'] / 1e6:.1f} MB); {p['cards']}/{p['calls']} cards")
     base = [p["screen_pop"].get("p99_ms", 0.0) for p in result["phases"] if not p["supervisors"]]
     watched = [p["screen_pop"].get("p99_ms", 0.0) for p in result["phases"] if p["supervisors"]]
     deltas = [p["change_to_supervisor"].get("p99_ms", 0.0) for p in result["phases"] if p["supervisors"]]
