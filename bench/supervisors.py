@@ -19,7 +19,7 @@ charge the product for the load generator's own work. Both processes stamp with 
 dialler does (one in wrap-up may take the next call: nobody saves in this bench).
 
 Usage: .venv/bin/python -m bench.supervisors [--operators 1000] [--rate 60] [--seconds 30] [--supervisors 50]
-                                             [--rounds 1] [--json FILE]
+                                             [--rounds 1] [--warmup 15] [--json FILE]
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ async def phase(name: str, urls: list[str], sup_tokens: list[str], redis: aiored
 async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
     procs: list[WebProcess] = []
     try:
-        n_tasks = int(args.rate * args.seconds * 2 * args.rounds * 1.1) + 10
+        n_tasks = int(args.rate * (args.seconds * 2 * args.rounds + args.warmup) * 1.1) + 10
         op_ids, toks, tasks = await seed(services, args.operators, n_tasks)
         # The calls come from the injected events: the campaign engine must not hand these tasks over meanwhile
         # (that is another bench's load, and it would burden whichever phase runs first).
@@ -277,6 +277,9 @@ async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:
         op_sockets = [await connect(urls[i % 2], "/api/arm/v1/ws", t) for i, t in enumerate(toks)]
         await asyncio.sleep(3)
         phases = []
+        if args.warmup:  # the first seconds after 1,000 sockets connect (caches, pools, JIT-less warm paths)
+            await phase("warm-up", urls, [], redis, stream, op_ids, tasks, op_sockets, args.rate, args.warmup,
+                        procs, control)
         for _ in range(args.rounds):
             for name, sups in (("base", []), ("watched", sup_tokens)):
                 phases.append(await phase(name, urls, sups, redis, stream, op_ids, tasks, op_sockets, args.rate,
@@ -322,6 +325,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--supervisors", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=15, help="seconds of calls first, not reported")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--watch-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
