@@ -98,8 +98,11 @@ REBUILD_TIMEOUT = 6 * 3600.0  # seconds: the pool's 30 s command timeout is for 
 
 # The sums every aggregate holds, and how a coarser one adds up a finer one's rows (r).
 SUM_COLUMNS = "calls, ended, talk_seconds, in_window, wrapup_seconds, expired, rework_done, rework_seconds"
-_ROLLUP_SUMS = """sum(r.calls), sum(r.ended), sum(r.talk_seconds), sum(r.in_window), sum(r.wrapup_seconds),
-       sum(r.expired), sum(r.rework_done), sum(r.rework_seconds)"""
+# Seconds are added up as numeric (a float8 of up to 15 significant digits converts back to the decimal it
+# came from): a sum is then the same whichever rows, fine or rolled up, it adds — float8 addition would round
+# differently in another order, and a KPI near a rounding boundary would come out 0.1 s apart.
+_ROLLUP_SUMS = """sum(r.calls), sum(r.ended), sum(r.talk_seconds::numeric), sum(r.in_window),
+       sum(r.wrapup_seconds::numeric), sum(r.expired), sum(r.rework_done), sum(r.rework_seconds::numeric)"""
 CAMPAIGN_HOURLY_COLUMNS = f"hour, campaign_id, segment, result, outcome, {SUM_COLUMNS}"
 OPERATOR_DAILY_COLUMNS = f"day, campaign_id, operator_id, outcome, {SUM_COLUMNS}"
 
@@ -197,10 +200,11 @@ def utc_day(at: datetime) -> datetime:
 
 HOURLY, CAMPAIGN_HOURLY, OPERATOR_DAILY = "report_hourly", "report_campaign_hourly", "report_operator_daily"
 
-_SUMS = """sum(r.calls)::bigint AS calls, sum(r.ended)::bigint AS ended, sum(r.talk_seconds) AS talk_seconds,
-           sum(r.in_window)::bigint AS in_window, sum(r.wrapup_seconds) AS wrapup_seconds,
+_SUMS = """sum(r.calls)::bigint AS calls, sum(r.ended)::bigint AS ended,
+           sum(r.talk_seconds::numeric)::float8 AS talk_seconds,
+           sum(r.in_window)::bigint AS in_window, sum(r.wrapup_seconds::numeric)::float8 AS wrapup_seconds,
            sum(r.expired)::bigint AS expired, sum(r.rework_done)::bigint AS rework_done,
-           sum(r.rework_seconds) AS rework_seconds,
+           sum(r.rework_seconds::numeric)::float8 AS rework_seconds,
            sum(r.calls) FILTER (WHERE r.outcome IN ('SUCCESS', 'REFUSAL', 'DO_NOT_CALL'))::bigint AS contacts,
            sum(r.calls) FILTER (WHERE r.outcome = 'SUCCESS')::bigint AS successes,
            sum(r.calls) FILTER (WHERE r.outcome = 'NO_ANSWER')::bigint AS no_answer,
