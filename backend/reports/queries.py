@@ -1,4 +1,5 @@
-"""Reports' SQL: the hourly aggregate's maintenance, the KPI reads over it, and the few reads of raw rows
+"""Reports' SQL: the maintenance of the hourly aggregate and its two rollups, the KPI reads over them (each
+from the coarsest that answers it), and the few reads of raw rows
 (contactability, attempts per task, leads per filter, the detail export, an operator's own statistics).
 
 Every period is a half-open UTC interval [start, end) computed by the service from days in OPERATOR_TIMEZONE;

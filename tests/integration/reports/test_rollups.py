@@ -26,7 +26,7 @@ SUMS = queries.SUM_COLUMNS.split(", ")
 @pytest.fixture(scope="module")
 async def burst(pool, make_user):
     """120 calls of two campaigns and four operators (two in a team) over three Moscow days, every hour of
-    them, then a burst after the first pass: rework completed, results saved, calls ended, windows expired,
+    them, then a burst after the first pass: rework completed, calls ended, windows expired, results saved,
     new calls in hours already aggregated."""
     rnd = random.Random(17)
     ops = [(await make_user("operator")).id for _ in range(4)]
@@ -58,26 +58,33 @@ async def burst(pool, make_user):
         """UPDATE communications SET state = 'FIXED', fixed_at = expired_at + make_interval(secs => 3600 * (id % 30)),
                   completed_late = true, outcome = 'SUCCESS', result_details = '{"result": "AGREED"}'
             WHERE id = ANY($1)""", comms["rework"][:20])
-    await pool.execute(  # calls ended; one window expired
+    await pool.execute(  # calls ended
         """UPDATE communications SET call_ended_at = call_started_at + interval '95.5 seconds',
                   result_deadline = call_started_at + interval '155.5 seconds' WHERE id = ANY($1)""",
         comms["talking"])
+    # Then every call without a result goes to rework or gets one (none is left NEW past its deadline: the
+    # shared worker's expiry sweep would move it after the pass).
+    ended = comms["ended"] + comms["talking"]
     await pool.execute(
         """UPDATE communications SET state = 'DRAFT', expired_at = result_deadline WHERE id = ANY($1)""",
-        comms["ended"][:8])
+        ended[:12])
     await pool.execute(  # results saved in the window
         """UPDATE communications SET state = 'FIXED', fixed_at = call_ended_at + interval '42.3 seconds',
                   outcome = 'REFUSAL', result_details = '{"result": "DECLINED"}' WHERE id = ANY($1)""",
-        comms["ended"][8:])
+        ended[12:])
     for i in range(30):  # new calls in hours already aggregated
         await one(i, rnd.choice(["saved", "rework"]))
+    assert not await pool.fetchval(
+        """SELECT count(*) FROM communications c JOIN campaign_tasks t ON t.id = c.campaign_task_id
+            WHERE t.campaign_id = ANY($1) AND c.state = 'NEW'""", cids)
     await refresh(pool, margin_seconds=60)
     return {"ops": ops, "team": team_id, "campaigns": cids}
 
 
-def _close(a: dict[Any, list[float]], b: dict[Any, list[float]]) -> bool:
-    return a.keys() == b.keys() and all(x == pytest.approx(y, abs=1e-6) for k in a for x, y in zip(a[k], b[k],
-                                                                                                   strict=True))
+def _diff(a: dict[Any, list[float]], b: dict[Any, list[float]]) -> list[Any]:
+    """The keys whose sums differ (or that only one side has): [] when they agree."""
+    return sorted(((k, a.get(k), b.get(k)) for k in a.keys() | b.keys()
+                   if k not in a or k not in b or a[k] != pytest.approx(b[k], abs=1e-6)), key=str)
 
 
 async def _hourly(pool, campaigns: list[int]) -> list[Any]:
@@ -105,7 +112,7 @@ async def test_report_hourly_agrees_with_the_communications(pool, burst):
     dims = ("hour", "campaign_id", "operator_id", "segment", "result", "outcome")
     key = lambda r: tuple(r[d] for d in dims)  # noqa: E731
     assert len(raw) > 100
-    assert _close(_roll(await _hourly(pool, burst["campaigns"]), key), _roll(raw, key))
+    assert _diff(_roll(await _hourly(pool, burst["campaigns"]), key), _roll(raw, key)) == []
 
 
 async def test_the_rollups_agree_with_report_hourly(pool, burst):
@@ -114,13 +121,13 @@ async def test_the_rollups_agree_with_report_hourly(pool, burst):
                                     burst["campaigns"])
     dims = ("hour", "campaign_id", "segment", "result", "outcome")
     key = lambda r: tuple(r[d] for d in dims)  # noqa: E731
-    assert _close(_roll(per_campaign, key), _roll(hourly, key))
+    assert _diff(_roll(per_campaign, key), _roll(hourly, key)) == []
     assert len(per_campaign) == len(_roll(hourly, key))  # one row per bucket
 
     daily = await pool.fetch("SELECT * FROM report_operator_daily WHERE campaign_id = ANY($1)", burst["campaigns"])
     by_day = lambda r: (r["day"], r["campaign_id"], r["operator_id"], r["outcome"])  # noqa: E731
     by_hour = lambda r: (_utc_day(r["hour"]), r["campaign_id"], r["operator_id"], r["outcome"])  # noqa: E731
-    assert _close(_roll(daily, by_day), _roll(hourly, by_hour))
+    assert _diff(_roll(daily, by_day), _roll(hourly, by_hour)) == []
     assert {d["day"].astimezone(UTC).hour for d in daily} == {0}
     assert len({d["day"] for d in daily}) == 4  # three Moscow days touch four UTC days
 
