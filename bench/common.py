@@ -18,17 +18,20 @@ from tests.harness import Services, WebProcess, free_port, unique, with_database
 
 
 @asynccontextmanager
-async def scratch_services(label: str) -> AsyncIterator[Services]:
+async def scratch_services(label: str, keep: str | None = None) -> AsyncIterator[Services]:
     """DATABASE_URL/REDIS_URL (or embedded servers under .data/<label>-*), a fresh database and Redis prefix;
-    all removed afterwards."""
+    all removed afterwards. ``keep``: the database of that name instead, created if missing and kept (a bench
+    whose data takes long to generate reuses it)."""
     admin_url, redis_url, stops = services_from_env(label, "postgres")
-    name = unique(os.environ.get("BENCH_DATABASE_PREFIX", "tm_bench_"))  # a shared machine tells runs apart
+    name = keep or unique(os.environ.get("BENCH_DATABASE_PREFIX", "tm_bench_"))  # a shared machine tells runs apart
     admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    if not keep or not await admin.fetchval("SELECT true FROM pg_database WHERE datname = $1", keep):
+        await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield Services(with_database(admin_url, name), admin_url, redis_url, unique("tmbench:") + ":")
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
         for stop in stops:
             stop()

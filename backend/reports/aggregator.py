@@ -1,12 +1,15 @@
-"""The hourly aggregate (``report_hourly``), maintained incrementally by one worker at a time.
+"""The report aggregates, maintained incrementally by one worker at a time: ``report_hourly`` and its two
+rollups, ``report_campaign_hourly`` (no operators) and ``report_operator_daily`` (per operator and UTC day).
 
 Each pass reads the communications changed since the watermark (less REPORTS_REFRESH_MARGIN_SECONDS: a
 transaction that began before the last pass but committed after it carries an older updated_at), takes the
-(operator, UTC hour) buckets they fall in, and recomputes those buckets from the communications — delete and
-insert in one transaction, so a pass repeated or overlapping another's changes nothing. A big backlog (the
+(operator, UTC hour) buckets they fall in, and recomputes those buckets from the communications, then the
+rollups' buckets they are in from report_hourly — delete and insert in one transaction, so a pass repeated or
+overlapping another's changes nothing. A big backlog (the
 backlog after a long stop) goes in slices of REPORTS_REFRESH_BATCH changed communications; the very first pass
 (no watermark yet: a new installation, or the migration on an existing table) builds every bucket in one
-statement instead.
+statement instead, and the rollups in one statement each; a pass finding report_hourly built but not its
+rollups (an installation migrated to 0023) rolls it up once.
 
 Why not a materialized view refreshed on a schedule: README "Reports" has the measurement (bench/reports.py):
 a refresh re-reads every communication, an incremental pass only the changed hours."""
@@ -42,9 +45,25 @@ async def refresh(pool: asyncpg.Pool, *, margin_seconds: float = 300, batch: int
             if await queries.watermark(conn) is None:
                 await queries.rebuild_all(conn)
                 await queries.set_watermark(conn, now)
+                await queries.set_rollups_built(conn)
                 log.info("report aggregate built from every communication")
             mark = await queries.watermark(conn) or now
         total = 1
+    else:
+        async with pool.acquire() as conn:
+            built = await queries.rollups_built(conn)
+        if not built:  # report_hourly maintained before migration 0023: roll it up once, then go on as usual
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report_hourly build'))",
+                                   timeout=queries.REBUILD_TIMEOUT)
+                # The bucket lock too: no pass's recompute runs between the roll-up and the flag.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report buckets'))",
+                                   timeout=queries.REBUILD_TIMEOUT)
+                if not await queries.rollups_built(conn):
+                    await queries.rebuild_rollups(conn)
+                    await queries.set_rollups_built(conn)
+                    log.info("report rollups built from report_hourly")
+            total = 1
     # Then what changed since (during the build too: its watermark is when it began).
     since = mark - timedelta(seconds=margin_seconds)
     while True:

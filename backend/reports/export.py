@@ -55,7 +55,7 @@ async def stream_csv(pool: asyncpg.Pool, kind: str, f: Filters, sep: str, group:
         shape = _contactability
     else:  # kpis: one row per group, few rows
         writer.row(["key", "label", *KPI_COLUMNS])
-        rows = _cursor_rows(pool, queries.kpi_sql(group), (*f.params(), f.zone.key))
+        rows = _cursor_rows(pool, queries.kpi_read(group, f.params()), (*f.params(), f.zone.key))
         shape = _kpi
     yield BOM.encode() + writer.take()
     async for row in rows:

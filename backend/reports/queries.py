@@ -1,4 +1,5 @@
-"""Reports' SQL: the hourly aggregate's maintenance, the KPI reads over it, and the few reads of raw rows
+"""Reports' SQL: the maintenance of the hourly aggregate and its two rollups, the KPI reads over them (each
+from the coarsest that answers it), and the few reads of raw rows
 (contactability, attempts per task, leads per filter, the detail export, an operator's own statistics).
 
 Every period is a half-open UTC interval [start, end) computed by the service from days in OPERATOR_TIMEZONE;
@@ -6,7 +7,7 @@ Every period is a half-open UTC interval [start, end) computed by the service fr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,16 @@ SUCCESS_OUTCOME = "SUCCESS"
 async def watermark(conn: Any) -> datetime | None:
     value: datetime | None = await conn.fetchval("SELECT updated_to FROM report_watermark")
     return value
+
+
+async def rollups_built(conn: Any) -> bool:
+    """False until report_campaign_hourly and report_operator_daily are built (migration 0023 on a table
+    maintained before it: the next pass builds them)."""
+    return bool(await conn.fetchval("SELECT rollups_built FROM report_watermark"))
+
+
+async def set_rollups_built(conn: Any) -> None:
+    await conn.execute("UPDATE report_watermark SET rollups_built = true")
 
 
 async def set_watermark(conn: Any, updated_to: datetime) -> None:
@@ -86,45 +97,151 @@ SELECT date_trunc('hour', c.call_started_at, 'UTC') AS hour, {_SUMS_OF_BUCKET}
 
 REBUILD_TIMEOUT = 6 * 3600.0  # seconds: the pool's 30 s command timeout is for the everyday statements
 
+# The sums every aggregate holds, and how a coarser one adds up a finer one's rows (r).
+SUM_COLUMNS = "calls, ended, talk_seconds, in_window, wrapup_seconds, expired, rework_done, rework_seconds"
+# Seconds are added up as numeric (a float8 of up to 15 significant digits converts back to the decimal it
+# came from): a sum is then the same whichever rows, fine or rolled up, it adds — float8 addition would round
+# differently in another order, and a KPI near a rounding boundary would come out 0.1 s apart.
+_ROLLUP_SUMS = """sum(r.calls), sum(r.ended), sum(r.talk_seconds::numeric), sum(r.in_window),
+       sum(r.wrapup_seconds::numeric), sum(r.expired), sum(r.rework_done), sum(r.rework_seconds::numeric)"""
+CAMPAIGN_HOURLY_COLUMNS = f"hour, campaign_id, segment, result, outcome, {SUM_COLUMNS}"
+OPERATOR_DAILY_COLUMNS = f"day, campaign_id, operator_id, outcome, {SUM_COLUMNS}"
+
+# The rollups from report_hourly (r): everything at once (the first build), or the buckets in $1/$2.
+_CAMPAIGN_HOURLY_ALL = f"""
+INSERT INTO report_campaign_hourly ({CAMPAIGN_HOURLY_COLUMNS})
+SELECT r.hour, r.campaign_id, r.segment, r.result, r.outcome, {_ROLLUP_SUMS}
+  FROM report_hourly r
+ GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - constant fragments of this module
+_OPERATOR_DAILY_ALL = f"""
+INSERT INTO report_operator_daily ({OPERATOR_DAILY_COLUMNS})
+SELECT date_trunc('day', r.hour, 'UTC'), r.campaign_id, r.operator_id, r.outcome, {_ROLLUP_SUMS}
+  FROM report_hourly r
+ GROUP BY 1, 2, 3, 4"""  # noqa: S608 - constant fragments of this module
+_CAMPAIGN_HOURLY_BUCKETS = f"""
+INSERT INTO report_campaign_hourly ({CAMPAIGN_HOURLY_COLUMNS})
+SELECT r.hour, r.campaign_id, r.segment, r.result, r.outcome, {_ROLLUP_SUMS}
+  FROM unnest($1::bigint[], $2::timestamptz[]) AS b(campaign_id, hour)
+  JOIN report_hourly r ON r.campaign_id = b.campaign_id AND r.hour = b.hour
+ GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - constant fragments of this module
+_OPERATOR_DAILY_BUCKETS = f"""
+INSERT INTO report_operator_daily ({OPERATOR_DAILY_COLUMNS})
+SELECT b.day, r.campaign_id, r.operator_id, r.outcome, {_ROLLUP_SUMS}
+  FROM unnest($1::bigint[], $2::timestamptz[]) AS b(operator_id, day)
+  JOIN report_hourly r ON r.operator_id = b.operator_id
+                      AND r.hour >= b.day AND r.hour < b.day + interval '24 hours'
+ GROUP BY 1, 2, 3, 4"""  # noqa: S608 - constant fragments of this module
+
 
 async def rebuild_all(conn: Any) -> None:
     """The first build: every bucket from every communication in one statement (far cheaper than bucket by
-    bucket over a big table; inside the caller's transaction)."""
+    bucket over a big table), then the rollups from it (inside the caller's transaction)."""
     await conn.execute("DELETE FROM report_hourly")
     await conn.execute(f"INSERT INTO report_hourly ({AGGREGATE_COLUMNS}) {ALL_BUCKETS_SQL}",
                        timeout=REBUILD_TIMEOUT)
+    await rebuild_rollups(conn)
+
+
+async def rebuild_rollups(conn: Any) -> None:
+    """report_campaign_hourly and report_operator_daily from the whole of report_hourly (inside the caller's
+    transaction; the installation migrated to 0023 builds them once this way)."""
+    await conn.execute("DELETE FROM report_campaign_hourly")
+    await conn.execute("DELETE FROM report_operator_daily")
+    await conn.execute(_CAMPAIGN_HOURLY_ALL, timeout=REBUILD_TIMEOUT)
+    await conn.execute(_OPERATOR_DAILY_ALL, timeout=REBUILD_TIMEOUT)
 
 
 async def recompute(conn: Any, operators: list[int], hours: list[datetime]) -> None:
-    """Replace the buckets' rows with sums recomputed from communications (idempotent; inside the caller's
-    transaction). report_hourly_bucket_idx for the delete; the communications of a bucket are found by
-    communications_operator_started_idx. A communication is in the hour its call started (the first call event,
-    start or end, always sets call_started_at)."""
-    await conn.execute(
+    """Replace the buckets' rows with sums recomputed from communications, then the rollups' buckets they are
+    in from report_hourly: the (campaign, hour) of every row removed or written, and the (operator, UTC day)
+    of every bucket (idempotent; inside the caller's transaction, which it serialises against another pass's
+    with a transaction lock: an overlapping pass then deletes what this one wrote instead of colliding with
+    it). report_hourly_bucket_idx for the delete; the communications of a bucket are found by
+    communications_operator_started_idx; the rollups' buckets by their primary key / bucket index and
+    report_hourly's primary key / report_hourly_bucket_idx. A communication is in the hour its call started
+    (the first call event, start or end, always sets call_started_at)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report buckets'))")
+    gone = await conn.fetch(
         """DELETE FROM report_hourly r USING unnest($1::bigint[], $2::timestamptz[]) AS b(operator_id, hour)
-            WHERE r.operator_id = b.operator_id AND r.hour = b.hour""", operators, hours)
-    await conn.execute(_RECOMPUTE, operators, hours)
+            WHERE r.operator_id = b.operator_id AND r.hour = b.hour
+           RETURNING r.campaign_id, r.hour""", operators, hours)
+    made = await conn.fetch(_RECOMPUTE + " RETURNING campaign_id, hour", operators, hours)
+    campaign_hours = sorted({(r["campaign_id"], r["hour"]) for r in (*gone, *made)})
+    if campaign_hours:
+        campaigns, at = [c for c, _ in campaign_hours], [h for _, h in campaign_hours]
+        await conn.execute(
+            """DELETE FROM report_campaign_hourly r
+                USING unnest($1::bigint[], $2::timestamptz[]) AS b(campaign_id, hour)
+                WHERE r.campaign_id = b.campaign_id AND r.hour = b.hour""", campaigns, at)
+        await conn.execute(_CAMPAIGN_HOURLY_BUCKETS, campaigns, at)
+    operator_days = sorted({(o, utc_day(h)) for o, h in zip(operators, hours, strict=True)})
+    ops, days = [o for o, _ in operator_days], [d for _, d in operator_days]
+    await conn.execute(
+        """DELETE FROM report_operator_daily r USING unnest($1::bigint[], $2::timestamptz[]) AS b(operator_id, day)
+            WHERE r.operator_id = b.operator_id AND r.day = b.day""", ops, days)
+    await conn.execute(_OPERATOR_DAILY_BUCKETS, ops, days)
 
 
-# -- KPI reads over the aggregate --------------------------------------------------------------------------
+def utc_day(at: datetime) -> datetime:
+    """The UTC midnight a moment's UTC day starts at (report_operator_daily.day)."""
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
-_SUMS = """sum(r.calls)::bigint AS calls, sum(r.ended)::bigint AS ended, sum(r.talk_seconds) AS talk_seconds,
-           sum(r.in_window)::bigint AS in_window, sum(r.wrapup_seconds) AS wrapup_seconds,
+
+# -- KPI reads over the aggregates -------------------------------------------------------------------------
+#
+# Three tables hold the same sums at three grains; a read takes the coarsest that answers it:
+# - report_campaign_hourly (no operators): whatever neither groups nor filters by operator or team;
+# - report_operator_daily (per operator and UTC day, no segment or result): per operator / team / campaign
+#   and totals filtered by operator or team. The period's days are the operators' (midnight in
+#   OPERATOR_TIMEZONE, e.g. 21:00 UTC), so the UTC days wholly inside it come from this table and the hours
+#   before the first and after the last UTC midnight (at most a day in all) from report_hourly: the same
+#   hourly buckets, summed in a different order;
+# - report_hourly: per day / hour with an operator or team filter, the outcome distribution and the heatmap
+#   of an operator or a team.
+
+HOURLY, CAMPAIGN_HOURLY, OPERATOR_DAILY = "report_hourly", "report_campaign_hourly", "report_operator_daily"
+
+_SUMS = """sum(r.calls)::bigint AS calls, sum(r.ended)::bigint AS ended,
+           sum(r.talk_seconds::numeric)::float8 AS talk_seconds,
+           sum(r.in_window)::bigint AS in_window, sum(r.wrapup_seconds::numeric)::float8 AS wrapup_seconds,
            sum(r.expired)::bigint AS expired, sum(r.rework_done)::bigint AS rework_done,
-           sum(r.rework_seconds) AS rework_seconds,
+           sum(r.rework_seconds::numeric)::float8 AS rework_seconds,
            sum(r.calls) FILTER (WHERE r.outcome IN ('SUCCESS', 'REFUSAL', 'DO_NOT_CALL'))::bigint AS contacts,
            sum(r.calls) FILTER (WHERE r.outcome = 'SUCCESS')::bigint AS successes,
            sum(r.calls) FILTER (WHERE r.outcome = 'NO_ANSWER')::bigint AS no_answer,
            sum(r.calls) FILTER (WHERE r.outcome = 'BUSY')::bigint AS busy,
            sum(r.calls) FILTER (WHERE r.outcome = 'DROPPED')::bigint AS dropped"""
 
-# The filters every aggregate read takes: $1 start, $2 end, $3 campaign, $4 operator, $5 team, $6 outcome
-# ('' = none). With a campaign: the primary key (campaign_id, hour, ...); without: report_hourly_hour_idx.
-_WHERE = """r.hour >= $1 AND r.hour < $2
-        AND ($3::bigint IS NULL OR r.campaign_id = $3)
-        AND ($4::bigint IS NULL OR r.operator_id = $4)
-        AND ($5::bigint IS NULL OR r.operator_id IN (SELECT id FROM operators WHERE team_id = $5))
-        AND ($6::text IS NULL OR r.outcome = $6)"""
+
+def _where(alias: str, column: str, start: str = "$1", end: str = "$2", operators: bool = True) -> str:
+    """The filters every aggregate read takes: $1 start, $2 end, $3 campaign, $4 operator, $5 team, $6 outcome
+    (NULL = none). With a campaign: the table's primary key (campaign_id, hour or day, ...); without: its
+    hour / day index. A table without operators is only read when $4 and $5 are NULL (said again here)."""
+    a = alias
+    who = (f"""($4::bigint IS NULL OR {a}.operator_id = $4)
+        AND ($5::bigint IS NULL OR {a}.operator_id IN (SELECT id FROM operators WHERE team_id = $5))"""  # noqa: S608
+           if operators else "$4::bigint IS NULL AND $5::bigint IS NULL")
+    return f"""{a}.{column} >= {start} AND {a}.{column} < {end}
+        AND ($3::bigint IS NULL OR {a}.campaign_id = $3)
+        AND {who}
+        AND ($6::text IS NULL OR {a}.outcome = $6)"""
+
+
+# The first UTC midnight at or after the period's start, and the last at or before its end.
+_FIRST_UTC_MIDNIGHT = "(date_trunc('day', $1::timestamptz - interval '1 microsecond', 'UTC') + interval '24 hours')"
+_LAST_UTC_MIDNIGHT = "date_trunc('day', $2::timestamptz, 'UTC')"
+_DAILY_COLUMNS = f"campaign_id, operator_id, outcome, {SUM_COLUMNS}"
+_HEAD_END = f"least({_FIRST_UTC_MIDNIGHT}, $2::timestamptz)"
+_OPERATOR_DAILY_SOURCE = f"""(
+    SELECT {_DAILY_COLUMNS} FROM report_operator_daily d
+     WHERE {_where("d", "day", _FIRST_UTC_MIDNIGHT, _LAST_UTC_MIDNIGHT)}
+    UNION ALL
+    SELECT {_DAILY_COLUMNS} FROM report_hourly h
+     WHERE {_where("h", "hour", "$1", _HEAD_END)}
+    UNION ALL
+    SELECT {_DAILY_COLUMNS} FROM report_hourly h
+     WHERE {_where("h", "hour", f"greatest({_LAST_UTC_MIDNIGHT}, {_HEAD_END})", "$2")}
+) r"""  # noqa: S608 - constant fragments of this module
 
 GROUPS = {
     "operator": ("r.operator_id", "r.operator_id::text",
@@ -140,6 +257,8 @@ GROUPS = {
                   "lpad(extract(hour FROM r.hour AT TIME ZONE $7)::int::text, 2, '0') || ':00'"),
     "total": ("", "''", "''"),  # one row, whatever matched
 }
+_NEED_OPERATORS = {"operator", "team"}
+_NEED_HOURS = {"day", "hour", "hourOfDay"}
 
 
 # Only the joins a grouping needs (the team filter is a subquery, operators_team_idx).
@@ -148,50 +267,89 @@ _JOINS = {"operator": "JOIN operators o ON o.id = r.operator_id",
           "team": "JOIN operators o ON o.id = r.operator_id LEFT JOIN teams tm ON tm.id = o.team_id"}
 
 
-def kpi_sql(group: str) -> str:
+def by_operator(params: tuple[Any, ...]) -> bool:
+    """Whether the filters ($4 operator, $5 team) need a table with operators."""
+    return params[3] is not None or params[4] is not None
+
+
+def kpi_table(group: str, operators: bool) -> str:
+    """The coarsest aggregate that answers a KPI read grouped by ``group``; ``operators``: filtered by an
+    operator or a team."""
+    if group in _NEED_OPERATORS or operators:
+        return HOURLY if group in _NEED_HOURS else OPERATOR_DAILY
+    return CAMPAIGN_HOURLY
+
+
+def kpi_sql(group: str, table: str = HOURLY) -> str:
+    """A KPI read of ``table`` ($1..$6 the filters, $7 the operators' zone)."""
     expr, key, label = GROUPS[group]
+    if table == OPERATOR_DAILY:
+        if group in _NEED_HOURS:
+            raise ValueError(f"report_operator_daily has no hours to group by {group}")
+        source, where = _OPERATOR_DAILY_SOURCE, "true"
+    else:
+        if table == CAMPAIGN_HOURLY and group in _NEED_OPERATORS:
+            raise ValueError(f"report_campaign_hourly has no operators to group by {group}")
+        source, where = f"{table} r", _where("r", "hour", operators=table == HOURLY)
     return f"""SELECT {key} AS key, {label} AS label, {_SUMS}
-                 FROM report_hourly r {_JOINS.get(group, "")}
-                WHERE {_WHERE} AND $7::text IS NOT NULL
+                 FROM {source} {_JOINS.get(group, "")}
+                WHERE {where} AND $7::text IS NOT NULL
                 {f"GROUP BY {expr} ORDER BY {expr}" if expr else ""}"""  # noqa: S608
 
 
+def kpi_read(group: str, params: tuple[Any, ...]) -> str:
+    """The KPI read of the filters ``params`` from the coarsest table that answers it."""
+    return kpi_sql(group, kpi_table(group, by_operator(params)))
+
+
 async def kpis(conn: Any, group: str, params: tuple[Any, ...], zone: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(kpi_sql(group), *params, zone)
+    rows: list[asyncpg.Record] = await conn.fetch(kpi_read(group, params), *params, zone)
     return rows
+
+
+def hourly_table(params: tuple[Any, ...]) -> str:
+    """Reads by hour, segment or result (outcomes, heatmap, segments): without operators when it can."""
+    return HOURLY if by_operator(params) else CAMPAIGN_HOURLY
+
+
+def _hourly_where(table: str) -> str:
+    return _where("r", "hour", operators=table == HOURLY)
 
 
 async def outcomes(conn: Any, params: tuple[Any, ...]) -> list[asyncpg.Record]:
     """The distribution of results by the taxonomy: status key and outcome."""
+    table = hourly_table(params)
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT r.result, r.outcome, sum(r.calls)::bigint AS calls
-              FROM report_hourly r
-             WHERE {_WHERE}
+              FROM {table} r
+             WHERE {_hourly_where(table)}
              GROUP BY r.result, r.outcome ORDER BY calls DESC, r.result, r.outcome""", *params)  # noqa: S608
     return rows
 
 
-HEATMAP_SQL = f"""
+def heatmap_sql(table: str = HOURLY) -> str:
+    return f"""
 SELECT extract(isodow FROM r.hour AT TIME ZONE $7)::int AS weekday,
        extract(hour FROM r.hour AT TIME ZONE $7)::int AS hour,
        sum(r.calls)::bigint AS attempts,
        coalesce(sum(r.calls) FILTER (WHERE r.outcome IN ('SUCCESS', 'REFUSAL', 'DO_NOT_CALL')), 0)::bigint AS contacts,
        coalesce(sum(r.calls) FILTER (WHERE r.outcome = 'SUCCESS'), 0)::bigint AS successes
-  FROM report_hourly r
- WHERE {_WHERE} AND ($8::text IS NULL OR r.segment = $8)
+  FROM {table} r
+ WHERE {_hourly_where(table)} AND ($8::text IS NULL OR r.segment = $8)
  GROUP BY 1, 2 ORDER BY 1, 2"""  # noqa: S608 - constant fragments of this module
 
 
 async def heatmap(conn: Any, params: tuple[Any, ...], zone: str, segment: str | None) -> list[asyncpg.Record]:
     """Attempts, contacts and successes by ISO weekday × hour of day in the zone."""
-    rows: list[asyncpg.Record] = await conn.fetch(HEATMAP_SQL, *params, zone, segment)
+    rows: list[asyncpg.Record] = await conn.fetch(heatmap_sql(hourly_table(params)), *params, zone, segment)
     return rows
 
 
 async def segments(conn: Any, params: tuple[Any, ...]) -> list[str]:
+    table = hourly_table(params)
     rows = await conn.fetch(
-        f"""SELECT DISTINCT r.segment FROM report_hourly r
-             WHERE {_WHERE} ORDER BY 1""", *params)  # noqa: S608
+        f"""SELECT DISTINCT r.segment FROM {table} r
+             WHERE {_hourly_where(table)} ORDER BY 1""", *params)  # noqa: S608
     return [r["segment"] for r in rows]
 
 
