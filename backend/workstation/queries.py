@@ -13,6 +13,11 @@ from backend.core.db import Executor
 # products (client_products_phone_idx) and its other communications (campaign_tasks_phone_idx, then
 # communications_task_idx), newest first; the result taxonomy of the task's rules version (its primary key),
 # else of the campaign's latest (campaign_rule_versions_campaign_id_version_key).
+# The client's history goes phone -> tasks (campaign_tasks_phone_idx) -> their communications
+# (communications_task_idx) through LATERAL, so it is an index probe per task whatever the statistics say: as a
+# plain join, a plan made while communications was small (a new installation, a pooled connection's cached
+# generic plan, no ANALYZE yet) hash-joined a sequential scan of every communication into each screen pop,
+# growing with the table (2 ms at 3,000 rows, measured with pg_stat_statements in bench/supervisors.py).
 _CARD = """
 SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.created_at, c.operator_id,
        t.phone, t.client_info, cp.name AS campaign_name, cp.description AS campaign_description,
@@ -24,10 +29,11 @@ SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.cr
                    hcp.name AS campaign_name, hcp.description AS campaign_description,
                    ho.first_name, ho.last_name
               FROM campaign_tasks ht
-              JOIN communications hc ON hc.campaign_task_id = ht.id
+             CROSS JOIN LATERAL (SELECT * FROM communications x
+                                  WHERE x.campaign_task_id = ht.id AND x.id <> c.id) hc
               JOIN campaigns hcp ON hcp.id = ht.campaign_id
               JOIN operators ho ON ho.id = hc.operator_id
-             WHERE ht.phone = t.phone AND hc.id <> c.id
+             WHERE ht.phone = t.phone
              ORDER BY hc.created_at DESC LIMIT 50) h) AS history,
        (SELECT v.config->'result-taxonomy' FROM campaign_rule_versions v
          WHERE (t.rules_version_id IS NOT NULL AND v.id = t.rules_version_id)
