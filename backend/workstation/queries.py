@@ -14,10 +14,11 @@ from backend.core.db import Executor
 # communications_task_idx), newest first; the result taxonomy of the task's rules version (its primary key),
 # else of the campaign's latest (campaign_rule_versions_campaign_id_version_key).
 # The client's history goes phone -> tasks (campaign_tasks_phone_idx) -> their communications
-# (communications_task_idx) through LATERAL, so it is an index probe per task whatever the statistics say: as a
-# plain join, a plan made while communications was small (a new installation, a pooled connection's cached
-# generic plan, no ANALYZE yet) hash-joined a sequential scan of every communication into each screen pop,
-# growing with the table (2 ms at 3,000 rows, measured with pg_stat_statements in bench/supervisors.py).
+# (communications_task_idx) -> campaign and operator (primary keys) through LATERAL subqueries with LIMIT (which
+# the planner does not flatten into joins), so each step is an index probe whatever the statistics say. As plain
+# joins, a plan made without statistics (a new installation's growing tables, no ANALYZE yet) hash-joined
+# sequential scans of every communication, then of every operator, into each screen pop, growing with the
+# tables (2.3 ms a card at 3,000 communications, measured with pg_stat_statements under bench/supervisors.py).
 _CARD = """
 SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.created_at, c.operator_id,
        t.phone, t.client_info, cp.name AS campaign_name, cp.description AS campaign_description,
@@ -30,9 +31,10 @@ SELECT c.id, c.state, c.result_details, c.draft_version, c.call_started_at, c.cr
                    ho.first_name, ho.last_name
               FROM campaign_tasks ht
              CROSS JOIN LATERAL (SELECT * FROM communications x
-                                  WHERE x.campaign_task_id = ht.id AND x.id <> c.id) hc
-              JOIN campaigns hcp ON hcp.id = ht.campaign_id
-              JOIN operators ho ON ho.id = hc.operator_id
+                                  WHERE x.campaign_task_id = ht.id AND x.id <> c.id
+                                  ORDER BY x.created_at DESC LIMIT 50) hc
+             CROSS JOIN LATERAL (SELECT name, description FROM campaigns WHERE id = ht.campaign_id LIMIT 1) hcp
+             CROSS JOIN LATERAL (SELECT first_name, last_name FROM operators WHERE id = hc.operator_id LIMIT 1) ho
              WHERE ht.phone = t.phone
              ORDER BY hc.created_at DESC LIMIT 50) h) AS history,
        (SELECT v.config->'result-taxonomy' FROM campaign_rule_versions v
