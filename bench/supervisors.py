@@ -12,9 +12,9 @@ Measured: the operators' screen-pop (event accepted, XADD returned -> CLIENT_CAR
 socket) in each phase, and, in the watched phases, event accepted -> the first FLOOR_DELTA carrying that change
 (the operator ON_CALL with this call's start, or WRAP_UP after its end) on each supervisor socket.
 
-The supervisor sockets are read by a second process (``--watch-child``), as supervisors sit at other
-computers: decoding ~5,000 deltas a second in the operators' reader would delay the cards it timestamps and
-charge the product for the load generator's own work. Both processes stamp with ``time.perf_counter``
+The supervisor sockets are read by a second process (``--watch-child``, at nice 19), as supervisors sit at
+other computers: decoding ~5,000 deltas a second in the operators' reader would delay the cards it timestamps
+and charge the product for the load generator's own work. Both processes stamp with ``time.perf_counter``
 (CLOCK_MONOTONIC on Linux, one clock for the machine). A call goes to an operator not already on a call, as a
 dialler does (one in wrap-up may take the next call: nobody saves in this bench).
 
@@ -156,7 +156,10 @@ async def supervisor_reader(ws: Any, first: dict[str, list[float]], traffic: lis
 
 
 async def watch(urls: list[str], sup_tokens: list[str], control: Path) -> None:
-    """The supervisors' computers: connect, say so, read deltas until told to stop, write what was seen."""
+    """The supervisors' computers: connect, say so, read deltas until told to stop, write what was seen. At
+    nice 19: their browsers run on other machines, so reading 50 sockets' deltas (~9 % of a core here) should
+    not take CPU from the servers measured; the delays it measures include its own waits for a core."""
+    os.nice(19)
     first: dict[str, list[float]] = {}
     traffic = [0, 0]
     sups = [await connect(urls[i % 2], "/api/supervisor/v1/ws", t) for i, t in enumerate(sup_tokens)]
