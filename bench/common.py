@@ -139,8 +139,9 @@ class RawHttp:
     """A minimal keep-alive HTTP/1.1 client (GET and JSON POST): httpx costs more CPU per request than the
     server under test, so at thousands of requests/s it would measure itself."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
         self._host, port = base.removeprefix("http://").split(":")
+        self._extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._port = int(port)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -150,7 +151,7 @@ class RawHttp:
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
         assert self._reader is not None
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{auth}"
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{auth}{self._extra}"
                 + (f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body or method == "POST"
                    else "") + "\r\n")
         self._writer.write(head.encode() + body)

@@ -342,6 +342,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "Seconds between the floor computer's sweeps of operator states (a state change that sends no "
         "operator event, e.g. a login, and the alerts' clocks); operator events wake it at once.",
         ge=0.05, le=10)] = 0.5
+    supervisor_publish_seconds: Annotated[float, _m(
+        "Least seconds between two floor deltas: changes that come within it go out together in one, so a busy "
+        "floor sends each supervisor socket a few frames a second instead of one per event (issue 14: 50 "
+        "supervisors must not slow the operators' screen pop); the floor is at most this much later.",
+        ge=0.02, le=1)] = 0.25
     supervisor_campaign_refresh_seconds: Annotated[float, _m(
         "Seconds between refreshes of the campaign tiles and the error counts (one aggregate query each, "
         "whatever the number of supervisors).", ge=0.2, le=300)] = 1.0
