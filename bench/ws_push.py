@@ -208,6 +208,52 @@ async def inject(redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: l
             await asyncio.sleep(delay)
 
 
+class Floor:
+    """Calls as a dialler connects them: each to an operator not on a call (one in wrap-up may take the next:
+    nobody saves here), ended (CALL_ENDED) after a talk of ``low``-``high`` seconds. Calls sent at random
+    operators regardless had most of them land on an operator already on a call, which closes that call's
+    result window into a draft first: not the floor's work, and more of it than the screen pop's."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+        self.on_call: set[int] = set()
+        self.enders: set[asyncio.Task[None]] = set()
+
+    async def inject(self, redis: aioredis.Redis, stream: str, op_ids: list[int], tasks: list[tuple[int, str]],
+                     rate: float, seconds: float, accepted: dict[str, float]) -> None:
+        interval = 1 / rate
+        start = time.perf_counter()
+        i = 0
+        while time.perf_counter() - start < seconds and tasks:
+            free = len(op_ids) - len(self.on_call)
+            if free <= 0:
+                raise RuntimeError("every operator is on a call: shorten --call-seconds or add operators")
+            task_id, phone = tasks.pop()
+            op = random.choice(op_ids)
+            while op in self.on_call:
+                op = random.choice(op_ids)
+            self.on_call.add(op)
+            event = {"eventId": secrets.token_hex(8), "type": "CALL_STARTED", "callId": secrets.token_hex(8),
+                     "operatorId": op, "campaignTaskId": task_id, "phone": phone,
+                     "occurredAt": datetime.now(UTC).isoformat()}
+            await redis.xadd(stream, {"event": json.dumps(event)})
+            accepted[phone] = time.perf_counter()
+            ender = asyncio.create_task(self._end(redis, stream, event, random.uniform(self.low, self.high)))
+            self.enders.add(ender)
+            ender.add_done_callback(self.enders.discard)
+            i += 1
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _end(self, redis: aioredis.Redis, stream: str, started: dict[str, Any], after: float) -> None:
+        await asyncio.sleep(after)
+        event = {**started, "eventId": secrets.token_hex(8), "type": "CALL_ENDED",
+                 "occurredAt": datetime.now(UTC).isoformat()}
+        await redis.xadd(stream, {"event": json.dumps(event)})
+        self.on_call.discard(started["operatorId"])
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--operators", type=int, default=1000)
@@ -215,6 +261,8 @@ async def main() -> None:
     parser.add_argument("--rates", default="30,60,100,150,200")
     parser.add_argument("--seconds", type=float, default=None, help="per rate (default 10; --poll: 20)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of calls at the first rate, not measured")
+    parser.add_argument("--call-seconds", default="1-4", help="ladder: talk time of a call, low-high seconds")
     parser.add_argument("--storm", action="store_true", help="each rate again during a login storm")
     parser.add_argument("--storm-concurrency", type=int, default=8, help="logins in flight per web process")
     parser.add_argument("--quiet-load", type=float, default=2.0)
@@ -251,8 +299,14 @@ COLS = ("phase", "rate", "sent", "received", "errors", "p50_ms", "p95_ms", "p99_
 async def ladder_run(args: argparse.Namespace, rates: list[int]) -> dict[str, Any]:
     quiet = await asyncio.to_thread(wait_quiet, args.quiet_load, args.quiet_timeout)
     async with scratch_services("bench") as services:
-        n_tasks = int(sum(rates) * args.seconds * (2 if args.storm else 1) * 1.1) + 10
+        n_tasks = int((sum(rates) * args.seconds * (2 if args.storm else 1) + rates[0] * args.warmup) * 1.1) + 10
         op_ids, toks, tasks = await seed(services, args.operators, n_tasks)
+        # The calls are the injected events: the campaign engine must not also hand these due tasks to the
+        # provider simulator meanwhile (it did, ~100 a second, and its dialling rang more calls through
+        # telephony on top of the rate measured; bench.poller measures that path).
+        conn = await asyncpg.connect(services.database_url)
+        await conn.execute("UPDATE campaign_tasks SET task_time = now() + interval '1 day'")
+        await conn.close()
         storm_logins = await seed_storm(services, 200) if args.storm else []
         stack = Stack(services, "push")
         try:
@@ -315,6 +369,13 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
 
     readers = [asyncio.create_task(reader(ws)) for ws in sockets]
     await asyncio.sleep(2)
+    low, high = (float(x) for x in args.call_seconds.split("-"))
+    floor = Floor(low, high)
+    if args.warmup > 0:
+        # Not measured: the first cards after a start prepare every statement on every pooled connection of the
+        # worker and the web processes and grow their pools, which put a cold start's tail into the first rate.
+        await floor.inject(redis, stream, op_ids, tasks, rates[0], args.warmup, {})
+        await asyncio.sleep(3)
     rows = []
     phases = [("base", rate) for rate in rates] + ([("storm", rate) for rate in rates] if args.storm else [])
     for phase, rate in phases:
@@ -328,7 +389,7 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
         load = load_average()
         cpu0 = sum(map(cpu_seconds, pids))
         started = time.perf_counter()
-        await inject(redis, stream, op_ids, tasks, rate, args.seconds, accepted, {})
+        await floor.inject(redis, stream, op_ids, tasks, rate, args.seconds, accepted)
         elapsed = time.perf_counter() - started
         cpu = sum(map(cpu_seconds, pids)) - cpu0
         stop.set()
@@ -339,6 +400,7 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
                      "errors": len(accepted) - len(latencies),
                      **{k: v for k, v in summary(latencies).items() if k != "n"},
                      "logins_s": round(logins[0] / elapsed, 1), "cpu_pct": round(100 * cpu / elapsed), "load": load})
+    await asyncio.gather(*floor.enders)
     for ws in sockets:
         await ws.close()
     await asyncio.gather(*readers, return_exceptions=True)
