@@ -31,12 +31,57 @@ from backend.core.retry import beat, run_forever
 from backend.core.settings import Settings
 from backend.events.bus import encode_frame
 from backend.supervision import keys, queries
-from backend.supervision.floor import Floor
+from backend.supervision.floor import CHART_MINUTES, PARTS
 
 log = logging.getLogger("backend.supervision.feed")
-_decode = msgspec.json.decode
 QUEUE_LIMIT = 512
 SWEEP_SECONDS = 1.0
+_NULL = msgspec.Raw(b"null")
+
+
+class _Delta(msgspec.Struct):
+    operators: dict[str, msgspec.Raw] = {}
+    campaigns: dict[str, msgspec.Raw] = {}
+    alerts: dict[str, msgspec.Raw] = {}
+    chart: dict[str, msgspec.Raw] = {}
+    errors: msgspec.Raw = msgspec.Raw()
+
+
+class _Frame(msgspec.Struct):
+    data: _Delta
+
+
+_frame = msgspec.json.Decoder(_Frame)
+
+
+class RawFloor:
+    """This process's copy of the published floor, each item kept as its JSON text (``msgspec.Raw``) as the
+    floor computer encoded it: a process only stores and re-sends items, never reads inside one, and a row
+    decoded into Python objects was ~25 of them per operator, which every full garbage collection then walked
+    (while supervisors watched, the deltas' objects lengthened the pauses cards waited through: README,
+    bench/supervisors.py). Same shape and semantics as ``floor.Floor.apply`` (null: an alert cleared)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, dict[str, msgspec.Raw]] = {part: {} for part in PARTS}
+        self.errors = msgspec.Raw(b'{"lastMinute":0}')
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.parts, "errors": self.errors}
+
+    def apply(self, delta: _Delta) -> None:
+        for part in PARTS:
+            target = self.parts[part]
+            for key, value in getattr(delta, part).items():
+                if value == _NULL:
+                    target.pop(key, None)
+                else:
+                    target[key] = value.copy()  # not a view of the whole frame's buffer
+        if delta.errors:
+            self.errors = delta.errors.copy()
+        chart = self.parts["chart"]
+        if len(chart) > CHART_MINUTES:
+            for key in sorted(chart, key=int)[:-CHART_MINUTES]:
+                del chart[key]
 
 
 @dataclass(eq=False)
@@ -68,7 +113,7 @@ class SupervisorFeed:
         self._pool = pool
         self._redis = redis
         self._settings = settings
-        self.floor = Floor()
+        self.floor = RawFloor()
         self.seq = 0
         self.loaded = asyncio.Event()
         self._recent: deque[tuple[int, str]] = deque(maxlen=min(settings.supervisor_delta_history, 5000))
@@ -148,11 +193,11 @@ class SupervisorFeed:
                 pipe.hgetall(keys.key(s, part))
             pipe.get(keys.key(s, "errors"))
             seq, *parts, errors = await pipe.execute()
-        snapshot: dict[str, Any] = {part: {k.decode(): _decode(v) for k, v in raw.items()}
-                                    for part, raw in zip(keys.PART_KEYS, parts, strict=True)}
-        if errors:
-            snapshot["errors"] = _decode(errors)
-        self.floor = Floor.load(snapshot)
+        floor = RawFloor()
+        floor.apply(_Delta(**{part: {k.decode(): msgspec.Raw(v) for k, v in raw.items()}
+                              for part, raw in zip(keys.PART_KEYS, parts, strict=True)},
+                           errors=msgspec.Raw(errors or b"")))
+        self.floor = floor
         self.seq = int(seq or 0)
         self._recent.clear()
         self.loaded.set()
@@ -185,8 +230,7 @@ class SupervisorFeed:
                     await self._load(f"deltas {self.seq + 1}..{seq - 1} no longer held")
                     break
                 text = fields[b"f"].decode()
-                frame = _decode(text)
-                self.floor.apply(frame["data"])
+                self.floor.apply(_frame.decode(text).data)
                 self.seq = seq
                 self._recent.append((seq, text))
                 for watcher in self._watchers:
