@@ -23,7 +23,6 @@ from backend.auth.throttle import LoginThrottle
 from backend.calls.routes import post_call_event
 from backend.campaigns.routes import CampaignsController
 from backend.campaigns.service import CampaignEntry
-from backend.core import heap
 from backend.core.db import create_pool, create_redis, create_replica_pool
 from backend.core.headers import security_headers
 from backend.core.http_errors import exception_handlers
@@ -55,9 +54,7 @@ INTEGRATION_KEY = "integrationKey"
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend_static"
 
 
-def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -> Litestar:
-    """``settle_heap``: the `web` process (backend/web.py) freezes what starting made out of the collector's
-    walks (core/heap.py); tests that build many apps in one process leave it off."""
+def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_or_exit()
 
     @asynccontextmanager
@@ -91,8 +88,6 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
         )
         await hub.start()
         await floor_feed.start()
-        if settle_heap:
-            heap.settle()  # the app and its state live as long as the process: out of the full collections' walk
         try:
             yield
         finally:

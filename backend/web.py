@@ -72,7 +72,7 @@ def main() -> None:
     settings = load_or_exit()
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings, settle_heap=True),
+        create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

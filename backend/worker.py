@@ -28,7 +28,6 @@ from backend.calls import queries as call_queries
 from backend.calls import streams
 from backend.calls.consumer import CallEventConsumer
 from backend.campaigns.service import CampaignEntry, hand_over_due
-from backend.core import heap
 from backend.core.db import create_pool, create_redis
 from backend.core.leader import LeaderLock
 from backend.core.logging import configure_logging
@@ -178,7 +177,6 @@ async def run(settings: Settings) -> None:
                                  name="report-aggregate"),
              asyncio.create_task(every("daily-summary", 20.0, summary.tick), name="daily-summary"),
              asyncio.create_task(floor.run(), name="floor")]
-    heap.settle()  # everything made so far lives as long as the process: out of the full collections' walk
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

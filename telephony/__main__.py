@@ -14,7 +14,6 @@ import uuid
 
 import uvloop
 
-from backend.core import heap
 from backend.core.db import create_pool, create_redis
 from backend.core.logging import configure_logging
 from backend.core.settings import Settings, load_or_exit
@@ -40,7 +39,6 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(adapter.run_forever(), name="adapter"),
              asyncio.create_task(server.serve(), name="health-server")]
-    heap.settle()  # everything made so far lives as long as the process: out of the full collections' walk
     log.info("telephony %s started (provider %s)", instance, settings.provider_url)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

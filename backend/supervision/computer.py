@@ -10,8 +10,7 @@ Runs in the worker, on one worker at a time (a leader lock in Redis). It
   AWAY, OFFLINE) and reads the full row only of operators that changed;
 * refreshes the campaign tiles and the error count with one aggregate query every
   ``SUPERVISOR_CAMPAIGN_REFRESH_SECONDS``;
-* diffs the new floor against the one last published and, when anything differs, publishes one delta (at most
-  one every ``SUPERVISOR_PUBLISH_SECONDS``: events that come within it are applied together): in one
+* diffs the new floor against the one last published and, when anything differs, publishes one delta: in one
   Redis transaction it updates the published floor (hashes) and appends the delta, with the next seq, to the
   delta stream that every web process follows.
 
