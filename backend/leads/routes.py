@@ -261,13 +261,15 @@ class LeadImportsController(Controller):
             raise NotFound("No such import", code="IMPORT_NOT_FOUND", field="importId")
         if not row["report_path"]:
             raise NotFound("This import has no error report", code="NO_ERROR_REPORT", field="importId")
-        path = absolute(leads.root, row["report_path"])
-        if row["moved_at"] is None:
-            path = leads.report_tmp(row)  # not moved yet: where it is being written
-        if not await asyncio.to_thread(path.is_file):
-            raise NotFound("The error report file is not there (moved or deleted)", code="NO_ERROR_REPORT",
-                           field="importId")
-        return File(path=path, filename=f"{row['file_name']}.errors.csv", media_type="text/csv; charset=utf-8")
+        final = absolute(leads.root, row["report_path"])
+        # Not moved yet: where it is being written — or already where it goes, if the move (a rename, done
+        # before the record says so) came after the row was read.
+        for path in (final,) if row["moved_at"] is not None else (leads.report_tmp(row), final):
+            if await asyncio.to_thread(path.is_file):
+                return File(path=path, filename=f"{row['file_name']}.errors.csv",
+                            media_type="text/csv; charset=utf-8")
+        raise NotFound("The error report file is not there (moved or deleted)", code="NO_ERROR_REPORT",
+                       field="importId")
 
 
 class LeadStreamsController(Controller):
