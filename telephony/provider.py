@@ -95,7 +95,8 @@ class Pacer:
 
 
 class Provider(Protocol):
-    async def open_session(self, login: str, password: str, idempotency_key: str) -> str: ...
+    async def open_session(self, login: str, password: str, idempotency_key: str,
+                           status: str = "READY") -> str: ...
     async def close_session(self, session_id: str) -> None: ...
     async def set_status(self, session_id: str, status: str) -> None: ...
     async def events(self, session_id: str, after: int, limit: int = 100) -> EventsPage: ...
@@ -170,12 +171,16 @@ class HttpProvider:
             raise ProviderError(classify(status, code), status, str(code), wait)
         return status, content
 
-    async def open_session(self, login: str, password: str, idempotency_key: str) -> str:
+    async def open_session(self, login: str, password: str, idempotency_key: str,
+                           status: str = "READY") -> str:
         """The key makes a repeated open (its answer lost, or another process of ours opening for the same
-        operator) return the session already open rather than a second one, READY and ringing unread."""
-        status, body = await self._request("POST", "/api/v1/sessions", {"login": login, "password": password},
-                                           headers={"Idempotency-Key": idempotency_key})
-        return _decoded(_session_id, status, body)
+        operator) return the session already open rather than a second one, READY and ringing unread. The
+        session opens in ``status``, so one opened for an operator on a call is never READY for a moment (a
+        provider that ignores the field opens it READY; the caller then says BUSY right after)."""
+        code, body = await self._request("POST", "/api/v1/sessions",
+                                         {"login": login, "password": password, "status": status},
+                                         headers={"Idempotency-Key": idempotency_key})
+        return _decoded(_session_id, code, body)
 
     async def close_session(self, session_id: str) -> None:
         try:

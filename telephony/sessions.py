@@ -56,10 +56,15 @@ class Sessions:
         creds = await queries.credentials(ctx.pool, operator_id)
         if creds is None or ctx.token(operator_id) != token:
             return
-        session_id = await ctx.provider.open_session(creds["login"], creds["secret"], session_key(operator_id))
+        # A session is READY at the provider the moment it exists: unless the operator is READY with us, it is
+        # opened BUSY, or a (re)started provider rings an operator who is on a call or in a window. The state
+        # is read again after the open and BUSY said explicitly, for a provider that ignores the open's status
+        # and for a call that started meanwhile.
+        states = await queries.operator_states(ctx.pool, [operator_id])
+        reported = availability(states[0]["state"] if states else "OFFLINE")
+        session_id = await ctx.provider.open_session(creds["login"], creds["secret"], session_key(operator_id),
+                                                     reported)
         ctx.metrics.succeeded()
-        # A new session is READY at the provider: unless the operator is READY with us, say BUSY before
-        # anything else, or a (re)started provider rings an operator who is on a call or in a window.
         states = await queries.operator_states(ctx.pool, [operator_id])
         reported = availability(states[0]["state"] if states else "OFFLINE")
         if reported != "READY" and ctx.token(operator_id) == token:

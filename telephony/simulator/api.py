@@ -89,7 +89,12 @@ async def open_session(request: Req, provider: ProviderDep,
     login = str(data.get("login") or "")
     if not login:
         return error(400, "LOGIN_REQUIRED")
+    status = data.get("status", "READY")
+    if status not in ("READY", "BUSY"):
+        return error(400, "BAD_STATUS")
     s, new = provider.open_session(login, request.headers.get("idempotency-key") or None)
+    if new:  # an open repeated with its key gets the session as it is (its status may have moved on since)
+        s.status = status
     return Response({"sessionId": s.id, "idleTimeoutSeconds": provider.config.session_idle_seconds},
                     status_code=201 if new else 200)
 

@@ -1,7 +1,8 @@
 """A MightyCall-like cloud telephony provider, simulated over real HTTP.
 
 Provider API (what the adapter uses):
-  POST   /api/v1/sessions                 {"login","password"} -> 201 {"sessionId","idleTimeoutSeconds"}
+  POST   /api/v1/sessions                 {"login","password","status"?:"READY"|"BUSY"} -> 201 {"sessionId",
+                                          "idleTimeoutSeconds"}; a new session opens in status (READY if none)
          with header Idempotency-Key: K   while the session K opened is open -> 200 with that session
   DELETE /api/v1/sessions/{id}            -> 204
   PUT    /api/v1/sessions/{id}/status     {"status":"READY"|"BUSY"} -> 204

@@ -271,3 +271,16 @@ async def test_delete_hangs_up_a_live_call_once(sim: Sim) -> None:
     assert [t["status"] for t in state["tasks"] if t["taskId"] == placed["taskId"]] == ["DONE"]
     assert (await c.get("/api/v1/calls/call-nope-1")).status_code == 404
     assert (await c.delete("/api/v1/calls/call-nope-1")).status_code == 404
+
+
+async def test_a_session_opens_in_the_status_asked_for(sim: Sim) -> None:
+    """An adapter opening a session for an operator on a call asks for BUSY at the open: no moment in which the
+    provider would ring them. Without a status a session opens READY, and a bad one is refused."""
+    c = await sim()
+    busy, ready = unique("op_"), unique("op_")
+    await ok(c.post("/api/v1/sessions", json={"login": busy, "password": "x", "status": "BUSY"}), 201)
+    await open_session(c, ready)
+    statuses = {s["login"]: s["status"] for s in (await ok(c.get("/_state")))["sessions"]}
+    assert statuses == {busy: "BUSY", ready: "READY"}
+    bad = await c.post("/api/v1/sessions", json={"login": unique("op_"), "password": "x", "status": "AWAY"})
+    assert bad.status_code == 400 and bad.json()["code"] == "BAD_STATUS"

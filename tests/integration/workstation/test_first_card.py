@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from typing import Any
 
@@ -18,6 +19,23 @@ from tests.integration.workstation.helpers import Socket, event, push, seed_task
 
 ROUNDS = 50
 JITTER = 0.03  # seconds either side, so that both orders and the tight interleavings in between all occur
+
+
+class Centre:
+    """Where the race is even: the snapshot read starts this much after the call-start request, so that it lands
+    about when the start commits. Measured as the rounds go (a call start took ~50 ms in a loaded CI run against
+    ~10 ms for a REST read, and a fixed ±30 ms jitter then never let the snapshot win in 200 rounds)."""
+
+    def __init__(self) -> None:
+        self.push = self.snap = 0.0
+
+    def update(self, push: float, snap: float) -> None:
+        self.push += (push - self.push) / 4 if self.push else push
+        self.snap += (snap - self.snap) / 4 if self.snap else snap
+
+    @property
+    def offset(self) -> float:
+        return self.push - self.snap
 
 
 async def _frames_until_call_ended(ws: Socket, comm_id: int) -> list[dict[str, Any]]:
@@ -44,23 +62,28 @@ async def _rest_snapshot(http, base: str, token: str) -> tuple[dict[str, Any] | 
     return data, seq
 
 
-async def _connect(http, base: str, token: str, snapshot_from: str,
-                   delay: float) -> tuple[Socket, dict[str, Any] | None, int]:
+async def _connect(http, base: str, token: str, snapshot_from: str, delay: float,
+                   took: list[float]) -> tuple[Socket, dict[str, Any] | None, int]:
     """A client with no state opens its socket; returns it, the snapshot it holds and that snapshot's seq."""
     await asyncio.sleep(delay)
+    started = time.monotonic()
     if snapshot_from == "hello":
         ws = await Socket.open(base, token)
+        took.append(time.monotonic() - started)
         return ws, ws.hello["data"].get("current"), ws.hello["data"]["lastSeq"]
     # As a page that loads over REST first, then says HELLO with the watermark of that snapshot.
     card, watermark = await _rest_snapshot(http, base, token)
+    took.append(time.monotonic() - started)
     ws = await Socket.open(base, token, last_seq=watermark)
     snapshot = {"communicationId": card["clientCard"]["currentCommunication"]["id"], **card} if card else None
     return ws, snapshot, ws.hello["data"]["lastSeq"] if watermark is None else watermark
 
 
-async def _start_call(http, base: str, payload: dict[str, Any], delay: float) -> int:
+async def _start_call(http, base: str, payload: dict[str, Any], delay: float, took: list[float]) -> int:
     await asyncio.sleep(delay)
+    started = time.monotonic()
     r = await push(http, base, payload)
+    took.append(time.monotonic() - started)
     assert r.status_code == 200, r.text
     return int(r.json()["data"]["communicationId"])
 
@@ -70,17 +93,21 @@ async def test_hello_racing_a_call_start_gets_the_card_exactly_once(http, web, d
     op = await make_user("operator")
     token = await login(http, web[0], op)
     seen: Counter[str] = Counter()
+    centre = Centre()
     i = -1
     # ROUNDS at least, and on until both orders were seen (a loaded machine skews the race one way for a while).
     while (i := i + 1) < ROUNDS or (not (seen["snapshot"] and seen["frame"]) and i < 4 * ROUNDS):
         task = await seed_task(db, with_product=False)
         call = unique("call-")
         ws_base, post_base = web[i % 2], web[(i // 2) % 2]  # the same and the other web process
-        delay = random.uniform(-JITTER, JITTER)
+        delay = centre.offset + random.uniform(-JITTER, JITTER)
+        snap_took: list[float] = []
+        push_took: list[float] = []
 
         (ws, snapshot, watermark), comm_id = await asyncio.gather(
-            _connect(http, ws_base, token, snapshot_from, max(0.0, delay)),
-            _start_call(http, post_base, event("CALL_STARTED", op.id, task, call), max(0.0, -delay)))
+            _connect(http, ws_base, token, snapshot_from, max(0.0, delay), snap_took),
+            _start_call(http, post_base, event("CALL_STARTED", op.id, task, call), max(0.0, -delay), push_took))
+        centre.update(push_took[0], snap_took[0])
         await push(http, post_base, event("CALL_ENDED", op.id, task, call))
         frames = await _frames_until_call_ended(ws, comm_id)
         cards = [f for f in frames if f["type"] == "CLIENT_CARD_READY" and f["data"]["communicationId"] == comm_id]
