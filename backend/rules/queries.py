@@ -116,6 +116,30 @@ async def dnc_active(db: Executor, phones: Sequence[str]) -> dict[str, str]:
     return {r["phone"]: r["reason"] for r in rows}
 
 
+async def withdraw_dials(conn: Conn, phones: Sequence[str]) -> asyncpg.Record:
+    """The open tasks of ``phones`` that are on the list now close DONE with close_reason DO_NOT_CALL, waiting
+    ones and handed-over ones alike: the hand-over's check (dial_bars) cannot stop a dial already queued at the
+    provider. Each handed-over one gets a DELETE row (the telephony outbox, resent until carried out). Returns
+    closed (how many tasks), delete_ids and deleted_tasks (for the commands). FOR UPDATE waits for a hand-over
+    in flight and then sees its IN_PROGRESS. campaign_tasks_phone_idx (phone first), do_not_call_pkey."""
+    row = await conn.fetchrow(
+        """WITH open AS (SELECT t.id, t.task_state FROM campaign_tasks t
+                          WHERE t.phone = ANY($1::text[]) AND t.task_state <> 'DONE'
+                            AND EXISTS (SELECT 1 FROM do_not_call d WHERE d.phone = t.phone
+                                           AND (d.until IS NULL OR d.until > now()))
+                            FOR UPDATE OF t),
+                closed AS (UPDATE campaign_tasks t SET task_state = 'DONE', close_reason = 'DO_NOT_CALL'
+                             FROM open o WHERE t.id = o.id RETURNING t.id, o.task_state AS was),
+                deletes AS (INSERT INTO telephony_tasks (campaign_task_id, task_type)
+                            SELECT id, 'DELETE' FROM closed WHERE was = 'IN_PROGRESS' ORDER BY id
+                            RETURNING id, campaign_task_id)
+           SELECT (SELECT count(*) FROM closed) AS closed,
+                  (SELECT array_agg(id ORDER BY id) FROM deletes) AS delete_ids,
+                  (SELECT array_agg(campaign_task_id ORDER BY id) FROM deletes) AS deleted_tasks""", list(phones))
+    assert row is not None
+    return row
+
+
 # -- bookings -------------------------------------------------------------------------------------------
 
 _BOOKING = "phone, campaign_id, until, reason, created_by, created_at, updated_at"

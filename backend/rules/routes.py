@@ -143,10 +143,12 @@ class DoNotCallController(Controller):
 
     @post("/", guards=[DNC_MANAGE], status_code=200,
           summary="Put a phone on the list: until a time, or permanently (no until); a permanent entry is never "
-                  "shortened by a temporary one")
+                  "shortened by a temporary one. The phone's open tasks close (DO_NOT_CALL), and one already queued "
+                  "at the provider is cancelled there")
     async def put_entry(self, request: Request[Principal, Any, Any], data: JSONBody[DncIn]) -> DataResponse:
-        row = await service.put_dnc(_pool(request), data.phone, data.until, data.reason, data.source,
-                                    actor_of(request))
+        state = request.app.state
+        row = await service.put_dnc(state.pool, data.phone, data.until, data.reason, data.source, actor_of(request),
+                                    state.redis, state.settings)
         return DataResponse(dnc_out(row))
 
     @post("/find", guards=[DNC_VIEW], status_code=200,
@@ -169,7 +171,9 @@ class DoNotCallController(Controller):
           summary="Bulk import from CSV text (phone,until,reason; header optional; until empty = permanent); "
                   "all or nothing")
     async def import_csv(self, request: Request[Principal, Any, Any], data: JSONBody[DncCsvIn]) -> DataResponse:
-        stored = await service.import_dnc(_pool(request), data.csv, request.user.operator_id, actor_of(request))
+        state = request.app.state
+        stored = await service.import_dnc(state.pool, data.csv, request.user.operator_id, actor_of(request),
+                                          state.redis, state.settings)
         return DataResponse({"stored": stored})
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from backend.auth.audit import SYSTEM, Actor
+from backend.calls import commands
 from backend.core.errors import BadRequest, NotFound
+from backend.core.settings import Settings
 from backend.core.types import EARLIEST, LATEST
 from backend.rules import queries
 from backend.rules.config import RulesConfig, encode
 
+log = logging.getLogger("backend.rules")
 NO_CAMPAIGN = "No such campaign"
 DNC_CSV_MAX_ROWS = 1_000_000
 DNC_REASON_MAX = 500
@@ -39,12 +44,35 @@ async def save_config(pool: asyncpg.Pool, campaign_id: int, config: RulesConfig,
 # -- do-not-call and bookings, each change audited in its transaction -----------------------------------------
 
 async def put_dnc(pool: asyncpg.Pool, phone: str, until: datetime | None, reason: str, source: str,
-                  actor: Actor) -> Any:
+                  actor: Actor, redis: aioredis.Redis | None = None, settings: Settings | None = None) -> Any:
+    """The entry, and the phone's open tasks withdrawn in the same transaction (``withdraw_dials``)."""
     async with pool.acquire() as conn, conn.transaction():
         before = await queries.get_dnc(conn, phone)
         row = await queries.put_dnc(conn, phone, until, reason, source, actor.operator_id)
         await actor.record(conn, "dnc.put", "phone", phone, before, row)
+        deletes = await withdraw_dials(conn, [phone])
+    await send_withdrawals(redis, settings, deletes)
     return row
+
+
+async def withdraw_dials(conn: Any, phones: list[str]) -> list[dict[str, Any]]:
+    """In the transaction that put ``phones`` on the list; returns the DELETE commands to send after it commits
+    (``send_withdrawals``). A phone put on the list is dialled no more: its waiting tasks close, and a task
+    already queued at the provider is cancelled there (a DELETE command; the engine re-sends it until telephony
+    carries it out). Before, only the hand-over checked the list, so a client who asked not to be called while
+    their task waited in the provider's queue could still be rung once."""
+    row = await queries.withdraw_dials(conn, phones)
+    if row["closed"]:
+        log.info("%d open campaign task(s) withdrawn: the phone was put on the do-not-call list", row["closed"])
+    return [{"type": "DELETE_TASK", "telephonyTaskId": d, "campaignTaskId": t}
+            for d, t in zip(row["delete_ids"] or [], row["deleted_tasks"] or [], strict=True)]
+
+
+async def send_withdrawals(redis: aioredis.Redis | None, settings: Settings | None,
+                           deletes: list[dict[str, Any]]) -> None:
+    """Now if we can; without Redis (the shell's import) the campaign engine's outbox pass sends them."""
+    if redis is not None and settings is not None:
+        await commands.send(redis, settings, deletes)
 
 
 async def delete_dnc(pool: asyncpg.Pool, phone: str, actor: Actor) -> None:
@@ -118,10 +146,14 @@ def _dnc_rows(reader: Any) -> list[tuple[str, datetime | None, str]]:
     return rows
 
 
-async def import_dnc(pool: asyncpg.Pool, text: str, created_by: int | None, actor: Actor = SYSTEM) -> int:
-    """All or nothing; one audit row for the file (how many entries, not the phones)."""
+async def import_dnc(pool: asyncpg.Pool, text: str, created_by: int | None, actor: Actor = SYSTEM,
+                     redis: aioredis.Redis | None = None, settings: Settings | None = None) -> int:
+    """All or nothing, open tasks of the phones withdrawn with it; one audit row for the file (how many entries,
+    not the phones)."""
     rows = parse_dnc_csv(text)
     async with pool.acquire() as conn, conn.transaction():
         stored = await queries.put_dnc_many(conn, rows, "CSV", created_by)
+        deletes = await withdraw_dials(conn, [r[0] for r in rows])
         await actor.record(conn, "dnc.import", "dnc_list", None, None, {"entries": len(rows), "stored": stored})
+    await send_withdrawals(redis, settings, deletes)
     return stored

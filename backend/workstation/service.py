@@ -25,6 +25,7 @@ from backend.core.settings import Settings
 from backend.events import queries as events
 from backend.events.bus import Frame, encode_frame, publish
 from backend.rules import queries as rules_queries
+from backend.rules import service as rules_service
 from backend.rules.config import RulesConfig, decode
 from backend.rules.hours import client_zone
 from backend.rules.outcomes import next_step, outcome_of
@@ -291,8 +292,9 @@ class Workstation:
             config = decode(rules["config"]) if rules is not None else None
             # A path outside the campaign's taxonomy is a 400 naming the level, before anything is written.
             outcome = outcome_of(config, details) if config is not None else None
+            withdrawn: list[dict[str, Any]] = []
             if config is not None and outcome is not None and task is not None:
-                await self._next_step(conn, config, outcome, task, operator_id)
+                withdrawn = await self._next_step(conn, config, outcome, task, operator_id)
             # Late is decided in the database's clock, the one the deadline was computed in.
             late = await conn.fetchval(
                 """UPDATE communications SET state = 'FIXED', result_details = $2, fixed_at = now(), outcome = $3,
@@ -308,15 +310,19 @@ class Workstation:
                 await self._emit(conn, frames, operator_id, "REWORK_CHANGED",
                                  {"reworkCount": await queries.rework_count(conn, operator_id)})
         await publish(self._redis, self._settings, frames)
+        await rules_service.send_withdrawals(self._redis, self._settings, withdrawn)
         return bool(late)
 
-    async def _next_step(self, conn: Any, config: RulesConfig, outcome: str, task: Any, operator_id: int) -> None:
+    async def _next_step(self, conn: Any, config: RulesConfig, outcome: str, task: Any,
+                         operator_id: int) -> list[dict[str, Any]]:
         """The result's outcome moves the task on: a recall (NEW again, later, inside calling hours) until
-        the campaign's maximum attempts, DONE with the reason, or DONE and the phone on the do-not-call list.
-        A task that left the call's DONE meanwhile (re-entered, already moved on) keeps its state."""
+        the campaign's maximum attempts, DONE with the reason, or DONE and the phone on the do-not-call list,
+        which withdraws the client's open tasks in other campaigns too (returned: the DELETE commands for those
+        already queued at the provider, sent after the commit). A task that left the call's DONE meanwhile
+        (re-entered, already moved on) keeps its state."""
         if task["task_state"] != "DONE" or task["close_reason"] is not None:
             await conn.execute("UPDATE campaign_tasks SET last_outcome = $2 WHERE id = $1", task["id"], outcome)
-            return
+            return []
         info = task["client_info"] or {}
         step = next_step(config, outcome, int(task["attempts"]), datetime.now(UTC),
                          client_zone(config, info.get("timeZone")))
@@ -326,6 +332,8 @@ class Workstation:
             task["id"], step.state, step.task_time, step.close_reason, outcome)
         if step.do_not_call:
             await rules_queries.put_dnc(conn, task["phone"], None, "CLIENT_REQUEST", "RESULT", operator_id)
+            return await rules_service.withdraw_dials(conn, [task["phone"]])
+        return []
 
     # -- the server-held window ----------------------------------------------------------------------
 

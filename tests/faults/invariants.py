@@ -132,8 +132,9 @@ async def _no_dial_to_dnc(db: asyncpg.Pool, sim_state: dict[str, Any]) -> Invari
     its Idempotency-Key H = telephony_tasks.created_at, the start of the hand-over transaction that dialled it.
     That transaction checks the list (rules.queries.dial_bars) after H under READ COMMITTED, so it sees every
     entry committed before H: H > C is a violation. H < C is a dial already decided when the entry was not yet
-    committed — allowed, and counted apart when the provider got it or rang it after C (the product checks at
-    the hand-over; it does not withdraw a task already handed over)."""
+    committed — allowed, and counted apart when the provider got it or rang it after C (the entry's transaction
+    withdraws a task already handed over, but its DELETE reaches the provider a command's trip later, or at the
+    outbox's resend when Redis or telephony was down, and a call may be rung in between)."""
     from datetime import UTC, datetime
 
     tracked = await db.fetchval("SHOW track_commit_timestamp") == "on"

@@ -111,12 +111,23 @@ async def test_results_follow_the_taxonomy_and_drive_the_next_step(http, web, po
     await _save(http, web[0], token, comm, client, result="REACHED", reason="AGREED", comment="ok")
     assert await pool.fetchval("SELECT close_reason FROM campaign_tasks WHERE id = $1", task) == "SUCCESS"
 
-    # "do not call me": done, and the phone is on the list for good
+    # "do not call me": done, the phone is on the list for good, and the client's tasks in other campaigns are
+    # withdrawn: one waiting closes, one already handed to telephony also gets its cancellation (DELETE) queued
     task, comm, client = await _task_on_call(http, web, pool, op, version, campaign)
+    other, _ = await make_campaign(pool, rules(zone))
+    waiting, handed = [await pool.fetchval(
+        """INSERT INTO campaign_tasks (campaign_id, phone, task_time, task_state)
+           VALUES ($1, $2, now() + interval '1 day', $3)
+           RETURNING id""", other, client, state) for state in ("NEW", "IN_PROGRESS")]
     await _save(http, web[0], token, comm, client, result="REACHED", reason="STOP")
     assert await pool.fetchval("SELECT close_reason FROM campaign_tasks WHERE id = $1", task) == "DO_NOT_CALL"
     entry = await pool.fetchrow("SELECT until, source FROM do_not_call WHERE phone = $1", client)
     assert entry["until"] is None and entry["source"] == "RESULT"
+    rows = await pool.fetch("SELECT task_state, close_reason FROM campaign_tasks WHERE id = ANY($1) ORDER BY id",
+                            [waiting, handed])
+    assert [tuple(r) for r in rows] == [("DONE", "DO_NOT_CALL")] * 2
+    assert await pool.fetchval("SELECT array_agg(campaign_task_id) FROM telephony_tasks WHERE task_type = 'DELETE' "
+                               "AND campaign_task_id = ANY($1)", [waiting, handed]) == [handed]
 
 
 async def test_a_campaign_without_taxonomy_keeps_free_text_results(http, web, pool, make_user):
