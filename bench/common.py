@@ -170,3 +170,16 @@ class RawHttp:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def slowest_seconds(timeline: list[tuple[float, float]]) -> dict[int, int]:
+    """How many of the slowest 1 % of requests were sent in each second of the run: a few seconds holding
+    them all is a stall (GC, a lock, a periodic job), an even spread is queueing."""
+    if not timeline:
+        return {}
+    cut = sorted(lat for _, lat in timeline)[int(len(timeline) * 0.99)]
+    out: dict[int, int] = {}
+    for at, lat in timeline:
+        if lat >= cut:
+            out[int(at)] = out.get(int(at), 0) + 1
+    return dict(sorted(out.items()))

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.core.migrate import migrate
 from backend.exchange.keys import new_key
-from bench.common import RawHttp, scratch_services, summary
+from bench.common import RawHttp, scratch_services, slowest_seconds, summary
 from tests.harness import Services, WebProcess, unique
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -83,19 +83,6 @@ def body(n: int) -> bytes:
         "clientIdList": [{"systemCode": "vtb_mdm_id", "id": str(n)}, {"systemCode": "INFOR", "id": f"A{n}"}],
         "inn": "1200009193", "ogrn": "1231200000844", "kpp": "120001001", "okpo": "02847208",
         "phone": f"79{n % 10**9:09d}", "clientInfo": {"lastName": "Иванова", "firstName": "Анна"}}).encode()
-
-
-def slowest_seconds(timeline: list[tuple[float, float]]) -> dict[int, int]:
-    """How many of the slowest 1 % of requests were sent in each second of the run: a few seconds holding
-    them all is a stall (GC, a lock, a periodic job), an even spread is queueing."""
-    if not timeline:
-        return {}
-    cut = sorted(lat for _, lat in timeline)[int(len(timeline) * 0.99)]
-    out: dict[int, int] = {}
-    for at, lat in timeline:
-        if lat >= cut:
-            out[int(at)] = out.get(int(at), 0) + 1
-    return dict(sorted(out.items()))
 
 
 async def run(services: Services, args: argparse.Namespace) -> dict[str, Any]:

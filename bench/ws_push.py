@@ -56,6 +56,7 @@ from bench.common import (
     median_run,
     print_table,
     scratch_services,
+    slowest_seconds,
     summary,
     wait_quiet,
 )
@@ -284,6 +285,9 @@ async def main() -> None:
         runs.append(result)
         print_table(f"run {n + 1} (load average {result['load_before']} before, {result['load_after']} after)",
                     result["rows"], COLS)
+        for row in result["rows"]:
+            print(f"  {row['phase']} {row['rate']}/s: the slowest 1 % by second of the phase "
+                  f"{row['slowest_1pct_by_second']}")
     median = [median_run([r["rows"][k] for r in runs]) for k in range(len(runs[0]["rows"]))]
     print_table(f"screen pop (accepted -> card), {args.operators} operators, 2 web processes: median of "
                 f"{args.runs} runs", median, COLS)
@@ -396,10 +400,13 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
         await asyncio.gather(*storms)
         await asyncio.sleep(3)  # late cards still count
         latencies = [received[p] - t for p, t in accepted.items() if p in received]
+        timeline = [(t - started, received[p] - t) for p, t in accepted.items() if p in received]
         rows.append({"phase": phase, "rate": rate, "sent": len(accepted), "received": len(latencies),
                      "errors": len(accepted) - len(latencies),
                      **{k: v for k, v in summary(latencies).items() if k != "n"},
-                     "logins_s": round(logins[0] / elapsed, 1), "cpu_pct": round(100 * cpu / elapsed), "load": load})
+                     "logins_s": round(logins[0] / elapsed, 1), "cpu_pct": round(100 * cpu / elapsed), "load": load,
+                     # Where the tail is: a few seconds holding the slowest 1 % is a stall, a spread is queueing.
+                     "slowest_1pct_by_second": slowest_seconds(timeline)})
     await asyncio.gather(*floor.enders)
     for ws in sockets:
         await ws.close()
