@@ -207,18 +207,6 @@ async def run(settings: Settings) -> None:
         raise SystemExit(1)  # the process manager restarts us; a dead loop must never look like a clean stop
 
 
-def main() -> None:
-    settings = load_or_exit(("DATABASE_URL", "REDIS_URL"))
-    configure_logging(settings.log_level)
-    # uvloop, as web and telephony: the call-event consumer's CPU is half event-loop overhead (py-spy), most of
-    # it asyncpg and Redis round trips, which uvloop's transports serve in C.
-    uvloop.run(run(settings))
-
-
-if __name__ == "__main__":
-    main()
-
-
 def serve_metrics(host: str, port: int) -> None:
     """/metrics of this worker on its own port (prometheus_client's server, in a thread of its own: the event
     loop does nothing for it); the same text as backend.core.metrics.exposition."""
@@ -234,3 +222,15 @@ def serve_metrics(host: str, port: int) -> None:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     start_http_server(port, addr=host, registry=registry)
     log.info("metrics on http://%s:%d/metrics", host, port)
+
+
+def main() -> None:
+    settings = load_or_exit(("DATABASE_URL", "REDIS_URL"))
+    configure_logging(settings.log_level)
+    # uvloop, as web and telephony: the call-event consumer's CPU is half event-loop overhead (py-spy), most of
+    # it asyncpg and Redis round trips, which uvloop's transports serve in C.
+    uvloop.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -270,6 +270,8 @@ async def main() -> None:
     parser.add_argument("--quiet-timeout", type=float, default=120)
     parser.add_argument("--poll", action="store_true", help="push vs hasChanges polling at --rate (1 and 2)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--timeline", action="store_true",
+                        help="--json: each card's (seconds into its phase, latency ms), to lay beside other logs")
     args = parser.parse_args()
 
     if args.poll:
@@ -392,7 +394,7 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
             await asyncio.sleep(1)  # the hash pools saturated before the first call
         load = load_average()
         cpu0 = sum(map(cpu_seconds, pids))
-        started = time.perf_counter()
+        started, started_wall = time.perf_counter(), time.time()
         await floor.inject(redis, stream, op_ids, tasks, rate, args.seconds, accepted)
         elapsed = time.perf_counter() - started
         cpu = sum(map(cpu_seconds, pids)) - cpu0
@@ -406,7 +408,9 @@ async def ladder(urls: list[str], toks: list[str], redis: aioredis.Redis, stream
                      **{k: v for k, v in summary(latencies).items() if k != "n"},
                      "logins_s": round(logins[0] / elapsed, 1), "cpu_pct": round(100 * cpu / elapsed), "load": load,
                      # Where the tail is: a few seconds holding the slowest 1 % is a stall, a spread is queueing.
-                     "slowest_1pct_by_second": slowest_seconds(timeline)})
+                     "slowest_1pct_by_second": slowest_seconds(timeline), "started_unix": round(started_wall, 3),
+                     **({"timeline": sorted((round(t, 3), round(lat * 1000, 1)) for t, lat in timeline)}
+                        if args.timeline else {})})
     await asyncio.gather(*floor.enders)
     for ws in sockets:
         await ws.close()

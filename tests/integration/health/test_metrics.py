@@ -7,10 +7,11 @@ import asyncio
 import json
 import re
 
+import httpx
 import websockets
 
 from tests.conftest import bearer, login
-from tests.harness import unique
+from tests.harness import free_port, unique
 from tests.integration.workstation.helpers import event, push, seed_task
 
 TOKEN = "metrics-" + "t" * 32
@@ -72,3 +73,21 @@ async def test_sockets_saves_and_the_cards_web_stage_are_counted(http, db, make_
             break
         await asyncio.sleep(0.1)
     assert _value(await scrape(), "tm_operator_sockets_open") == _value(before, "tm_operator_sockets_open")
+
+
+async def test_a_worker_serves_its_metrics_on_its_own_port(http, start_web):
+    """WORKER_METRICS_PORT: the worker's /metrics (its call-event figures: lag, the screen pop's worker stage).
+    The worker once crashed at start with it set (the function serving it was defined below the module's main
+    call, so ``python -m backend.worker`` never reached it): a deployer scraping workers got a crash loop."""
+    port = free_port()
+    worker = start_web(module="backend.worker", wait=None, WORKER_METRICS_PORT=str(port))
+    text = ""
+    for _ in range(100):
+        assert worker.proc.poll() is None, "the worker exited: " + worker.log_path.read_text()[-2000:]
+        try:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            break
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    for name in ("tm_call_event_lag_seconds", "tm_screen_pop_seconds"):
+        assert name in text
