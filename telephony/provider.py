@@ -1,10 +1,8 @@
 """The provider interface and its HTTP implementation.
 
-The client is aiohttp over one bounded pool of HTTP/1.1 keep-alive connections (POLL_CONCURRENCY), bodies
-encoded and parsed with msgspec. Measured on the 2-core box against the simulator, 20,000 event polls, 20 in
-flight (client CPU per request): httpx 1.0 ms, aiohttp 0.06 ms, a hand-written asyncio keep-alive client
-0.025 ms. At 2,000 polls/s aiohttp costs ~12 % of a core, so the hand-written client's saving (~7 %) does not
-pay for owning TLS, chunked bodies and connection reuse ourselves; httpx could not reach 1,000 polls/s at all.
+The client is ``telephony.http.HttpClient`` (asyncio transports and httptools' parser) over one bounded pool of
+HTTP/1.1 keep-alive connections (POLL_CONCURRENCY), bodies encoded and parsed with msgspec; that module says
+why it replaced aiohttp (httpx, before that, could not reach 1,000 polls/s at all).
 
 ``PROVIDER_RATE_LIMIT`` caps the requests per second of this process (all kinds): above it, requests wait
 their turn, spaced evenly, so a large floor is polled less often instead of overloading the provider. A
@@ -20,10 +18,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
-import aiohttp
 import msgspec
 
 from backend.core.metrics import PROVIDER_SECONDS
+from telephony.http import HttpClient, NoAnswer
 from telephony.parsing import (
     EventsPage,
     ProviderCall,
@@ -115,27 +113,15 @@ _JSON = {"Content-Type": "application/json"}
 class HttpProvider:
     def __init__(self, base_url: str, *, api_key: str = "", timeout: float = 5.0, connections: int = 50,
                  rate_limit: float = 0.0, agent: str = "") -> None:
-        self._base = base_url.rstrip("/")
-        self._headers = {"X-Api-Key": api_key} if api_key else {}
+        headers = {"X-Api-Key": api_key} if api_key else {}
         if agent:  # which of several telephony processes sent a request (the provider's logs, the simulator)
-            self._headers["User-Agent"] = f"tm-telephony/{agent}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None  # made in the running loop, at the first request
+            headers["User-Agent"] = f"tm-telephony/{agent}"
+        # keepalive below the usual servers' 5 s: we stop reusing an idle connection before they close it.
+        self._http = HttpClient(base_url, headers=headers, timeout=timeout, connections=connections, keepalive=4.0)
         self._pacer = Pacer(rate_limit)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            # keepalive_timeout below the usual servers' 5 s: we close an idle connection before they do.
-            connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
-                                             keepalive_timeout=4.0, ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, timeout=self._timeout,
-                                                  skip_auto_headers=("User-Agent",))
-        return self._session
+        await self._http.aclose()
 
     async def _request(self, method: str, path: str, body: Any = None,
                        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -156,19 +142,16 @@ class HttpProvider:
             data = msgspec.json.encode(body)
             headers = {**_JSON, **headers} if headers else _JSON
         try:
-            async with self._client().request(method, self._base + path, data=data, headers=headers) as response:
-                status = response.status
-                content = await response.read()
-                wait = retry_after(response.headers.get("Retry-After")) if status >= 400 else None
-        except (TimeoutError, aiohttp.ClientError) as exc:  # refused, reset, timed out: no answer
-            raise ProviderError("retry", None, type(exc).__name__) from None
+            status, content, after = await self._http.request(method, path, data, headers)
+        except NoAnswer as exc:  # refused, reset, timed out, garbled: no answer
+            raise ProviderError("retry", None, str(exc)) from None
         if status >= 400:
             code = None
             try:
                 code = _answer.decode(content).code
             except msgspec.DecodeError:
                 pass
-            raise ProviderError(classify(status, code), status, str(code), wait)
+            raise ProviderError(classify(status, code), status, str(code), retry_after(after))
         return status, content
 
     async def open_session(self, login: str, password: str, idempotency_key: str,
