@@ -31,6 +31,9 @@ class Metrics:
             "telephony_duplicate_tasks_suppressed", "ADDs not sent because the provider holds the task", registry=r)
         self.dead_letters = Counter("telephony_dead_letters", "Provider events or commands set aside as unusable",
                                     registry=r)
+        self.events_resent = Counter("telephony_events_resent",
+                                     "Call events appended again: unconfirmed by a replica, not yet applied",
+                                     registry=r)
         self.lost_hangups = Counter("telephony_lost_hangups", "Calls ended for the provider whose end event was lost",
                                     registry=r)
         self.calls_hung_up = Counter("telephony_calls_hung_up", "Calls hung up for exceeding MAX_CALL_SECONDS",

@@ -10,7 +10,9 @@ loop reports failing on /health.
 Each new provider event goes on the stream *before* the cursor is saved: a crash in between re-reads the
 event, and its deterministic eventId makes it a no-op downstream. Nothing is skipped, nothing applies twice.
 With Sentinel the cursor also waits until a Redis replica has the events (``wait_for_replicas``), so a
-failover that loses the primary's last writes re-reads them from the provider instead of losing them.
+failover that loses the primary's last writes re-reads them from the provider instead of losing them;
+events no replica confirmed are held, and the saved cursor with them, until a worker has applied them
+(``telephony.unconfirmed``).
 An event we cannot use (unparseable, unknown type, not a call of ours) goes to the dead-letter record in the
 same transaction as the cursor that moves past it, and is counted.
 
@@ -33,7 +35,7 @@ import msgspec
 
 from backend.calls import queries as call_queries
 from backend.calls.streams import events_stream
-from backend.core.db import replicas_confirmed, wait_for_replicas
+from backend.core.db import replicas_confirmed, replicas_expected, wait_for_replicas
 from backend.core.retry import RETRYABLE, backoff, beat, every, run_forever
 from telephony import queries
 from telephony.context import Active, Context, Lease, LeaseLost
@@ -41,6 +43,7 @@ from telephony.leases import APPEND, Leases
 from telephony.parsing import in_order, to_call_event
 from telephony.provider import ProviderError
 from telephony.sessions import Sessions, availability
+from telephony.unconfirmed import Unconfirmed
 
 log = logging.getLogger("telephony")
 GOLDEN = (math.sqrt(5) - 1) / 2
@@ -76,12 +79,14 @@ class Poller:
         self._sending: set[int] = set()  # operators whose availability is on its way to the provider
         self._senders: set[asyncio.Task[None]] = set()
         self._send_slots = asyncio.Semaphore(ctx.settings.command_concurrency)
+        self.unconfirmed = Unconfirmed(ctx, self._stream)
 
     async def poll_forever(self) -> None:
         try:
             await asyncio.gather(
                 run_forever("polling", self._supervise, expected=(*RETRYABLE, ProviderError, PollFailure)),
-                every("availability", self._interval, self._sync_availability))
+                every("availability", self._interval, self._sync_availability),
+                every("unconfirmed events", max(self._interval, 0.5), self.unconfirmed.settle))
         finally:
             for task in [*self._operators.values(), *self._senders]:
                 task.cancel()
@@ -181,31 +186,33 @@ class Poller:
             return False
         dead: list[tuple[str, bytes]] = [(f"unparseable provider event: {r.reason}", r.raw) for r in rejected]
         appended_at = datetime.now(UTC).isoformat()
-        encoded = []
+        encoded: list[tuple[int, str, bytes]] = []
         for event in fresh:
             call_event = to_call_event(event, active.operator_id, polled_at)
             if call_event is None:
                 dead.append(("not a call of a campaign task", msgspec.json.encode(event)))
                 continue
             call_event["appendedAt"] = appended_at
-            encoded.append(msgspec.json.encode(call_event))
+            encoded.append((event.id, call_event["eventId"], msgspec.json.encode(call_event)))
         if encoded:  # appended only while the lease in Redis still names this process (leases.APPEND)
             async with ctx.redis.pipeline(transaction=False) as pipe:
-                pipe.eval(APPEND, 2, self._leases.key(active.operator_id), self._stream, ctx.instance, *encoded)
+                pipe.eval(APPEND, 2, self._leases.key(active.operator_id), self._stream, ctx.instance,
+                          *(raw for _, _, raw in encoded))
                 # A failover now must not lose them: a replica has them before the cursor moves.
                 waited = wait_for_replicas(pipe, ctx.settings)
                 replies = await pipe.execute()
             if int(replies[0]) < 0:
                 raise LeaseLost(active.operator_id)
-            if waited:
-                replicas_confirmed(replies[-1], ctx.settings)
+            confirmed = replicas_confirmed(replies[-1], ctx.settings) if waited else not replicas_expected(ctx.settings)
+            if not confirmed:  # on the primary alone: held, and the saved cursor with them, until applied
+                self.unconfirmed.hold(active.operator_id, active.session_id, encoded)
         # Past every event seen, good or bad (an id-less bad one: the page's own `next`).
         ids = [e.id for e in fresh] + [r.id for r in rejected if r.id is not None]
         cursor = max([*ids, page.next if any(r.id is None for r in rejected) else active.cursor])
         ended = [e.taskId for e in fresh if e.type == "call.ended"]
         async with ctx.pool.acquire() as conn, conn.transaction():
-            if not await queries.save_cursor(conn, active.operator_id, active.token, active.session_id, cursor,
-                                             ended):
+            if not await queries.save_cursor(conn, active.operator_id, active.token, active.session_id,
+                                             self.unconfirmed.floor(active.session_id, cursor), ended):
                 raise LeaseLost(active.operator_id)  # nothing of it written: the transaction rolls back
             for reason, raw in dead:
                 await call_queries.dead_letter(conn, "provider-event", reason, raw)

@@ -107,6 +107,12 @@ async def save_cursor(db: Executor, operator_id: int, token: int, session_id: st
     return True
 
 
+async def applied_events(db: Executor, event_ids: list[str]) -> list[str]:
+    """Which of these call events a worker has applied (call_events_pkey)."""
+    rows = await db.fetch("SELECT event_id FROM call_events WHERE event_id = ANY($1::varchar[])", event_ids)
+    return [r["event_id"] for r in rows]
+
+
 async def operator_states(db: Executor, operator_ids: list[int]) -> list[asyncpg.Record]:
     return await db.fetch(
         "SELECT operator_id, state FROM operator_states WHERE operator_id = ANY($1::bigint[])", operator_ids)

@@ -122,6 +122,12 @@ _SKIP_SECONDS = 10.0
 _skip_until = [0.0]
 
 
+def replicas_expected(settings: Settings) -> bool:
+    """Whether appends are meant to reach a replica before they count as safe (Sentinel and
+    REDIS_WAIT_REPLICAS > 0); a single Redis has only its own AOF, and nothing to wait for."""
+    return bool(settings.redis_sentinels) and settings.redis_wait_replicas > 0
+
+
 def wait_for_replicas(pipe: Any, settings: Settings) -> bool:
     """End a pipeline of writes that must survive a Redis failover (call events whose provider cursor is
     about to move past them) with a WAIT for REDIS_WAIT_REPLICAS replicas; True if it was added, and then
@@ -129,19 +135,21 @@ def wait_for_replicas(pipe: Any, settings: Settings) -> bool:
     so it must travel on the pipeline's, never on another from the pool. A primary that dies before its
     replica has the writes fails the pipeline: the caller does not move on and writes again to the next
     primary."""
-    if not settings.redis_sentinels or settings.redis_wait_replicas <= 0 or time.monotonic() < _skip_until[0]:
+    if not replicas_expected(settings) or time.monotonic() < _skip_until[0]:
         return False
     timeout_ms = int(settings.dependency_timeout * 500)  # half the socket timeout (DEPENDENCY_TIMEOUT)
     pipe.wait(settings.redis_wait_replicas, timeout_ms)
     return True
 
 
-def replicas_confirmed(acked: Any, settings: Settings) -> None:
-    """A replica that did not confirm in time is logged, not fatal: a lone primary keeps the floor working
-    (with the loss window docs/deploy.md states), and for the next _SKIP_SECONDS nobody waits."""
+def replicas_confirmed(acked: Any, settings: Settings) -> bool:
+    """Whether enough replicas confirmed. One that did not confirm in time is logged, not fatal: a lone
+    primary keeps the floor working, and for the next _SKIP_SECONDS nobody waits. What was not confirmed
+    is the caller's to keep until it is safe another way (telephony.unconfirmed)."""
     wanted = settings.redis_wait_replicas
-    if int(acked) < wanted:
-        _skip_until[0] = time.monotonic() + _SKIP_SECONDS
-        log.warning("only %d of %d Redis replica(s) confirmed a write within %.1f s: writes are not waited "
-                    "for during the next %.0f s", int(acked), wanted, settings.dependency_timeout / 2,
-                    _SKIP_SECONDS)
+    if int(acked) >= wanted:
+        return True
+    _skip_until[0] = time.monotonic() + _SKIP_SECONDS
+    log.warning("only %d of %d Redis replica(s) confirmed a write within %.1f s: writes are not waited "
+                "for during the next %.0f s", int(acked), wanted, settings.dependency_timeout / 2, _SKIP_SECONDS)
+    return False

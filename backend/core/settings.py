@@ -302,8 +302,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_wait_replicas: Annotated[int, _m(
         "With REDIS_SENTINELS: replicas that must confirm (Redis WAIT) a call event appended to the stream "
         "before the telephony process moves its provider cursor past it, so a failover loses no call event; "
-        "0: do not wait. A replica that does not confirm within half of DEPENDENCY_TIMEOUT is logged, the append "
-        "still counts and appends are not waited for during the next 10 s (a lone primary keeps working).",
+        "0: do not wait. A replica that does not confirm within half of DEPENDENCY_TIMEOUT is logged and appends "
+        "are not waited for during the next 10 s (a lone primary keeps working); the unconfirmed events hold the "
+        "saved cursor back and are appended again until a worker has applied them.",
         ge=0, le=10)] = 1
     database_replica_url: Annotated[str, _m(
         "PostgreSQL URL of a read replica for reports; unset: they read the primary (DATABASE_URL).",

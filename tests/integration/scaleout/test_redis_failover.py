@@ -6,8 +6,11 @@ FIXED in PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from tests.conftest import bearer, login
 from tests.harness import ARTIFACTS, unique
@@ -105,4 +108,57 @@ async def test_a_primary_killed_mid_traffic_loses_no_call_event_and_no_saved_res
         for ws in sockets:
             await ws.close()
     finally:
+        await asyncio.to_thread(ha.stop)
+
+
+async def test_events_no_replica_confirmed_survive_the_next_failover(http, stack):
+    """The loss a CI fault run hit (seed 18): a replica stops confirming, so the appends are not waited for;
+    the call's events sit on the primary alone, no worker has read them yet, and the primary dies. The
+    telephony process has moved past them at the provider, so only it can put them back: it must."""
+    ha = RedisHA(ARTIFACTS / unique("sentinel-"))
+    await asyncio.to_thread(ha.start)
+    replica = ha.procs[ha.replica]
+    try:
+        st = await stack(REDIS_URL=f"redis://127.0.0.1:{ha.primary}/0", REDIS_SENTINELS=ha.sentinel_setting,
+                         REDIS_SENTINEL_MASTER=MASTER, STREAM_CLAIM_IDLE_SECONDS="2", DEPENDENCY_TIMEOUT="1")
+        await st.sim(http, "POST", "/_config", {"autoDial": False})
+        op = await st.user()
+        token = await login(http, st.web.url, op)
+
+        async def session_open() -> bool:
+            state = await st.sim(http, "GET", "/_state")
+            return op.login in {s["login"] for s in state["sessions"]}
+        await st.wait_for(session_open, timeout=15)
+        ws = await Socket.open(st.web.url, token)
+        st.procs["worker"].kill()  # nobody reads the stream: the events stay on the primary only
+        replica.send_signal(signal.SIGSTOP)  # the replica hangs: WAIT gets no confirmation
+        primary = aioredis.Redis(port=ha.primary)
+        await primary.client_kill_filter(_type="replica")  # and its link is gone: nothing reaches it, not buffered
+        task = await seed_task(st.db)
+        r = await http.post(st.sim_url + "/_call", json={
+            "login": op.login, "phone": task["phone"], "externalId": str(task["task"]), "talkSeconds": 0.2})
+        assert r.status_code == 200, r.text
+        stream = st.services.redis_prefix + "call-events"
+
+        async def both_appended() -> bool:
+            return await primary.xlen(stream) >= 2
+        await st.wait_for(both_appended, timeout=15)
+        await primary.aclose()
+        await asyncio.sleep(1.0)  # the telephony process saves its cursor
+        old = await asyncio.to_thread(ha.kill_primary)  # before the replica has the events
+        replica.send_signal(signal.SIGCONT)
+        await asyncio.to_thread(ha.wait_failover, old)
+        st.start("worker-2", "backend.worker")
+
+        emitted = (await st.sim(http, "GET", "/_state"))["events"]
+        assert len(emitted) == 2
+
+        async def all_applied() -> bool:
+            return await st.db.fetchval("SELECT count(*) FROM call_events") == len(emitted)
+        await st.wait_for(all_applied, timeout=30)
+        row = await st.db.fetchrow("SELECT state, call_ended_at FROM communications WHERE operator_id = $1", op.id)
+        assert row is not None and row["call_ended_at"] is not None
+        await ws.close()
+    finally:
+        replica.send_signal(signal.SIGCONT)
         await asyncio.to_thread(ha.stop)
