@@ -1,5 +1,6 @@
 """The `worker` process: consumes call events from the Redis Stream, expires result windows on time,
-computes the supervisors' floor (one worker at a time, under a leader lock), keeps operator presence
+computes the supervisors' floor (in a child process of its own, ``supervision.process``, so that its CPU and
+garbage stay off the call events' loop; one worker's child at a time, under a leader lock), keeps operator presence
 (AWAY without a socket, OFFLINE once sessions lapsed), imports lead files from the
 stream folders and uploads, and prunes what is past its retention. Several workers may run: the consumer
 group and SKIP LOCKED share the work without doing anything twice; a lead file is imported under a
@@ -42,7 +43,7 @@ from backend.reports.notify import notifier_of
 from backend.reports.summary import DailySummary
 from backend.rules.cascade import Cascade
 from backend.rules.stale import StaleClients
-from backend.supervision.computer import FloorComputer
+from backend.supervision.process import FloorProcess
 from backend.workstation import queries as workstation_queries
 from backend.workstation.presence import Presence
 from backend.workstation.service import Workstation
@@ -138,7 +139,7 @@ async def run(settings: Settings) -> None:
     housekeeping = Housekeeping(pool, redis, settings)
     consumer = CallEventConsumer(redis, pool, settings, workstation)
     leads = LeadIntake(pool, settings)
-    floor = FloorComputer(pool, redis, settings)
+    floor = FloorProcess()
     entry = CampaignEntry(redis, settings)
     integrations = await Integrations.start(settings) if settings.integrations_url else None
     if integrations is None:
@@ -176,7 +177,7 @@ async def run(settings: Settings) -> None:
              asyncio.create_task(every("report-aggregate", settings.reports_refresh_seconds, aggregator.tick),
                                  name="report-aggregate"),
              asyncio.create_task(every("daily-summary", 20.0, summary.tick), name="daily-summary"),
-             asyncio.create_task(floor.run(), name="floor")]
+             asyncio.create_task(floor.run_forever(), name="floor")]
     log.info("worker started")
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -192,8 +193,6 @@ async def run(settings: Settings) -> None:
         await housekeeping.lock.release()  # a successor need not wait for the lock to expire
     with contextlib.suppress(Exception):
         await stale.lock.release()
-    with contextlib.suppress(Exception):
-        await floor.lock.release()
     for lock in (aggregator.lock, summary.lock):
         with contextlib.suppress(Exception):
             await lock.release()

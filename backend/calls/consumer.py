@@ -47,6 +47,9 @@ class CallEventConsumer:
         self._claim_idle_ms = int(settings.stream_claim_idle_seconds * 1000)
         self._claim_every = settings.stream_claim_idle_seconds / 2
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
+        # How many events run at once, hence how many pooled connections the consumer holds: a fixed number,
+        # reused warm. Unbounded, a burst's batch (one lane per operator) opened up to a connection per lane.
+        self._slots = asyncio.Semaphore(max(1, min(settings.call_event_concurrency, settings.db_pool_max_size - 2)))
 
     async def _ensure_group(self) -> None:
         try:
@@ -94,7 +97,8 @@ class CallEventConsumer:
 
         async def lane(items: list[Any]) -> None:
             for entry_id, fields in items:
-                await self._handle(entry_id, fields)
+                async with self._slots:
+                    await self._handle(entry_id, fields)
 
         # A retryable failure cancels the rest: what was not acknowledged is read again (idempotent by id).
         try:

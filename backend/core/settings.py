@@ -175,6 +175,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     command_concurrency: Annotated[int, _m(
         "Commands (ADD/DELETE task, open/close session) the telephony process carries out at once; one that "
         "keeps failing never blocks the others.", ge=1, le=1000)] = 16
+    call_event_concurrency: Annotated[int, _m(
+        "Call events a worker applies at once (of different operators; never more than DB_POOL_MAX_SIZE - 2, so "
+        "its other loops keep connections). A burst beyond it waits its turn on warm connections instead of "
+        "opening new ones: each new connection costs ~5 ms of CPU and its first statements ~1.5 ms each (issue "
+        "16: that growth, mid-burst, was the screen pop's latency episode).", ge=1, le=100)] = 6
     stream_claim_idle_seconds: Annotated[float, _m(
         "Seconds a stream entry may stay unacknowledged by a consumer before another consumer takes it over "
         "(a consumer that died mid-entry).", ge=0.5, le=3600)] = 10.0
