@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from backend.auth.audit import SYSTEM, Actor
 from backend.calls import commands
+from backend.core.db import again_if_rolled_back
 from backend.core.errors import BadRequest, NotFound
 from backend.core.settings import Settings
 from backend.core.types import EARLIEST, LATEST
@@ -45,12 +46,16 @@ async def save_config(pool: asyncpg.Pool, campaign_id: int, config: RulesConfig,
 
 async def put_dnc(pool: asyncpg.Pool, phone: str, until: datetime | None, reason: str, source: str,
                   actor: Actor, redis: aioredis.Redis | None = None, settings: Settings | None = None) -> Any:
-    """The entry, and the phone's open tasks withdrawn in the same transaction (``withdraw_dials``)."""
-    async with pool.acquire() as conn, conn.transaction():
-        before = await queries.get_dnc(conn, phone)
-        row = await queries.put_dnc(conn, phone, until, reason, source, actor.operator_id)
-        await actor.record(conn, "dnc.put", "phone", phone, before, row)
-        deletes = await withdraw_dials(conn, [phone])
+    """The entry, and the phone's open tasks withdrawn in the same transaction (``withdraw_dials``); run again
+    if PostgreSQL broke a deadlock with a result saved at the same moment by rolling this one back."""
+    async def put() -> tuple[Any, list[dict[str, Any]]]:
+        async with pool.acquire() as conn, conn.transaction():
+            before = await queries.get_dnc(conn, phone)
+            row = await queries.put_dnc(conn, phone, until, reason, source, actor.operator_id)
+            await actor.record(conn, "dnc.put", "phone", phone, before, row)
+            return row, await withdraw_dials(conn, [phone])
+
+    row, deletes = await again_if_rolled_back(put)
     await send_withdrawals(redis, settings, deletes)
     return row
 
@@ -151,9 +156,14 @@ async def import_dnc(pool: asyncpg.Pool, text: str, created_by: int | None, acto
     """All or nothing, open tasks of the phones withdrawn with it; one audit row for the file (how many entries,
     not the phones)."""
     rows = parse_dnc_csv(text)
-    async with pool.acquire() as conn, conn.transaction():
-        stored = await queries.put_dnc_many(conn, rows, "CSV", created_by)
-        deletes = await withdraw_dials(conn, [r[0] for r in rows])
-        await actor.record(conn, "dnc.import", "dnc_list", None, None, {"entries": len(rows), "stored": stored})
+
+    async def put() -> tuple[int, list[dict[str, Any]]]:
+        async with pool.acquire() as conn, conn.transaction():
+            stored = await queries.put_dnc_many(conn, rows, "CSV", created_by)
+            deletes = await withdraw_dials(conn, [r[0] for r in rows])
+            await actor.record(conn, "dnc.import", "dnc_list", None, None, {"entries": len(rows), "stored": stored})
+            return stored, deletes
+
+    stored, deletes = await again_if_rolled_back(put)
     await send_withdrawals(redis, settings, deletes)
     return stored

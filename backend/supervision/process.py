@@ -1,11 +1,11 @@
 """The floor computer's own process: a child of the worker (``FloorProcess`` below starts and watches it).
 
 Why not a task of the worker, as it was: the floor is 1,000 operators' views, re-read and diffed several
-times a second, and its CPU and its garbage ran on the loop that applies call events. Measured on the
-screen-pop ladder (``bench.ws_push``, 1,000 operators, no supervisor watching): with the floor in the worker
-the p99 was 13-31 / 17-109 / 17-227 ms at 30/60/100 calls/s over six runs; with it in a process of its own,
-8.6-11.9 / 13-22 / 12-14 ms; web + worker CPU fell from 19/32/45 % to 16/26/38 % of a core. Every change
-still reaches supervisors the same way (the Redis delta stream), and it is still computed once.
+times a second, and its CPU and its garbage ran on the loop that applies call events: the worker's full
+garbage collections (45-78 ms, every 15-50 s) and the floor's steps were the screen pop's latency episodes.
+On the ladder (``bench.ws_push``, six runs each, README "The episode, found") the 60 calls/s p99 went from
+11.8-163 ms to 10.4-15.5 ms. Every change still reaches supervisors the same way (the Redis delta stream),
+and it is still computed once.
 
 The child dies with the worker: it asks the kernel for SIGTERM when its parent goes (``PR_SET_PDEATHSIG``,
 Linux), so a worker killed with -9 leaves no floor computer behind; on SIGTERM it gives its leader lock back

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from backend.calls import queries as call_queries
 from backend.calls.intake import Outcome
 from backend.calls.schemas import CallEvent, event_payload
+from backend.core.db import again_if_rolled_back
 from backend.core.errors import AppError, BadRequest, Conflict, NotFound
 from backend.core.metrics import SAVE_SECONDS, SAVES, WINDOW_OUTCOMES
 from backend.core.settings import Settings
@@ -261,7 +262,7 @@ class Workstation:
                           details: dict[str, str]) -> None:
         started = time.perf_counter()
         try:
-            late = await self._save_result(operator_id, communication_id, phone, details)
+            late = await again_if_rolled_back(lambda: self._save_result(operator_id, communication_id, phone, details))
         except AppError:
             SAVES.labels("result", "refused").inc()
             raise

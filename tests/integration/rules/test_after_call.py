@@ -9,6 +9,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from tests.conftest import bearer, login
 from tests.harness import unique
 from tests.integration.rules.helpers import Driver, make_campaign, make_import, phone, stream
@@ -216,3 +218,33 @@ async def test_booking_for_another_campaign_after_the_cascade_stops_the_dial(ser
                                           "AND task_type = 'ADD'", tasks[here]) == 1
     finally:
         await driver.close()
+
+
+async def test_a_do_not_call_result_saved_while_the_phone_is_being_listed_is_saved(services, http, web, pool,
+                                                                                     make_user):
+    """The result locks its task and then needs the phone's list entry; an admin listing the same phone holds
+    the entry and then needs the phone's tasks. PostgreSQL breaks the deadlock by rolling one back: the
+    operator's save must still succeed (it was a 500 before), and so must the admin's listing."""
+    zone = morning_zone()
+    campaign, version = await make_campaign(pool, rules(zone))
+    op = await make_user("operator")
+    token = await login(http, web[0], op)
+    task, comm, client = await _task_on_call(http, web, pool, op, version, campaign)
+    admin = await asyncpg.connect(services.database_url)
+    try:
+        listing = admin.transaction()
+        await listing.start()
+        await admin.execute("INSERT INTO do_not_call (phone, reason, source) VALUES ($1, 'asked', 'ADMIN')", client)
+        save = asyncio.create_task(_save(http, web[0], token, comm, client, result="REACHED", reason="STOP"))
+        await asyncio.sleep(0.3)  # the save holds its task and waits for the entry
+        # The admin's withdrawal now wants the phone's tasks: a cycle, found after deadlock_timeout (1 s) by the
+        # save's session, which waited first; its transaction is the one rolled back.
+        await admin.execute("SELECT id FROM campaign_tasks WHERE phone = $1 FOR UPDATE", client)
+        await listing.commit()
+        saved = await asyncio.wait_for(save, 15)
+    finally:
+        await admin.close()
+    assert saved.status_code == 200, saved.text
+    assert await pool.fetchval("SELECT state FROM communications WHERE id = $1", comm) == "FIXED"
+    row = await pool.fetchrow("SELECT task_state, close_reason FROM campaign_tasks WHERE id = $1", task)
+    assert tuple(row) == ("DONE", "DO_NOT_CALL")
