@@ -156,7 +156,12 @@ class Commands:
             log.error("command %s refused by the provider: %s", entry_id, exc)
             metrics.commands_refused.inc()
             if "telephonyTaskId" in command:
-                await queries.task_failed(self._ctx.pool, int(command["telephonyTaskId"]), str(exc))
+                try:
+                    await queries.task_failed(self._ctx.pool, int(command["telephonyTaskId"]), str(exc))
+                except RETRYABLE as lost:  # PostgreSQL away: not acknowledged, so it is taken up again
+                    log.warning("command %s: its refusal not recorded (%s); it stays pending and is taken up "
+                                "again", entry_id, type(lost).__name__)
+                    return
         except (KeyError, TypeError, ValueError) as exc:
             await self._malformed(entry_id, raw, exc)
             return
@@ -171,7 +176,11 @@ class Commands:
             if not self._users[key]:
                 del self._users[key]
                 self._order.pop(key, None)
-        await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
+        try:
+            await self._ctx.redis.xack(self._stream, COMMANDS_GROUP, entry_id)
+        except RETRYABLE as exc:  # Redis away at this moment: the command is done (idempotent) but pending
+            log.warning("command %s carried out but not acknowledged (%s); it stays pending and is taken up "
+                        "again", entry_id, type(exc).__name__)
 
     async def _keep_claimed(self, entry_id: Any) -> None:
         """Reset the entry's idle time, so a command being retried is not taken as abandoned — only while it
