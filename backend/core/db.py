@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -17,6 +15,7 @@ import redis.asyncio as aioredis
 from asyncpg.pool import PoolConnectionProxy
 from redis.asyncio.sentinel import Sentinel
 
+from backend.core.retry import retrying
 from backend.core.settings import Settings
 
 log = logging.getLogger("backend.db")
@@ -68,21 +67,17 @@ ROLLED_BACK_ATTEMPTS = 3
 
 
 async def again_if_rolled_back(body: Callable[[], Awaitable[T]]) -> T:
-    """Run a whole transaction (``body``) again when PostgreSQL rolled it back to break a deadlock or a
-    serialization conflict (SQLSTATE class 40): nothing of it was written, and the other transaction has
-    gone on. Two writers that lock the same rows in opposite orders (a "do not call" result and an admin
-    listing the same phone: each locks the phone's tasks and its list entry) cannot both be made to lock
-    in one order, since the result learns the phone's entry is needed only after it has locked its task.
-    ``body`` must be safe to repeat from its start (it opens its own transaction)."""
-    for attempt in range(1, ROLLED_BACK_ATTEMPTS + 1):
-        try:
+    """Run a whole transaction (``body``) again, under the one retry policy (``core.retry``), when PostgreSQL
+    rolled it back to break a deadlock or a serialization conflict (SQLSTATE class 40): nothing of it was
+    written, and the other transaction has gone on. Two writers that lock the same rows in opposite orders (a
+    "do not call" result and an admin listing the same phone: each locks the phone's tasks and its list
+    entry) cannot both be made to lock in one order, since the result learns the phone's entry is needed only
+    after it has locked its task. ``body`` must be safe to repeat from its start (it opens its own
+    transaction)."""
+    async for attempt in retrying(asyncpg.exceptions.TransactionRollbackError, attempts=ROLLED_BACK_ATTEMPTS):
+        with attempt:
             return await body()
-        except asyncpg.exceptions.TransactionRollbackError as exc:
-            if attempt == ROLLED_BACK_ATTEMPTS:
-                raise
-            log.info("transaction rolled back by PostgreSQL (%s): running it again", type(exc).__name__)
-            await asyncio.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 (jitter, not a secret)
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the last attempt's failure is raised")
 
 
 async def create_pool(settings: Settings) -> asyncpg.Pool:
