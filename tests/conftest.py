@@ -12,7 +12,26 @@ import redis.asyncio as aioredis
 from backend.auth.passwords import hash_sync
 from backend.core.migrate import migrate
 from backend.dev.embedded import services_from_env
-from tests.harness import Services, WebProcess, unique, with_database
+from tests.harness import STARTED, Services, WebProcess, unique, with_database
+
+_FIRST_PROCESS = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    item.stash[_FIRST_PROCESS] = len(STARTED)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A failed test's report ends with the logs of the processes it started: CI shows only the test
+    output, and a process that died or stalled (a port taken, a dependency refused) is the usual cause."""
+    report: pytest.TestReport = yield
+    if report.failed and call.when in ("setup", "call"):
+        for proc in STARTED[item.stash.get(_FIRST_PROCESS, len(STARTED)):]:
+            report.sections.append((f"log of {proc.log_path.name}", proc.log_tail()))
+    return report
 
 
 @pytest.fixture(scope="session")

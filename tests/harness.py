@@ -4,7 +4,9 @@ scratch database per run, and real `web` processes started as subprocesses and d
 from __future__ import annotations
 
 import os
+import random
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +20,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 TELEPHONY_SECRET = "telephony-test-secret-0123456789abcdef"
+# Every process a test starts, in order: on a failure conftest's report hook appends the end of each one's log
+# (CI shows the test output only, and a process that died or stalled is usually the cause).
+STARTED: list[WebProcess] = []
 
 
 def with_database(url: str, database: str) -> str:
@@ -25,10 +30,39 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def free_port() -> int:
-    from backend.dev.embedded import free_port as _free_port
+_HANDED_OUT: set[int] = set()
+_PICK = random.SystemRandom()  # never the global generator: a seeded fault run must replay the same
 
-    return _free_port()
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port() -> int:
+    """A port to give a test's server, below the kernel's ephemeral range: a port from bind(0) is one the
+    many client connections of a run (to PostgreSQL, Redis, the servers) may take as their own end before
+    the server binds it, and the server then dies at start. Never the same port twice in a run."""
+    low = _ephemeral_range()[0]
+    if low <= 11000:  # an unusual kernel setting: nothing below it to pick from
+        from backend.dev.embedded import free_port as kernel_pick
+
+        return kernel_pick()
+    for _ in range(1000):
+        port = _PICK.randint(10000, low - 1)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 @dataclass
@@ -73,14 +107,28 @@ class WebProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module], env=env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
         )
+        STARTED.append(self)
 
-    def wait_ready(self, path: str = "/health", timeout: float = 30) -> None:
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the process's log, with how it ended if it did."""
+        try:
+            text = self.log_path.read_text(errors="replace")[-chars:]
+        except OSError as exc:
+            text = f"(log unreadable: {exc!r})"
+        code = self.proc.poll()
+        return f"[{'running' if code is None else f'exited with {code}'}]\n{text}"
+
+    def wait_ready(self, path: str = "/health", timeout: float = 30, url: str | None = None,
+                   answering: bool = False) -> None:
+        """Until ``path`` (on ``url``, by default the process's PORT) answers 200, or any status if
+        ``answering``; a process that exits meanwhile fails at once, with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"web exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
+                status = httpx.get((url or self.url) + path, timeout=1).status_code
+                if status == 200 or answering:
                     return
             except httpx.HTTPError:
                 pass

@@ -105,7 +105,10 @@ async def stack(service_urls: tuple[str, str]) -> AsyncIterator[Callable[..., An
                 except httpx.HTTPError:
                     return False
             await st.wait_for(sim_up)
-        st.start("telephony", "telephony")
+        telephony = st.start("telephony", "telephony")
+        # Listening (its /health may say 503 until the provider answers a poll): a process that could not
+        # start (a port taken, a dependency refused) fails here with its log, not later as a missing session.
+        await asyncio.to_thread(telephony.wait_ready, url=f"http://127.0.0.1:{tel_port}", answering=True)
         return st
 
     yield make
