@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
-from backend.core.types import Str
-
 PauseReason = Literal["BREAK", "TRAINING", "TECHNICAL"]
-
-
-class Hello(msgspec.Struct, rename="camel"):
-    """First message on the supervisor socket, as on the operator's: the token travels here, never in a URL."""
-
-    type: str
-    token: Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
-    last_seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class PauseOperatorRequest(msgspec.Struct):

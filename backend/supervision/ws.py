@@ -20,62 +20,32 @@ import asyncio
 import contextlib
 from typing import Any
 
-import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from backend.auth.guards import PUBLIC
 from backend.auth.permissions import Permissions
-from backend.auth.service import AuthService
-from backend.core.origin import origin_allowed
 from backend.events.bus import encode_frame
+from backend.events.handshake import greet, refuse
 from backend.supervision.feed import SupervisorFeed, Watcher
-from backend.supervision.schemas import Hello
-
-HELLO_TIMEOUT = 5.0
-_hello = msgspec.json.Decoder(Hello)
-
-
-async def _refuse(socket: WebSocket[Any, Any, Any], code: int, error: str, message: str, reason: str) -> None:
-    await socket.send_text(encode_frame("ERROR", None, {"code": error, "message": message}))
-    await socket.close(code=code, reason=reason)
 
 
 @websocket("/api/supervisor/v1/ws", opt=PUBLIC)
 async def supervisor_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    greeted = await greet(socket)
+    if greeted is None:
+        return
+    principal, last_seq = greeted
     state = socket.app.state
     settings = state.settings
-    if not origin_allowed(socket.headers.get("origin"), socket.headers.get("host"), settings.allowed_origins):
-        await socket.close(code=4403, reason="origin not allowed")
-        return
-    await socket.accept()
-    try:
-        raw = await asyncio.wait_for(socket.receive_text(), HELLO_TIMEOUT)
-    except TimeoutError:
-        await socket.close(code=4408, reason="no HELLO")
-        return
-    except WebSocketDisconnect:
-        return
-    try:
-        hello = _hello.decode(raw)
-        if hello.type != "HELLO":
-            raise msgspec.ValidationError("first message must be HELLO")
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        await _refuse(socket, 4400, "BAD_HELLO", str(exc), "bad HELLO")
-        return
-    auth: AuthService = state.auth
-    principal = await auth.authenticate(hello.token)
-    if principal is None:
-        await _refuse(socket, 4401, "INVALID_TOKEN", "token invalid or session ended", "not authenticated")
-        return
     permissions: Permissions = state.permissions
     if not await permissions.allowed(principal.role, "floor.view"):
-        await _refuse(socket, 4403, "ROLE_REQUIRED", "this channel needs the permission floor.view",
-                      "supervisors only")
+        await refuse(socket, 4403, "ROLE_REQUIRED", "this channel needs the permission floor.view",
+                     "supervisors only")
         return
     feed: SupervisorFeed = state.floor_feed
     if feed.watchers_of(principal.operator_id) >= settings.ws_max_sockets_per_operator:
-        await _refuse(socket, 4429, "TOO_MANY_SOCKETS", "close another tab", "too many sockets")
+        await refuse(socket, 4429, "TOO_MANY_SOCKETS", "close another tab", "too many sockets")
         return
     await feed.loaded.wait()
 
@@ -91,15 +61,15 @@ async def supervisor_socket(socket: WebSocket[Any, Any, Any]) -> None:
         current = feed.seq
         hello_ok: dict[str, Any] = {"lastSeq": current, "heartbeatSeconds": heartbeat,
                                     "operatorId": principal.operator_id, "role": principal.role}
-        missed = None if hello.last_seq is None else feed.missed_since(hello.last_seq)
-        snapshot = feed.snapshot_json() if hello.last_seq is None else None
+        missed = None if last_seq is None else feed.missed_since(last_seq)
+        snapshot = feed.snapshot_json() if last_seq is None else None
         feed.register(watcher)
         watcher.last_sent = current
         if missed is not None:
-            watcher.last_sent = hello.last_seq or 0
+            watcher.last_sent = last_seq or 0
             for seq, text in missed:
                 watcher.offer("frame", seq, text)
-        elif hello.last_seq is not None:
+        elif last_seq is not None:
             watcher.offer("resync", text="unknown or too old lastSeq")
         if snapshot is not None:
             text = encode_frame("HELLO_OK", None, {**hello_ok, "serverTimeMs": feed.snapshot()["serverTimeMs"]})

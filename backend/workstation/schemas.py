@@ -56,14 +56,6 @@ class CommunicationIdRequest(msgspec.Struct, rename="camel"):
     communication_id: CommunicationId
 
 
-class Hello(msgspec.Struct, rename="camel"):
-    """First WebSocket message: the token travels here, never in the URL."""
-
-    type: str
-    token: Annotated[Str, msgspec.Meta(min_length=1, max_length=2048)]
-    last_seq: Annotated[int, msgspec.Meta(ge=0)] | None = None
-
-
 PauseReason = Literal["BREAK", "TRAINING", "TECHNICAL"]
 
 

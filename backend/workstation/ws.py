@@ -26,69 +26,34 @@ import logging
 import time
 from typing import Any
 
-import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from backend.auth.guards import PUBLIC
-from backend.auth.service import AuthService
-from backend.core.origin import origin_allowed
 from backend.events import queries as events
 from backend.events.bus import encode_frame
+from backend.events.handshake import greet, refuse
 from backend.events.hub import Connection, Hub, Item
-from backend.workstation.schemas import Hello
 from backend.workstation.service import Workstation
 
 log = logging.getLogger("backend.ws")
-HELLO_TIMEOUT = 5.0
-_hello = msgspec.json.Decoder(Hello)
 
 
 @websocket("/api/arm/v1/ws", opt=PUBLIC)
 async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    greeted = await greet(socket)
+    if greeted is None:
+        return
+    principal, last_seq = greeted
     state = socket.app.state
     settings = state.settings
-    # The two headers read from the scope's raw list: `socket.headers` would build (and keep, for the socket's
-    # life) a parsed copy of every header, ~1.5 KiB per idle socket (issue 16).
-    if not origin_allowed(_header(socket, b"origin"), _header(socket, b"host"), settings.allowed_origins):
-        await socket.close(code=4403, reason="origin not allowed")
-        return
-    await socket.accept()
-    try:
-        raw = await asyncio.wait_for(socket.receive_text(), HELLO_TIMEOUT)
-    except TimeoutError:
-        await socket.close(code=4408, reason="no HELLO")
-        return
-    except WebSocketDisconnect:
-        return
-    try:
-        hello = _hello.decode(raw)
-        if hello.type != "HELLO":
-            raise msgspec.ValidationError("first message must be HELLO")
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        await socket.send_text(encode_frame("ERROR", None, {"code": "BAD_HELLO", "message": str(exc)}))
-        await socket.close(code=4400, reason="bad HELLO")
-        return
-    auth: AuthService = state.auth
-    last_seq = hello.last_seq
-    principal = await auth.authenticate(hello.token)
-    del raw, hello  # nothing of the HELLO (its token) stays in the frame of an idle socket
-    if principal is None:
-        await socket.send_text(encode_frame("ERROR", None, {"code": "INVALID_TOKEN",
-                                                            "message": "token invalid or session ended"}))
-        await socket.close(code=4401, reason="not authenticated")
-        return
     if principal.role != "operator":
-        await socket.send_text(encode_frame("ERROR", None, {"code": "ROLE_REQUIRED",
-                                                            "message": "this channel is for operators"}))
-        await socket.close(code=4403, reason="operators only")
+        await refuse(socket, 4403, "ROLE_REQUIRED", "this channel is for operators", "operators only")
         return
 
     hub: Hub = state.hub
     if hub.connections_of(principal.operator_id) >= settings.ws_max_sockets_per_operator:
-        await socket.send_text(encode_frame("ERROR", None, {"code": "TOO_MANY_SOCKETS",
-                                                            "message": "close another tab of this operator"}))
-        await socket.close(code=4429, reason="too many sockets")
+        await refuse(socket, 4429, "TOO_MANY_SOCKETS", "close another tab of this operator", "too many sockets")
         return
 
     async def close(code: int, reason: str) -> None:
@@ -129,13 +94,6 @@ async def operator_socket(socket: WebSocket[Any, Any, Any]) -> None:
     finally:
         hub.unregister(conn)
         await hub.stop_sender(conn)
-
-
-def _header(socket: WebSocket[Any, Any, Any], name: bytes) -> str | None:
-    for key, value in socket.scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 async def _receive_loop(socket: WebSocket[Any, Any, Any], conn: Connection, heartbeat: float) -> None:
