@@ -32,7 +32,7 @@ from backend.campaigns.service import CampaignEntry, hand_over_due
 from backend.core.db import create_pool, create_redis
 from backend.core.leader import LeaderLock
 from backend.core.logging import configure_logging
-from backend.core.retry import every
+from backend.core.retry import cancel_and_wait, every
 from backend.core.settings import Settings, load_or_exit
 from backend.events import queries as events
 from backend.exchange.delivery import Deliveries
@@ -184,11 +184,7 @@ async def run(settings: Settings) -> None:
     died = [t for t in tasks if t in done]
     for task in died:
         log.error("worker task %s died: %r", task.get_name(), task.exception())
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_and_wait(*tasks)
     with contextlib.suppress(Exception):
         await housekeeping.lock.release()  # a successor need not wait for the lock to expire
     with contextlib.suppress(Exception):

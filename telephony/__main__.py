@@ -16,6 +16,7 @@ import uvloop
 
 from backend.core.db import create_pool, create_redis
 from backend.core.logging import configure_logging
+from backend.core.retry import cancel_and_wait
 from backend.core.settings import Settings, load_or_exit
 from telephony.adapter import Adapter
 from telephony.health import health_server
@@ -46,10 +47,7 @@ async def run(settings: Settings) -> None:
     for task in died:
         log.error("telephony task %s died: %r", task.get_name(), None if task.cancelled() else task.exception())
     server.should_exit = True
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_and_wait(*tasks)
     with contextlib.suppress(Exception):
         await adapter.leave()  # the others take our operators up at once, not after the lease TTL
     await provider.aclose()

@@ -141,3 +141,24 @@ async def every(name: str, seconds: float, one_pass: Callable[[], Awaitable[Any]
             await asyncio.sleep(seconds)
 
     await run_forever(name, loop)
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
+    """Stop background tasks and wait until each has ended (its ``finally`` ran), all cancelled first so
+    they end together. One that had already died of an error is logged with its traceback, never raised: the
+    stop goes on, and nothing dies quietly."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except RETRYABLE as exc:  # a service away: one line, as run_forever says it
+            log.warning("%s ended: %s: %s", _name(task), type(exc).__name__, exc)
+        except Exception:
+            log.exception("%s ended with an error", _name(task))
+
+
+def _name(task: asyncio.Future[Any]) -> str:
+    return task.get_name() if isinstance(task, asyncio.Task) else "a future"

@@ -32,7 +32,7 @@ import redis.exceptions
 
 from backend.core.errors import DEPENDENCY_ERRORS
 from backend.core.metrics import SCREEN_POP, SOCKETS_OPEN
-from backend.core.retry import beat, run_forever
+from backend.core.retry import beat, cancel_and_wait, run_forever
 from backend.core.settings import Settings
 from backend.events import queries
 from backend.events.bus import channel, encode_frame
@@ -103,11 +103,7 @@ class Hub:
                        asyncio.create_task(self._sweep_forever(), name="hub-sweep")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         for conns in list(self._local.values()):
             for conn in list(conns):
                 conn.offer(Item("end", text="server shutting down"))
@@ -149,9 +145,7 @@ class Hub:
         conn.spawn = None
         sender = conn.sender
         if sender is not None and sender is not asyncio.current_task():
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+            await cancel_and_wait(sender)
 
     async def _run_sender(self, conn: Connection) -> None:
         """Send the socket's queue in order; never send a seq twice; fill gaps from PostgreSQL. A send that

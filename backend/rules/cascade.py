@@ -17,7 +17,6 @@ with its last error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -30,7 +29,7 @@ from typing import Any
 import asyncpg
 
 from backend.core.metrics import CASCADE_DECISIONS
-from backend.core.retry import backoff
+from backend.core.retry import backoff, cancel_and_wait
 from backend.core.settings import Settings
 from backend.integrations.api import Integrations
 from backend.rules import external, queries
@@ -163,11 +162,7 @@ class Cascade:
                     return
                 cursor = int(rows[-1]["line_no"])
         finally:
-            for _, _, task in pending:
-                task.cancel()
-            for _, _, task in pending:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(*(task for _, _, task in pending))
 
     async def _decide_or_none(self, rows: list[Any], config: RulesConfig, import_id: int, campaign_id: int,
                               version_id: int, last_attempt: bool) -> Decided | None:

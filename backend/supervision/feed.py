@@ -13,7 +13,6 @@ A sweep every second closes sockets whose session ended (one query per process f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -27,7 +26,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from backend.core.errors import DEPENDENCY_ERRORS
-from backend.core.retry import beat, run_forever
+from backend.core.retry import beat, cancel_and_wait, run_forever
 from backend.core.settings import Settings
 from backend.events.bus import encode_frame
 from backend.supervision import keys, queries
@@ -126,11 +125,7 @@ class SupervisorFeed:
                        asyncio.create_task(self._sweep_forever(), name="floor-sweep")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         for watcher in list(self._watchers):
             watcher.offer("end", text="server shutting down")
 

@@ -29,7 +29,7 @@ import uvloop
 
 from backend.core.db import create_pool, create_redis
 from backend.core.logging import configure_logging
-from backend.core.retry import run_forever
+from backend.core.retry import cancel_and_wait, run_forever
 from backend.core.settings import Settings, load_or_exit
 from backend.supervision.computer import FloorComputer
 
@@ -87,9 +87,7 @@ async def run(settings: Settings) -> None:
     task = asyncio.create_task(floor.run(), name="floor")
     waiter = asyncio.create_task(stop.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    await cancel_and_wait(task)
     with contextlib.suppress(Exception):
         await floor.lock.release()  # the next worker's floor computer need not wait for the lock to expire
     await redis.aclose()

@@ -25,6 +25,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from backend.auth.guards import PUBLIC
 from backend.auth.permissions import Permissions
+from backend.core.retry import cancel_and_wait
 from backend.events.bus import encode_frame
 from backend.events.handshake import greet, refuse
 from backend.supervision.feed import SupervisorFeed, Watcher
@@ -83,9 +84,7 @@ async def supervisor_socket(socket: WebSocket[Any, Any, Any]) -> None:
     finally:
         feed.unregister(watcher)
         if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sender
+            await cancel_and_wait(sender)
 
 
 async def _receive_loop(socket: WebSocket[Any, Any, Any], watcher: Watcher, heartbeat: float,

@@ -7,7 +7,7 @@ import itertools
 import logging
 import time
 
-from backend.core.retry import retrying, run_forever
+from backend.core.retry import cancel_and_wait, retrying, run_forever
 
 
 async def test_a_loop_outlives_outages_and_bugs_with_growing_jittered_waits(caplog):
@@ -59,3 +59,23 @@ async def test_retrying_stops_on_a_final_error():
     except Final:
         pass
     assert attempts == 3
+
+
+async def test_a_stop_ends_every_task_and_names_one_that_had_died(caplog):
+    ended: list[str] = []
+
+    async def runs_until_cancelled(name: str) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ended.append(name)
+
+    async def dies() -> None:
+        raise KeyError("a bug")
+
+    tasks = [asyncio.create_task(runs_until_cancelled("a"), name="a"), asyncio.create_task(dies(), name="buggy"),
+             asyncio.create_task(runs_until_cancelled("b"), name="b")]
+    await asyncio.sleep(0)
+    await cancel_and_wait(*tasks)  # raises nothing: the stop goes on
+    assert sorted(ended) == ["a", "b"] and all(t.done() for t in tasks)
+    assert [r.message for r in caplog.records if r.levelno == logging.ERROR] == ["buggy ended with an error"]
