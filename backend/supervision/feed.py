@@ -162,21 +162,30 @@ class SupervisorFeed:
         return [(s, t) for s, t in self._recent if s > last_seq]
 
     async def run_sender(self, watcher: Watcher) -> None:
-        while True:
-            kind, seq, text = await watcher.queue.get()
-            if kind == "end":
-                watcher.ended = True
-                await watcher.send(encode_frame("SESSION_ENDED", None, {"reason": text}))
-                await watcher.close(4401, "session ended")
-                return
-            if kind == "raw":
-                await watcher.send(text)
-            elif kind == "resync":
-                await watcher.send(self.resync_frame(text))
-                watcher.last_sent = self.seq
-            elif seq > watcher.last_sent:
-                await watcher.send(text)
-                watcher.last_sent = seq
+        """Send the socket's queue in order, each seq once. A send that fails (the browser went away) ends
+        the socket quietly, as the operator hub's sender does: a supervisor closing a tab is no error."""
+        try:
+            while True:
+                kind, seq, text = await watcher.queue.get()
+                if kind == "end":
+                    watcher.ended = True
+                    await watcher.send(encode_frame("SESSION_ENDED", None, {"reason": text}))
+                    await watcher.close(4401, "session ended")
+                    return
+                if kind == "raw":
+                    await watcher.send(text)
+                elif kind == "resync":
+                    await watcher.send(self.resync_frame(text))
+                    watcher.last_sent = self.seq
+                elif seq > watcher.last_sent:
+                    await watcher.send(text)
+                    watcher.last_sent = seq
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("floor socket of %s ended: %s", watcher.operator_id, type(exc).__name__)
+            watcher.ended = True
+            await watcher.close(1011, "send failed")
 
     # -- following the delta stream --------------------------------------------------------------------------
 
